@@ -1,0 +1,31 @@
+# Finds every external dependency once, as imported targets the layers link.
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS json)
+find_package(fmt 9 CONFIG REQUIRED)
+find_package(spdlog 1.10 CONFIG REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium>=1.0.18)
+pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET GLOBAL libngtcp2>=0.12 libngtcp2_crypto_gnutls>=0.12)
+pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET GLOBAL gnutls>=3.7)
+
+# Boost.Asio is header-only and appears in public signatures (awaitable), so it is a public
+# dependency of every layer.
+if(NOT TARGET p2p_asio)
+  add_library(p2p_asio INTERFACE)
+  target_link_libraries(p2p_asio INTERFACE Boost::headers Threads::Threads)
+  target_compile_definitions(p2p_asio INTERFACE BOOST_ASIO_NO_DEPRECATED)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_definitions(p2p_asio INTERFACE BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1)
+  endif()
+endif()
+
+if(P2P_BUILD_TESTS)
+  find_package(GTest 1.12 CONFIG REQUIRED)
+  find_package(rapidcheck CONFIG REQUIRED)
+endif()
+if(P2P_BUILD_BENCH)
+  find_package(benchmark 1.7 CONFIG REQUIRED)
+endif()
+if(P2P_BUILD_TOOLS)
+  find_package(CLI11 2.1 CONFIG REQUIRED)
+endif()

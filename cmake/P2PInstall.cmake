@@ -1,0 +1,39 @@
+# Installs the headers, the layer libraries and a CMake package (find_package(moosicbox_p2p) gives
+# moosicbox_p2p::p2p and moosicbox_p2p::sim) plus a pkg-config file.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(P2P_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/moosicbox_p2p)
+
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/p2p DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/include/p2p/build_config.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/p2p)
+
+set_target_properties(p2p_asio PROPERTIES EXPORT_NAME asio)
+set(p2p_export_targets p2p_asio p2p ${P2P_LAYERS})
+if(TARGET sim)
+  list(APPEND p2p_export_targets sim)
+endif()
+install(TARGETS ${p2p_export_targets} EXPORT moosicbox_p2p_targets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT moosicbox_p2p_targets NAMESPACE moosicbox_p2p:: DESTINATION ${P2P_CMAKE_DIR})
+export(EXPORT moosicbox_p2p_targets NAMESPACE moosicbox_p2p:: FILE ${PROJECT_BINARY_DIR}/moosicbox_p2p-targets.cmake)
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/moosicbox_p2p-config.cmake.in
+  ${PROJECT_BINARY_DIR}/moosicbox_p2p-config.cmake INSTALL_DESTINATION ${P2P_CMAKE_DIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/moosicbox_p2p-config-version.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/moosicbox_p2p-config.cmake
+              ${PROJECT_BINARY_DIR}/moosicbox_p2p-config-version.cmake
+        DESTINATION ${P2P_CMAKE_DIR})
+
+# pkg-config: static layers in dependency order (highest first).
+set(P2P_PC_LIBS "")
+foreach(layer router endpoint relay discovery quic sim env core)
+  if(TARGET p2p_${layer})
+    string(APPEND P2P_PC_LIBS " -lp2p_${layer}")
+  endif()
+endforeach()
+configure_file(${PROJECT_SOURCE_DIR}/cmake/moosicbox_p2p.pc.in ${PROJECT_BINARY_DIR}/moosicbox_p2p.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/moosicbox_p2p.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,0 +1,19 @@
+# p2p_set_warnings(target): the project's warning set, errors when P2P_WERROR is on, sanitizers when
+# P2P_SANITIZE is on.
+if(P2P_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+function(p2p_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wconversion -Wsign-conversion
+    -Wimplicit-fallthrough -Wno-missing-field-initializers)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # g++ 12 reports false positives inside coroutine frames and libstdc++ internals.
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+  endif()
+  if(P2P_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()

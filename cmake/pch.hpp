@@ -1,0 +1,11 @@
+// pch.hpp: the heavy headers most translation units include, precompiled once.
+#pragma once
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <fmt/format.h>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>

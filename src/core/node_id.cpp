@@ -1,0 +1,138 @@
+// node_id.cpp: NodeId validation (libsodium point checks) and its text encodings (z-base-32, hex).
+// Layer: core. Stateless; thread-safe.
+#include "p2p/core/node_id.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/sodium_init.hpp"
+#include "p2p/core/assert.hpp"
+#include "p2p/core/secret_key.hpp"
+
+namespace p2p {
+namespace {
+
+constexpr std::string_view kZBase32Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769";
+constexpr std::string_view kHexAlphabet = "0123456789abcdef";
+
+int zbase32_value(char c) noexcept {
+  const auto pos = kZBase32Alphabet.find(c);
+  return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
+}
+
+int hex_value(char c) noexcept {
+  const auto pos = kHexAlphabet.find(c);
+  return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::string printable(char c) {
+  if (std::isprint(static_cast<unsigned char>(c))) return fmt::format("'{}'", c);
+  return fmt::format("byte 0x{:02x}", static_cast<unsigned char>(c));
+}
+
+}  // namespace
+
+P2PResult<NodeId> NodeId::from_bytes(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() != kSize) {
+    return fail(P2PError::invalid_node_id(fmt::format("expected {} bytes, got {}", kSize, bytes.size())));
+  }
+  detail::ensure_sodium();
+  // Rejects non-canonical encodings, points off the curve and small-order points: none of them can be
+  // the public key of a real ed25519 key pair.
+  if (crypto_core_ed25519_is_valid_point(bytes.data()) != 1) {
+    return fail(P2PError::invalid_node_id("not a valid ed25519 public key"));
+  }
+  std::array<std::uint8_t, kSize> out{};
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return NodeId(out);
+}
+
+P2PResult<NodeId> NodeId::from_bytes(std::span<const std::byte> bytes) {
+  return from_bytes(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+}
+
+P2PResult<NodeId> NodeId::parse(std::string_view text) {
+  text = trim(text);
+  std::string lower(text);
+  std::ranges::transform(lower, lower.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+
+  std::array<std::uint8_t, kSize> out{};
+  if (lower.size() == kHexLength) {
+    for (std::size_t i = 0; i < kHexLength; ++i) {
+      const int v = hex_value(lower[i]);
+      if (v < 0) {
+        return fail(P2PError::invalid_node_id(
+            fmt::format("bad hex character {} at position {}", printable(text[i]), i)));
+      }
+      out[i / 2] = static_cast<std::uint8_t>(out[i / 2] | (v << ((i % 2 == 0) ? 4 : 0)));
+    }
+  } else if (lower.size() == kZBase32Length) {
+    std::uint32_t acc = 0;
+    int bits = 0;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < kZBase32Length; ++i) {
+      const int v = zbase32_value(lower[i]);
+      if (v < 0) {
+        return fail(P2PError::invalid_node_id(
+            fmt::format("bad z-base-32 character {} at position {}", printable(text[i]), i)));
+      }
+      acc = (acc << 5) | static_cast<std::uint32_t>(v);
+      bits += 5;
+      if (bits >= 8) {
+        bits -= 8;
+        out[n++] = static_cast<std::uint8_t>(acc >> bits);
+        acc &= (1U << bits) - 1U;
+      }
+    }
+    P2P_ASSERT(n == kSize && bits == 4);
+    // 52 characters carry 260 bits; the last 4 must be zero, or two texts would name one key.
+    if (acc != 0) return fail(P2PError::invalid_node_id("non-canonical z-base-32 (trailing bits set)"));
+  } else {
+    return fail(P2PError::invalid_node_id(fmt::format(
+        "expected {} z-base-32 or {} hex characters, got {}", kZBase32Length, kHexLength, text.size())));
+  }
+  return from_bytes(std::span<const std::uint8_t>(out));
+}
+
+std::string NodeId::to_string() const {
+  std::string out;
+  out.reserve(kZBase32Length);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const auto b : bytes_) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out.push_back(kZBase32Alphabet[(acc >> bits) & 31U]);
+    }
+    acc &= (1U << bits) - 1U;
+  }
+  if (bits > 0) out.push_back(kZBase32Alphabet[(acc << (5 - bits)) & 31U]);
+  P2P_ASSERT(out.size() == kZBase32Length);
+  return out;
+}
+
+std::string NodeId::to_hex() const {
+  std::string out;
+  out.reserve(kHexLength);
+  for (const auto b : bytes_) {
+    out.push_back(kHexAlphabet[b >> 4]);
+    out.push_back(kHexAlphabet[b & 15]);
+  }
+  return out;
+}
+
+std::string NodeId::fmt_short() const { return to_hex().substr(0, 10); }
+
+NodeId test_node_id(std::string_view name) { return test_secret_key(name).public_key(); }
+
+}  // namespace p2p

@@ -1,0 +1,51 @@
+// commands.cpp: the subcommands of moosicbox-p2p. Errors are one line on stderr and exit code 1.
+#include "commands.hpp"
+
+#include <fmt/format.h>
+
+#include "p2p/core/secret_key.hpp"
+#include "p2p/env/asio_env.hpp"
+
+namespace p2p::cli {
+
+namespace {
+int error(const P2PError& e) {
+  fmt::print(stderr, "error: {}\n", e.message());
+  return 1;
+}
+}  // namespace
+
+int keygen(const std::filesystem::path& path, bool force) {
+  env::OsRandom rng;
+  const auto key = SecretKey::generate(rng);
+  if (auto ok = key.save(path, force); !ok) return error(ok.error());
+  fmt::print("{}\n", key.public_key());
+  return 0;
+}
+
+int id(const std::optional<std::filesystem::path>& path, bool hex) {
+  std::optional<SecretKey> key;
+  if (path) {
+    auto loaded = SecretKey::load(*path);
+    if (!loaded) return error(loaded.error());
+    key = std::move(*loaded);
+  } else {
+    env::OsRandom rng;
+    key = SecretKey::generate(rng);
+  }
+  const auto& pub = key->public_key();
+  fmt::print("{}\n", hex ? pub.to_hex() : pub.to_string());
+  return 0;
+}
+
+int demo(std::optional<std::uint64_t> /*seed*/) {
+  env::OsRandom rng;
+  const auto key = SecretKey::generate(rng);
+  fmt::print("moosicbox-p2p demo\n");
+  fmt::print("  this node's id:  {}\n", key.public_key());
+  fmt::print("  short form:      {}\n", key.public_key().fmt_short());
+  fmt::print("No backend is built yet: the simulator and QUIC backends arrive in later releases.\n");
+  return 0;
+}
+
+}  // namespace p2p::cli
