@@ -24,6 +24,7 @@ std::string_view message_prefix(P2PErrc code) noexcept {
     case P2PErrc::authentication_failed: return "Authentication failed for peer ";
     case P2PErrc::invalid_configuration: return "Invalid configuration: ";
     case P2PErrc::cancelled: return "Operation cancelled: ";
+    case P2PErrc::stream_reset: return "Stream reset: ";
   }
   return "Unknown error: ";
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -32,6 +33,7 @@ enum class P2PErrc : int {
   authentication_failed,   ///< "Authentication failed for peer {peer}"
   invalid_configuration,   ///< "Invalid configuration: {}"
   cancelled,               ///< "Operation cancelled: {}" (a wait ended by cancel(), not by failure)
+  stream_reset,            ///< "Stream reset: {}" (the peer aborted one stream; the connection lives)
 };
 
 /// p2p_category is the std::error_category of P2PErrc ("p2p").
@@ -79,6 +81,9 @@ class [[nodiscard]] P2PError {
     return {P2PErrc::invalid_configuration, std::move(why)};
   }
   static P2PError cancelled(std::string what) { return {P2PErrc::cancelled, std::move(what)}; }
+  static P2PError stream_reset(std::uint64_t app_code) {
+    return {P2PErrc::stream_reset, fmt::format("application code {}", app_code)};
+  }
 
  private:
   P2PErrc code_;
