@@ -1,0 +1,35 @@
+// spawn.hpp: spawn_logged, the one way the library starts a background coroutine. Unlike
+// co_spawn(..., detached) it never drops a failure: an escaped exception is logged with the task name.
+// Layer: core. Call from the executor's thread.
+#pragma once
+
+#include <exception>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+
+#include "p2p/core/asio.hpp"
+
+namespace p2p {
+
+/// log_task_failure logs that the background task `name` ended with `what` (at error level).
+void log_task_failure(std::string_view name, std::string_view what) noexcept;
+
+/// spawn_logged starts `task` on `ex`; an exception escaping it is logged as a failure of `name`.
+template <class Executor>
+void spawn_logged(const Executor& ex, asio::awaitable<void> task, std::string_view name) {
+  asio::co_spawn(ex, std::move(task), [task_name = std::string(name)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex2) {
+      log_task_failure(task_name, ex2.what());
+    } catch (...) {
+      log_task_failure(task_name, "unknown exception");
+    }
+  });
+}
+
+}  // namespace p2p
