@@ -11,20 +11,34 @@ namespace p2p {
 
 std::string_view message_prefix(P2PErrc code) noexcept {
   switch (code) {
-    case P2PErrc::connection_failed: return "Connection failed: ";
-    case P2PErrc::node_not_found: return "Node not found: ";
-    case P2PErrc::network_error: return "Network error: ";
-    case P2PErrc::invalid_node_id: return "Invalid node ID: ";
-    case P2PErrc::timeout: return "Operation timed out after ";
-    case P2PErrc::connection_closed: return "Connection closed by ";
-    case P2PErrc::no_route: return "No route to destination ";
-    case P2PErrc::discovery_failed: return "Discovery failed: ";
-    case P2PErrc::protocol_error: return "Protocol error: ";
-    case P2PErrc::message_too_large: return "Message too large: ";
-    case P2PErrc::authentication_failed: return "Authentication failed for peer ";
-    case P2PErrc::invalid_configuration: return "Invalid configuration: ";
-    case P2PErrc::cancelled: return "Operation cancelled: ";
-    case P2PErrc::stream_reset: return "Stream reset: ";
+    case P2PErrc::connection_failed:
+      return "Connection failed: ";
+    case P2PErrc::node_not_found:
+      return "Node not found: ";
+    case P2PErrc::network_error:
+      return "Network error: ";
+    case P2PErrc::invalid_node_id:
+      return "Invalid node ID: ";
+    case P2PErrc::timeout:
+      return "Operation timed out after ";
+    case P2PErrc::connection_closed:
+      return "Connection closed by ";
+    case P2PErrc::no_route:
+      return "No route to destination ";
+    case P2PErrc::discovery_failed:
+      return "Discovery failed: ";
+    case P2PErrc::protocol_error:
+      return "Protocol error: ";
+    case P2PErrc::message_too_large:
+      return "Message too large: ";
+    case P2PErrc::authentication_failed:
+      return "Authentication failed for peer ";
+    case P2PErrc::invalid_configuration:
+      return "Invalid configuration: ";
+    case P2PErrc::cancelled:
+      return "Operation cancelled: ";
+    case P2PErrc::stream_reset:
+      return "Stream reset: ";
   }
   return "Unknown error: ";
 }

@@ -62,15 +62,16 @@ P2PResult<NodeId> NodeId::from_bytes(std::span<const std::byte> bytes) {
 P2PResult<NodeId> NodeId::parse(std::string_view text) {
   text = trim(text);
   std::string lower(text);
-  std::ranges::transform(lower, lower.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  std::ranges::transform(lower, lower.begin(),
+                         [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
 
   std::array<std::uint8_t, kSize> out{};
   if (lower.size() == kHexLength) {
     for (std::size_t i = 0; i < kHexLength; ++i) {
       const int v = hex_value(lower[i]);
       if (v < 0) {
-        return fail(P2PError::invalid_node_id(
-            fmt::format("bad hex character {} at position {}", printable(text[i]), i)));
+        return fail(
+            P2PError::invalid_node_id(fmt::format("bad hex character {} at position {}", printable(text[i]), i)));
       }
       out[i / 2] = static_cast<std::uint8_t>(out[i / 2] | (v << ((i % 2 == 0) ? 4 : 0)));
     }
@@ -81,8 +82,8 @@ P2PResult<NodeId> NodeId::parse(std::string_view text) {
     for (std::size_t i = 0; i < kZBase32Length; ++i) {
       const int v = zbase32_value(lower[i]);
       if (v < 0) {
-        return fail(P2PError::invalid_node_id(
-            fmt::format("bad z-base-32 character {} at position {}", printable(text[i]), i)));
+        return fail(
+            P2PError::invalid_node_id(fmt::format("bad z-base-32 character {} at position {}", printable(text[i]), i)));
       }
       acc = (acc << 5) | static_cast<std::uint32_t>(v);
       bits += 5;
@@ -96,8 +97,8 @@ P2PResult<NodeId> NodeId::parse(std::string_view text) {
     // 52 characters carry 260 bits; the last 4 must be zero, or two texts would name one key.
     if (acc != 0) return fail(P2PError::invalid_node_id("non-canonical z-base-32 (trailing bits set)"));
   } else {
-    return fail(P2PError::invalid_node_id(fmt::format(
-        "expected {} z-base-32 or {} hex characters, got {}", kZBase32Length, kHexLength, text.size())));
+    return fail(P2PError::invalid_node_id(
+        fmt::format("expected {} z-base-32 or {} hex characters, got {}", kZBase32Length, kHexLength, text.size())));
   }
   return from_bytes(std::span<const std::uint8_t>(out));
 }

@@ -102,8 +102,8 @@ P2PResult<SecretKey> SecretKey::load(const std::filesystem::path& path) {
   }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
-    return fail(key_file_error(path, fmt::format("permissions {:04o} let others access it; run chmod 600",
-                                                 st.st_mode & 07777)));
+    return fail(key_file_error(
+        path, fmt::format("permissions {:04o} let others access it; run chmod 600", st.st_mode & 07777)));
   }
   if (st.st_size > static_cast<::off_t>(kKeyFileSizeMax)) {
     ::close(fd);
@@ -159,8 +159,10 @@ P2PResult<void> SecretKey::save(const std::filesystem::path& path, bool overwrit
   bool ok = ::fchmod(fd, 0600) == 0;
   while (ok && done < content.size()) {
     const auto n = ::write(fd, content.data() + done, content.size() - done);
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
+    if (n <= 0)
+      ok = false;
+    else
+      done += static_cast<std::size_t>(n);
   }
   ok = ok && ::fsync(fd) == 0;
   const int e = errno;

@@ -265,9 +265,7 @@ struct SimEnv::Timer::State : std::enable_shared_from_this<SimEnv::Timer::State>
   template <class Token>
   static auto async_wait(std::shared_ptr<State> st, TimePoint at, Token&& token) {
     return asio::async_initiate<Token, void(boost::system::error_code)>(
-        [](auto handler, std::shared_ptr<State> s, TimePoint when) {
-          s->start(when, WaitHandler(std::move(handler)));
-        },
+        [](auto handler, std::shared_ptr<State> s, TimePoint when) { s->start(when, WaitHandler(std::move(handler))); },
         token, std::move(st), at);
   }
 

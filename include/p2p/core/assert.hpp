@@ -9,9 +9,9 @@ namespace p2p::detail {
 
 /// P2P_ASSERT(cond) aborts with the expression and its location when `cond` is false. It stays on in
 /// release builds: a broken invariant in a network library must stop the process, not corrupt state.
-#define P2P_ASSERT(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) [[unlikely]] {                                                        \
+#define P2P_ASSERT(cond)                                                                         \
+  do {                                                                                           \
+    if (!(cond)) [[unlikely]] {                                                                  \
       ::p2p::detail::assert_fail(#cond, __FILE__, __LINE__, static_cast<const char*>(__func__)); \
-    }                                                                                  \
+    }                                                                                            \
   } while (false)

@@ -20,20 +20,20 @@ namespace p2p {
 
 /// P2PErrc lists every kind of failure a caller can react to differently.
 enum class P2PErrc : int {
-  connection_failed = 1,   ///< "Connection failed: {}"
-  node_not_found,          ///< "Node not found: {}"
-  network_error,           ///< "Network error: {}"
-  invalid_node_id,         ///< "Invalid node ID: {}"
-  timeout,                 ///< "Operation timed out after {duration}"
-  connection_closed,       ///< "Connection closed by {reason}"
-  no_route,                ///< "No route to destination {node_id}"
-  discovery_failed,        ///< "Discovery failed: {}"
-  protocol_error,          ///< "Protocol error: {}"
-  message_too_large,       ///< "Message too large: {size} bytes exceeds max {max}"
-  authentication_failed,   ///< "Authentication failed for peer {peer}"
-  invalid_configuration,   ///< "Invalid configuration: {}"
-  cancelled,               ///< "Operation cancelled: {}" (a wait ended by cancel(), not by failure)
-  stream_reset,            ///< "Stream reset: {}" (the peer aborted one stream; the connection lives)
+  connection_failed = 1,  ///< "Connection failed: {}"
+  node_not_found,         ///< "Node not found: {}"
+  network_error,          ///< "Network error: {}"
+  invalid_node_id,        ///< "Invalid node ID: {}"
+  timeout,                ///< "Operation timed out after {duration}"
+  connection_closed,      ///< "Connection closed by {reason}"
+  no_route,               ///< "No route to destination {node_id}"
+  discovery_failed,       ///< "Discovery failed: {}"
+  protocol_error,         ///< "Protocol error: {}"
+  message_too_large,      ///< "Message too large: {size} bytes exceeds max {max}"
+  authentication_failed,  ///< "Authentication failed for peer {peer}"
+  invalid_configuration,  ///< "Invalid configuration: {}"
+  cancelled,              ///< "Operation cancelled: {}" (a wait ended by cancel(), not by failure)
+  stream_reset,           ///< "Stream reset: {}" (the peer aborted one stream; the connection lives)
 };
 
 /// p2p_category is the std::error_category of P2PErrc ("p2p").
@@ -74,12 +74,8 @@ class [[nodiscard]] P2PError {
   static P2PError message_too_large(std::size_t size, std::size_t max) {
     return {P2PErrc::message_too_large, fmt::format("{} bytes exceeds max {}", size, max)};
   }
-  static P2PError authentication_failed(std::string peer) {
-    return {P2PErrc::authentication_failed, std::move(peer)};
-  }
-  static P2PError invalid_configuration(std::string why) {
-    return {P2PErrc::invalid_configuration, std::move(why)};
-  }
+  static P2PError authentication_failed(std::string peer) { return {P2PErrc::authentication_failed, std::move(peer)}; }
+  static P2PError invalid_configuration(std::string why) { return {P2PErrc::invalid_configuration, std::move(why)}; }
   static P2PError cancelled(std::string what) { return {P2PErrc::cancelled, std::move(what)}; }
   static P2PError stream_reset(std::uint64_t app_code) {
     return {P2PErrc::stream_reset, fmt::format("application code {}", app_code)};

@@ -13,7 +13,8 @@ namespace p2p {
 /// seeded generator of a simulated environment in tests.
 template <class R>
 concept RandomSource = requires(R& r, std::span<std::byte> out) {
-  { r.fill_random(out) } noexcept;
+  { r.fill_random(out) }
+  noexcept;
 };
 
 }  // namespace p2p

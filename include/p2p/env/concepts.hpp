@@ -16,7 +16,8 @@ namespace p2p::env {
 /// Clock gives the current time of an environment.
 template <class T>
 concept Clock = requires(const T& c) {
-  { c.now() } noexcept -> std::same_as<TimePoint>;
+  { c.now() }
+  noexcept->std::same_as<TimePoint>;
 };
 
 /// Timer waits until an instant. wait_until completes with success at (or after) the deadline, or
@@ -25,7 +26,8 @@ concept Clock = requires(const T& c) {
 template <class T>
 concept Timer = requires(T& t, TimePoint at) {
   { t.wait_until(at) } -> std::same_as<asio::awaitable<P2PResult<void>>>;
-  { t.cancel() } noexcept;
+  { t.cancel() }
+  noexcept;
 };
 
 /// Environment is everything a driver needs from the outside world: a clock, timers, randomness and

@@ -25,8 +25,10 @@ RC_GTEST_PROP(NodeIdProp, TextFormsRoundTrip, (std::array<std::uint8_t, 32> seed
 
 RC_GTEST_PROP(NodeIdProp, ParseNeverCrashesOnArbitraryText, (std::string text)) {
   auto r = NodeId::parse(text);
-  if (r) RC_ASSERT(NodeId::parse(r->to_string()).has_value());
-  else RC_ASSERT(r.error().code() == P2PErrc::invalid_node_id);
+  if (r)
+    RC_ASSERT(NodeId::parse(r->to_string()).has_value());
+  else
+    RC_ASSERT(r.error().code() == P2PErrc::invalid_node_id);
 }
 
 RC_GTEST_PROP(NodeIdProp, ParseOfRightLengthGarbageFailsCleanly, ()) {

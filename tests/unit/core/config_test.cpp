@@ -36,10 +36,10 @@ TEST(NetworkConfig, FromEnvWithNothingSetGivesDefaults) {
 
 TEST(NetworkConfig, FromEnvReadsEveryVariable) {
   auto cfg = NetworkConfig::from_env(env_of({{"SIMULATOR_DEFAULT_LATENCY_MS", "7"},
-                                            {"SIMULATOR_DEFAULT_PACKET_LOSS", "0.25"},
-                                            {"SIMULATOR_DISCOVERY_DELAY_MS", "0"},
-                                            {"SIMULATOR_CONNECTION_TIMEOUT_SECS", "5"},
-                                            {"SIMULATOR_MAX_MESSAGE_SIZE", "4096"}}));
+                                             {"SIMULATOR_DEFAULT_PACKET_LOSS", "0.25"},
+                                             {"SIMULATOR_DISCOVERY_DELAY_MS", "0"},
+                                             {"SIMULATOR_CONNECTION_TIMEOUT_SECS", "5"},
+                                             {"SIMULATOR_MAX_MESSAGE_SIZE", "4096"}}));
   ASSERT_TRUE(cfg) << cfg.error().message();
   EXPECT_EQ(cfg->latency, 7ms);
   EXPECT_DOUBLE_EQ(cfg->packet_loss, 0.25);
@@ -75,8 +75,7 @@ TEST(NetworkConfig, FromEnvRejectsBadValuesNamingVariableAndValue) {
     auto cfg = NetworkConfig::from_env(env_of({{c.var, c.value}}));
     ASSERT_FALSE(cfg) << c.var << "=" << c.value;
     EXPECT_EQ(cfg.error().code(), P2PErrc::invalid_configuration);
-    EXPECT_EQ(cfg.error().message(),
-              fmt::format("Invalid configuration: {}='{}': {}", c.var, c.value, c.why));
+    EXPECT_EQ(cfg.error().message(), fmt::format("Invalid configuration: {}='{}': {}", c.var, c.value, c.why));
   }
 }
 

@@ -46,9 +46,7 @@ TEST(P2PError, ResultCarriesValueOrError) {
   EXPECT_EQ(bad.error().code(), P2PErrc::protocol_error);
 }
 
-TEST(P2PError, FormatsWithFmt) {
-  EXPECT_EQ(fmt::format("{}", P2PError::no_route("n")), "No route to destination n");
-}
+TEST(P2PError, FormatsWithFmt) { EXPECT_EQ(fmt::format("{}", P2PError::no_route("n")), "No route to destination n"); }
 
 TEST(FormatDuration, RendersUnitsForPeople) {
   using namespace std::chrono_literals;

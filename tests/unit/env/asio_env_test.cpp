@@ -25,10 +25,15 @@ TEST(AsioEnv, PastDeadlineCompletesImmediately) {
   asio::io_context io;
   AsioEnv env(io.get_executor());
   std::optional<P2PResult<void>> r;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    auto t = env.make_timer();
-    r = co_await t.wait_until(env.now() - 1s);
-  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto t = env.make_timer();
+        r = co_await t.wait_until(env.now() - 1s);
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
   io.run();
   ASSERT_TRUE(r.has_value());
   EXPECT_TRUE(r->has_value());
@@ -39,8 +44,11 @@ TEST(AsioEnv, CancelEndsAFarWait) {
   AsioEnv env(io.get_executor());
   auto timer = env.make_timer();
   std::optional<P2PResult<void>> r;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { r = co_await timer.wait_until(env.now() + 1h); },
-                 [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { r = co_await timer.wait_until(env.now() + 1h); },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
   asio::post(io, [&] { timer.cancel(); });
   io.run();
   ASSERT_TRUE(r.has_value());
