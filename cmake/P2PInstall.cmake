@@ -35,5 +35,7 @@ foreach(layer router endpoint relay discovery quic sim env core)
     string(APPEND P2P_PC_LIBS " -lp2p_${layer}")
   endif()
 endforeach()
+# The .pc file locates the prefix relative to itself, so an install moved with --prefix still works.
+file(RELATIVE_PATH P2P_PC_PREFIX_FROM_PCDIR /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/moosicbox_p2p.pc.in ${PROJECT_BINARY_DIR}/moosicbox_p2p.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/moosicbox_p2p.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

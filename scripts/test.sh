@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test.sh: installs what is missing, then runs every quality gate of the project:
+#   lint (determinism rules + clang-format), a warnings-as-errors build of everything (library, tools,
+#   tests, benchmarks, examples), every test label (unit, prop, sim, integration, packaging), and an
+#   AddressSanitizer + UBSan build running the unit, prop, sim and integration tests.
+# Prints the ctest summaries and exits non-zero on any failure.
+# Options: --no-sanitize (skip the ASan+UBSan pass), --build-dir DIR (default build/ci).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+sanitize=1
+build_dir=build/ci
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-sanitize) sanitize=0 ;;
+    --build-dir) build_dir=$2; shift ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bash scripts/install-deps.sh
+start=$(date +%s)
+step() { echo; echo "==== $* ($(( $(date +%s) - start ))s)"; }
+failures=()
+
+step "lint"
+bash scripts/lint.sh || failures+=("lint")
+
+step "configure + build (warnings as errors)"
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DP2P_WERROR=ON \
+  -DP2P_BUILD_TESTS=ON -DP2P_BUILD_BENCH=ON -DP2P_BUILD_EXAMPLES=ON >/dev/null
+cmake --build "$build_dir"
+
+step "tests: unit prop sim integration packaging"
+ctest --test-dir "$build_dir" -j2 --output-on-failure -L 'unit|prop|sim|integration|packaging' \
+  || failures+=("tests")
+
+if [ $sanitize -eq 1 ]; then
+  step "configure + build with AddressSanitizer + UBSan"
+  cmake -S . -B "$build_dir-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+    -DP2P_SANITIZE=ON -DP2P_WERROR=ON -DP2P_BUILD_TESTS=ON -DP2P_BUILD_BENCH=OFF \
+    -DP2P_BUILD_EXAMPLES=OFF -DP2P_BUILD_TOOLS=OFF -DP2P_INSTALL=OFF >/dev/null
+  cmake --build "$build_dir-asan"
+  step "tests under ASan+UBSan: unit prop sim integration"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$build_dir-asan" -j2 --output-on-failure -L 'unit|prop|sim|integration' \
+    || failures+=("sanitized tests")
+fi
+
+step "done"
+if [ ${#failures[@]} -ne 0 ]; then
+  echo "test.sh: FAILED: ${failures[*]}"
+  exit 1
+fi
+echo "test.sh: all gates passed in $(( $(date +%s) - start ))s"
