@@ -97,16 +97,35 @@ struct Later {
 };
 }  // namespace
 
-SimRuntime::SimRuntime(std::uint64_t seed) : seed_(seed), rng_(derive_seed(seed, "runtime")) {}
+SimRuntime::SimRuntime(std::uint64_t seed)
+    : io_(std::make_unique<asio::io_context>(1)), seed_(seed), rng_(derive_seed(seed, "runtime")) {}
 
 SimRuntime::~SimRuntime() {
-  // Destroy pending callbacks (and the coroutine frames they own) before the io_context goes.
-  heap_.clear();
+  // Destroying a coroutine runs destructors that call back into the runtime (timers cancel, handles
+  // close). From here on those calls are no-ops, and every container is moved out before its
+  // elements are destroyed, so a re-entrant call never touches a container in mid-destruction.
+  shutting_down_ = true;
+  {
+    auto parked = std::move(parked_);
+    parked_.clear();
+    free_parked_.clear();
+    parked.clear();  // ends the coroutines suspended on a parked handler
+  }
+  {
+    auto slots = std::move(slots_);
+    slots_.clear();
+    heap_.clear();
+    slots.clear();
+  }
+  io_.reset();  // destroys handlers posted but not yet run, and the coroutines they own
+  parked_.clear();
   slots_.clear();
+  heap_.clear();
 }
 
 SimRuntime::EventId SimRuntime::schedule_at(TimePoint at, Callback fn) {
   P2P_ASSERT(fn);
+  if (shutting_down_) return 0;  // never runs; an id of slot 0 with generation 0 is cancelled harmlessly
   if (at < now_) at = now_;
   std::uint32_t slot = 0;
   if (!free_slots_.empty()) {
@@ -125,6 +144,7 @@ SimRuntime::EventId SimRuntime::schedule_at(TimePoint at, Callback fn) {
 }
 
 bool SimRuntime::cancel(EventId id) noexcept {
+  if (shutting_down_) return false;
   const auto slot = static_cast<std::uint32_t>(id >> 32);
   const auto generation = static_cast<std::uint32_t>(id);
   if (slot >= slots_.size()) return false;
@@ -139,8 +159,8 @@ bool SimRuntime::cancel(EventId id) noexcept {
 }
 
 bool SimRuntime::poll_ready() {
-  io_.restart();
-  return io_.poll() > 0;
+  io_->restart();
+  return io_->poll() > 0;
 }
 
 bool SimRuntime::fire_next(TimePoint limit) {
@@ -203,6 +223,82 @@ SimRuntime::RunResult SimRuntime::run_while(const std::function<bool()>& keep_go
   return RunResult::step_limit;
 }
 
+void SimRuntime::trace_words(std::span<const std::uint64_t> words) noexcept {
+  // Word-wise multiply-xorshift: cheap enough for one call per delivered message.
+  auto mix = [this](std::uint64_t w) {
+    trace_hash_ ^= w;
+    trace_hash_ *= 0x9e3779b97f4a7c15ULL;
+    trace_hash_ ^= trace_hash_ >> 29;
+  };
+  mix(static_cast<std::uint64_t>(now_.time_since_epoch().count()));
+  for (const auto w : words) mix(w);
+  ++trace_count_;
+}
+
+// ---- parked handlers ---------------------------------------------------------------------------------
+
+SimRuntime::ParkId SimRuntime::park(Handler handler) {
+  P2P_ASSERT(!shutting_down_);
+  std::uint32_t slot = 0;
+  if (!free_parked_.empty()) {
+    slot = free_parked_.back();
+    free_parked_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(parked_.size());
+    parked_.emplace_back();
+  }
+  auto& p = parked_[slot];
+  p.handler.emplace(std::move(handler));
+  p.used = true;
+  return (static_cast<ParkId>(slot) << 32) | p.generation;
+}
+
+bool SimRuntime::is_parked(ParkId id) const noexcept {
+  const auto slot = static_cast<std::uint32_t>(id >> 32);
+  return slot < parked_.size() && parked_[slot].used && parked_[slot].generation == static_cast<std::uint32_t>(id);
+}
+
+bool SimRuntime::resume(ParkId id, boost::system::error_code ec, bool from_cancellation) {
+  if (shutting_down_ || !is_parked(id)) return false;
+  const auto slot = static_cast<std::uint32_t>(id >> 32);
+  auto& p = parked_[slot];
+  Handler handler(std::move(*p.handler));
+  p.handler.reset();
+  p.used = false;
+  ++p.generation;
+  free_parked_.push_back(slot);
+  // A cancellation handler is running from the slot itself; clearing it there would destroy it.
+  if (!from_cancellation) asio::get_associated_cancellation_slot(handler).clear();
+  asio::post(*io_, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+  return true;
+}
+
+namespace {
+struct SuspendInit {
+  SimRuntime* rt;
+  template <class H>
+  void operator()(H&& handler, std::move_only_function<void(SimRuntime::ParkId)>* on_park) const {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    const auto id = rt->park(SimRuntime::Handler(std::forward<H>(handler)));
+    if (slot.is_connected()) {
+      slot.assign([r = rt, id](asio::cancellation_type) { r->resume(id, asio::error::operation_aborted, true); });
+    }
+    (*on_park)(id);
+  }
+};
+
+template <class Token>
+auto async_suspend(SimRuntime* rt, std::move_only_function<void(SimRuntime::ParkId)>* on_park, Token&& token) {
+  return asio::async_initiate<Token, void(boost::system::error_code)>(SuspendInit{rt}, token, on_park);
+}
+}  // namespace
+
+asio::awaitable<boost::system::error_code> SimRuntime::suspend(std::move_only_function<void(ParkId)> on_park) {
+  P2P_ASSERT(on_park);
+  auto [ec] = co_await async_suspend(this, &on_park, asio::as_tuple(asio::use_awaitable));
+  co_return ec;
+}
+
 void SimRuntime::trace(std::string_view what) noexcept {
   auto mix = [this](const void* data, std::size_t n) {
     const auto* p = static_cast<const unsigned char*>(data);
@@ -221,60 +317,45 @@ void SimRuntime::trace(std::string_view what) noexcept {
 
 // ---- virtual timers --------------------------------------------------------------------------------
 
-using WaitHandler = asio::any_completion_handler<void(boost::system::error_code)>;
-
-struct SimEnv::Timer::State : std::enable_shared_from_this<SimEnv::Timer::State> {
+// A timer's pending waits: each is a parked coroutine plus the event that resumes it at its deadline.
+// The runtime owns the parked handlers, so a timer inside a coroutine frame forms no ownership cycle.
+struct SimEnv::Timer::State {
   struct Wait {
-    std::uint64_t id;
+    SimRuntime::ParkId park;
     SimRuntime::EventId event;
-    WaitHandler handler;
   };
 
   explicit State(SimRuntime& r) : rt(&r) {}
 
-  void start(TimePoint at, WaitHandler handler) {
-    const std::uint64_t id = next_id++;
-    auto slot = asio::get_associated_cancellation_slot(handler);
-    if (slot.is_connected()) {
-      slot.assign([weak = weak_from_this(), id](asio::cancellation_type) {
-        if (auto self = weak.lock()) self->complete(id, asio::error::operation_aborted);
-      });
-    }
-    const auto event = rt->schedule_at(at, [weak = weak_from_this(), id] {
-      if (auto self = weak.lock()) self->complete(id, {});
-    });
-    waits.push_back(Wait{id, event, std::move(handler)});
-  }
-
-  void complete(std::uint64_t id, boost::system::error_code ec) {
-    const auto it = std::ranges::find(waits, id, &Wait::id);
-    if (it == waits.end()) return;
-    WaitHandler handler = std::move(it->handler);
-    if (ec) rt->cancel(it->event);
-    waits.erase(it);
-    asio::get_associated_cancellation_slot(handler).clear();
-    // Every simulated coroutine runs on the runtime's single io_context, so completing through it
-    // keeps the handler's ordering guarantees.
-    asio::post(rt->io_context(), [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
-  }
-
   void cancel_all() {
-    while (!waits.empty()) complete(waits.front().id, asio::error::operation_aborted);
+    auto pending = std::move(waits);
+    waits.clear();
+    for (const auto& w : pending) {
+      rt->cancel(w.event);
+      rt->resume(w.park, asio::error::operation_aborted);
+    }
   }
 
-  template <class Token>
-  static auto async_wait(std::shared_ptr<State> st, TimePoint at, Token&& token) {
-    return asio::async_initiate<Token, void(boost::system::error_code)>(
-        [](auto handler, std::shared_ptr<State> s, TimePoint when) { s->start(when, WaitHandler(std::move(handler))); },
-        token, std::move(st), at);
+  void forget(SimRuntime::ParkId park) {
+    const auto it = std::ranges::find(waits, park, &Wait::park);
+    if (it == waits.end()) return;
+    rt->cancel(it->event);
+    waits.erase(it);
   }
 
   SimRuntime* rt;
-  std::uint64_t next_id = 0;
   std::vector<Wait> waits;
 };
 
 SimEnv::Timer::Timer(SimRuntime& rt) : state_(std::make_shared<State>(rt)) {}
+
+SimEnv::Timer& SimEnv::Timer::operator=(Timer&& other) noexcept {
+  if (this != &other) {
+    cancel();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
 
 SimEnv::Timer::~Timer() {
   if (state_) state_->cancel_all();
@@ -286,7 +367,15 @@ void SimEnv::Timer::cancel() noexcept {
 
 asio::awaitable<P2PResult<void>> SimEnv::Timer::wait_until(TimePoint at) {
   P2P_ASSERT(state_);
-  auto [ec] = co_await State::async_wait(state_, at, asio::as_tuple(asio::use_awaitable));
+  // The frame keeps the state alive: the timer may be destroyed while this wait is pending.
+  const std::shared_ptr<State> st = state_;
+  SimRuntime::ParkId parked = 0;
+  const auto ec = co_await st->rt->suspend([&](SimRuntime::ParkId id) {
+    parked = id;
+    const auto event = st->rt->schedule_at(at, [rt = st->rt, id] { rt->resume(id); });
+    st->waits.push_back(State::Wait{id, event});
+  });
+  st->forget(parked);
   if (ec) co_return fail(P2PError::cancelled("timer wait"));
   co_return P2PResult<void>{};
 }

@@ -5,11 +5,15 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
+#include <span>
 
 #include "p2p/core/asio.hpp"
 #include "p2p/core/error.hpp"
 #include "p2p/core/random.hpp"
 #include "p2p/core/time.hpp"
+#include "p2p/env/datagram.hpp"
+#include "p2p/env/socket_addr.hpp"
 
 namespace p2p::env {
 
@@ -36,6 +40,24 @@ template <class T>
 concept Environment = Clock<T> && RandomSource<T> && Timer<typename T::Timer> && requires(T& e) {
   { e.executor() } -> std::convertible_to<asio::any_io_executor>;
   { e.make_timer() } -> std::same_as<typename T::Timer>;
+};
+
+/// DatagramSocket is what a datagram driver (the QUIC endpoint) needs from a socket, real
+/// (env::UdpSocket) or simulated: its address, its batching capability, non-blocking batched send
+/// and receive where 0 means "would block", and readiness waits to sleep on between batches. The
+/// driver's loop: `co_await wait_readable()`, then try_receive_batch until it returns 0; send with
+/// try_send_batch and, when it consumed fewer transmits than given, `co_await wait_writable()`.
+template <class T>
+concept DatagramSocket = requires(T& s, const T& cs, std::span<const Transmit> out,
+                                  std::span<const std::span<std::byte>> buffers, std::span<RecvMeta> metas) {
+  { cs.local_addr() } -> std::same_as<SocketAddr>;
+  { cs.gso_segments_max() } -> std::same_as<std::size_t>;
+  { s.try_send_batch(out) } -> std::same_as<P2PResult<std::size_t>>;
+  { s.try_receive_batch(buffers, metas) } -> std::same_as<P2PResult<std::size_t>>;
+  { s.wait_readable() } -> std::same_as<asio::awaitable<P2PResult<void>>>;
+  { s.wait_writable() } -> std::same_as<asio::awaitable<P2PResult<void>>>;
+  { s.cancel() }
+  noexcept;
 };
 
 }  // namespace p2p::env

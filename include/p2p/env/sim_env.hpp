@@ -9,8 +9,13 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/system/error_code.hpp>
 
 #include "p2p/env/concepts.hpp"
 #include "p2p/env/rng.hpp"
@@ -26,6 +31,11 @@ class SimRuntime {
   using Callback = std::move_only_function<void()>;
   /// kStepCountMax bounds every run loop: a simulation that does not settle is a bug, not a hang.
   static constexpr std::uint64_t kStepCountMax = 1'000'000'000;
+  /// Handler resumes a suspended operation: success, asio::error::operation_aborted (cancelled) or
+  /// asio::error::timed_out (a deadline passed).
+  using Handler = asio::any_completion_handler<void(boost::system::error_code)>;
+  /// ParkId names a parked handler so it can be resumed.
+  using ParkId = std::uint64_t;
 
   /// RunResult says how a run ended.
   enum class RunResult {
@@ -46,9 +56,9 @@ class SimRuntime {
   /// seed returns the root seed.
   [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
   /// io_context is the context every simulated coroutine runs on. Do not run() it.
-  [[nodiscard]] asio::io_context& io_context() noexcept { return io_; }
+  [[nodiscard]] asio::io_context& io_context() noexcept { return *io_; }
   /// executor returns the io_context's executor.
-  [[nodiscard]] asio::any_io_executor executor() { return io_.get_executor(); }
+  [[nodiscard]] asio::any_io_executor executor() { return io_->get_executor(); }
   /// rng is the runtime's own stream (derived from the root seed as "runtime").
   [[nodiscard]] Rng& rng() noexcept { return rng_; }
 
@@ -72,6 +82,24 @@ class SimRuntime {
   RunResult run_while(const std::function<bool()>& keep_going, TimePoint limit = kTimePointMax,
                       std::uint64_t steps = kStepCountMax);
 
+  /// park keeps the handler of a suspended operation until resume(). The runtime owns it meanwhile:
+  /// destroying the runtime destroys every parked handler, and with it the coroutine that waits, so a
+  /// coroutine suspended at the end of a simulation is freed rather than leaked in a reference cycle.
+  ParkId park(Handler handler);
+  /// resume completes the parked operation `id` with `ec` through the io_context (never inline, so the
+  /// caller's state stays consistent). Returns false when `id` was already resumed. With
+  /// `from_cancellation` the handler's cancellation slot is left alone (it is running the call).
+  /// During the runtime's destruction the handler is destroyed instead of run.
+  bool resume(ParkId id, boost::system::error_code ec = {}, bool from_cancellation = false);
+  /// is_parked reports whether `id` still waits.
+  [[nodiscard]] bool is_parked(ParkId id) const noexcept;
+  /// suspend parks the calling coroutine: `on_park` receives its id (called before suspending), and
+  /// the coroutine continues with the error code given to resume(). Cancelling the awaiting operation
+  /// (for example as the losing side of `a || b`) resumes it with operation_aborted.
+  asio::awaitable<boost::system::error_code> suspend(std::move_only_function<void(ParkId)> on_park);
+  /// shutting_down is true while the runtime is being destroyed: nothing may be scheduled or resumed.
+  [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_; }
+
   /// pending_events returns how many events are scheduled and not cancelled.
   [[nodiscard]] std::size_t pending_events() const noexcept { return live_events_; }
   /// events_run returns how many events have run since creation.
@@ -80,6 +108,9 @@ class SimRuntime {
   /// trace mixes a line into the trace hash (with the current time). Two runs with the same seed and
   /// the same program produce the same hash; a difference means the simulation is not deterministic.
   void trace(std::string_view what) noexcept;
+  /// trace_words mixes binary words (with the current time) into the trace hash without formatting
+  /// or calling the sink: for high-rate events such as message deliveries.
+  void trace_words(std::span<const std::uint64_t> words) noexcept;
   /// trace_hash returns the running hash of every trace line so far.
   [[nodiscard]] std::uint64_t trace_hash() const noexcept { return trace_hash_; }
   /// trace_count returns how many lines were traced.
@@ -98,10 +129,26 @@ class SimRuntime {
     std::uint32_t slot;
     std::uint32_t generation;
   };
+  // Boost 1.81's any_completion_handler move assignment wraps the source instead of moving it (it
+  // copies through the converting constructor, recursing without end), so a handler is only ever
+  // move-constructed: it lives in an optional, and Parked is relocated by noexcept construction.
+  struct Parked {
+    Parked() = default;
+    Parked(Parked&&) noexcept = default;
+    Parked& operator=(Parked&&) = delete;
+    Parked(const Parked&) = delete;
+    Parked& operator=(const Parked&) = delete;
+    ~Parked() = default;
+    std::optional<Handler> handler;
+    std::uint32_t generation = 0;
+    bool used = false;
+  };
   bool poll_ready();
   bool fire_next(TimePoint limit);
 
-  asio::io_context io_{1};
+  // The io_context sits behind a pointer so the destructor can destroy it (and the coroutines it
+  // holds) while the event queue and the parked handlers still exist.
+  std::unique_ptr<asio::io_context> io_;
   TimePoint now_{};
   std::uint64_t seed_;
   Rng rng_;
@@ -110,6 +157,9 @@ class SimRuntime {
   std::vector<std::uint32_t> free_slots_;
   std::uint64_t next_seq_ = 0;
   std::size_t live_events_ = 0;
+  std::vector<Parked> parked_;
+  std::vector<std::uint32_t> free_parked_;
+  bool shutting_down_ = false;
   std::uint64_t events_run_ = 0;
   std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   std::uint64_t trace_count_ = 0;
@@ -124,7 +174,7 @@ class SimEnv {
    public:
     explicit Timer(SimRuntime& rt);
     Timer(Timer&&) noexcept = default;
-    Timer& operator=(Timer&&) noexcept = default;
+    Timer& operator=(Timer&&) noexcept;
     ~Timer();
     /// wait_until completes when virtual time reaches `at`. Errors: cancelled (cancel(), the timer's
     /// destruction, or cancellation of the awaiting operation).

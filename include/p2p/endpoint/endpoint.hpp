@@ -1,0 +1,174 @@
+// endpoint.hpp: Endpoint, the real backend: QUIC over UDP sockets (IPv4 and IPv6), many connections
+// per socket demultiplexed by connection id, dialed by NodeId (TLS 1.3 with the node keys), with
+// application protocols chosen by ALPN. Listener hands out the incoming connections of one ALPN.
+// Layer: endpoint. An Endpoint runs on one executor (a single-threaded io_context or a strand);
+// every handle (Endpoint, Listener, Connection, streams) must be used from that executor only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "p2p/core/asio.hpp"
+#include "p2p/core/error.hpp"
+#include "p2p/core/node_id.hpp"
+#include "p2p/core/secret_key.hpp"
+#include "p2p/core/time.hpp"
+#include "p2p/endpoint/connection.hpp"
+#include "p2p/endpoint/node_addr.hpp"
+
+namespace p2p {
+
+namespace detail {
+struct EndpointState;
+struct ListenerState;
+}  // namespace detail
+
+/// EndpointLimits bounds what peers can make an endpoint hold.
+struct EndpointLimits {
+  /// concurrent_handshakes bounds incoming handshakes in progress; more are refused at once
+  /// (CONNECTION_REFUSED) without keeping state.
+  std::size_t concurrent_handshakes = 64;
+  /// connections bounds live connections, incoming and outgoing.
+  std::size_t connections = 4096;
+  /// streams_per_connection bounds the streams of each kind (bidirectional, unidirectional) a peer may
+  /// have open at once on one connection.
+  std::uint64_t streams_per_connection = 100;
+  /// buffered_bytes_per_connection bounds the received bytes one connection buffers for the
+  /// application (its flow-control window; each stream gets at most half of it).
+  std::uint64_t buffered_bytes_per_connection = 16 * 1024 * 1024;
+  /// send_buffer_per_stream bounds the bytes one stream keeps for sending before writes wait.
+  std::size_t send_buffer_per_stream = 1024 * 1024;
+  /// accept_queue bounds the established connections waiting in one listener's accept(); beyond it
+  /// new connections are closed with "busy".
+  std::size_t accept_queue = 128;
+  /// max_message_size is the largest message send() accepts and recv() delivers, in bytes.
+  std::size_t max_message_size = std::size_t{1} << 20;
+};
+
+/// EndpointConfig describes an endpoint.
+struct EndpointConfig {
+  /// EndpointConfig starts from the node key and the defaults.
+  explicit EndpointConfig(SecretKey key) : secret_key(std::move(key)) {}
+
+  /// secret_key is the node's identity.
+  SecretKey secret_key;
+  /// bind_addrs lists the UDP addresses to bind, one socket each; port 0 picks a free port. The
+  /// default is one dual-stack socket on every interface.
+  std::vector<SocketAddr> bind_addrs = {SocketAddr::v6_any(0)};
+  /// alpns lists application protocols accepted from the start (listen() adds more).
+  std::vector<std::string> alpns;
+  /// limits bounds what peers can make the endpoint hold.
+  EndpointLimits limits;
+  /// connect_timeout bounds connect() (handshake included).
+  Duration connect_timeout = std::chrono::seconds(30);
+  /// idle_timeout closes a connection that received nothing for this long (the peer vanished).
+  Duration idle_timeout = std::chrono::seconds(30);
+  /// keep_alive_interval sends a PING after this much quiet, keeping connections and NAT bindings
+  /// alive (0: off).
+  Duration keep_alive_interval = std::chrono::seconds(10);
+  /// close_timeout bounds a graceful close's wait for the peer to acknowledge what was sent.
+  Duration close_timeout = std::chrono::seconds(5);
+  /// initial_rtt is the round-trip estimate before the first measurement.
+  Duration initial_rtt = std::chrono::milliseconds(100);
+  /// require_retry makes servers validate client addresses with a Retry round trip first.
+  bool require_retry = false;
+  /// stateless_reset lets the endpoint answer packets of unknown connections with a stateless reset
+  /// (rate-limited), so a peer of a lost connection learns at once.
+  bool stateless_reset = true;
+};
+
+/// EndpointStats counts what an endpoint did since it was bound.
+struct EndpointStats {
+  std::uint64_t connections_accepted = 0;   ///< incoming connections established
+  std::uint64_t connections_dialed = 0;     ///< outgoing connections established
+  std::uint64_t handshakes_refused = 0;     ///< incoming Initials refused (limits, closing)
+  std::uint64_t datagrams_received = 0;     ///< UDP datagrams received
+  std::uint64_t datagrams_unroutable = 0;   ///< datagrams dropped: unknown connection, garbage
+  std::uint64_t stateless_resets_sent = 0;  ///< stateless resets sent
+  std::uint64_t version_negotiations_sent = 0;
+  std::uint64_t retries_sent = 0;
+  std::size_t connections_live = 0;         ///< connections currently held
+  std::size_t handshakes_live = 0;          ///< incoming handshakes in progress
+};
+
+/// Listener hands out the incoming connections of one application protocol. Satisfies P2PListener.
+class Listener {
+ public:
+  /// Connection is the connection type it hands out.
+  using Connection = p2p::Connection;
+
+  Listener(Listener&&) noexcept;
+  Listener& operator=(Listener&&) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  /// ~Listener stops listening: new connections with its ALPN are refused.
+  ~Listener();
+
+  /// accept waits for the next established incoming connection, in arrival order.
+  /// Errors: connection_closed (the listener or its endpoint closed), cancelled.
+  asio::awaitable<P2PResult<Connection>> accept();
+  /// local_addr returns the endpoint's address as a ticket (NodeAddr::to_ticket).
+  [[nodiscard]] std::string local_addr() const;
+  /// alpn returns the application protocol it listens for.
+  [[nodiscard]] const std::string& alpn() const;
+  /// close stops listening; pending and later accept() calls fail with connection_closed.
+  void close();
+
+ private:
+  friend struct detail::Access;
+  explicit Listener(std::shared_ptr<detail::ListenerState> state) noexcept;
+  std::shared_ptr<detail::ListenerState> state_;
+};
+
+/// Endpoint is a node's QUIC endpoint. A cheap handle: copies share the endpoint; the last one
+/// closes it (connections still open are closed at once).
+class Endpoint {
+ public:
+  /// bind opens the UDP sockets of `config` and starts the endpoint on `ex`.
+  /// Errors: invalid_configuration (no bind address, a bad ALPN, a bad limit, a key GnuTLS rejects),
+  /// network_error (a socket cannot be bound, e.g. "bind 127.0.0.1:9: Permission denied").
+  [[nodiscard]] static P2PResult<Endpoint> bind(asio::any_io_executor ex, EndpointConfig config);
+
+  /// node_id returns this node's identity.
+  [[nodiscard]] const NodeId& node_id() const noexcept;
+  /// addr returns this node's NodeAddr: its id and direct addresses (bound addresses; for a socket
+  /// bound to a wildcard address, the addresses of the host's interfaces that are up).
+  [[nodiscard]] NodeAddr addr() const;
+  /// local_addrs returns the bound socket addresses (with the ports the kernel picked).
+  [[nodiscard]] std::vector<SocketAddr> local_addrs() const;
+
+  /// connect dials `peer` (trying its direct addresses in order) for application protocol `alpn`,
+  /// and returns once the handshake is confirmed: the peer proved it holds `peer.node_id()`.
+  /// Errors: node_not_found (no direct address this endpoint can reach), authentication_failed (the
+  /// peer's key is not peer.node_id()), connection_failed (refused, ALPN not served, no common QUIC
+  /// version), timeout (connect_timeout), invalid_configuration (bad ALPN), connection_closed (the
+  /// endpoint is closed), cancelled.
+  asio::awaitable<P2PResult<Connection>> connect(NodeAddr peer, std::string_view alpn);
+  /// listen starts accepting connections for `alpn`.
+  /// Errors: invalid_configuration (empty or longer than 255 bytes), connection_failed (already
+  /// listening for it), connection_closed (the endpoint is closed).
+  [[nodiscard]] P2PResult<Listener> listen(std::string_view alpn);
+
+  /// close closes every connection gracefully (bounded by close_timeout), then the sockets.
+  /// Idempotent.
+  asio::awaitable<void> close();
+  /// is_closed reports whether close() ran or started.
+  [[nodiscard]] bool is_closed() const noexcept;
+  /// stats returns the endpoint's counters.
+  [[nodiscard]] EndpointStats stats() const;
+
+ private:
+  friend struct detail::Access;
+  struct Handle;
+  explicit Endpoint(std::shared_ptr<Handle> handle) noexcept : handle_(std::move(handle)) {}
+  std::shared_ptr<Handle> handle_;
+};
+
+static_assert(P2PListener<Listener>);
+
+}  // namespace p2p

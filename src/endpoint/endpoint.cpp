@@ -1,0 +1,952 @@
+// endpoint.cpp: the endpoint's driver. One receive loop per socket feeds datagrams to the connection
+// their destination id routes to (or starts a server connection, refuses it, answers with Version
+// Negotiation, Retry or a stateless reset); one timer loop runs the earliest connection deadline;
+// a coalesced flush writes what connections have to send, batched with GSO, waiting for the socket
+// when its buffer is full. Endpoint, Listener and connect() live here too.
+// Layer: endpoint. Everything runs on the endpoint's executor: no locks.
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "core/log.hpp"
+#include "endpoint/handles.hpp"
+#include "p2p/core/assert.hpp"
+#include "p2p/core/spawn.hpp"
+#include "quic/packet.hpp"
+
+namespace p2p {
+
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace detail {
+
+namespace {
+// Receive batch: buffers per recvmmsg call.
+constexpr std::size_t kRecvBatch = 16;
+// Send arena: transmits written ahead of one sendmmsg call.
+constexpr std::size_t kSendSlots = 16;
+// A GSO send carries at most one IPv4 datagram's worth of bytes.
+constexpr std::size_t kGsoBytesMax = env::kDatagramBytesMax;
+// Stateless resets answer at most this many unknown packets per window, so the endpoint cannot be
+// used to reflect traffic at a third party.
+constexpr std::uint32_t kResetsPerWindow = 64;
+constexpr Duration kResetWindow = std::chrono::milliseconds(100);
+constexpr std::size_t kAlpnSizeMax = 255;
+}  // namespace
+
+quic::Address to_quic_addr(const SocketAddr& a) {
+  if (a.is_v4()) return quic::Address(asio::ip::address_v4(a.v4_bytes()), a.port());
+  return quic::Address(asio::ip::address_v6(a.v6_bytes(), a.scope_id()), a.port());
+}
+
+SocketAddr from_quic_addr(const quic::Address& a) {
+  const auto ip = a.address();
+  if (ip.is_v4()) return SocketAddr::v4(ip.to_v4().to_bytes(), a.port());
+  const auto v6 = ip.to_v6();
+  return SocketAddr::v6(v6.to_bytes(), a.port(), static_cast<std::uint32_t>(v6.scope_id())).canonical();
+}
+
+// --- ConnState ---
+
+ConnState::ConnState(std::shared_ptr<EndpointState> endpoint, std::uint64_t serial_no,
+                     std::unique_ptr<quic::Connection> q, std::size_t socket_index, bool is_client)
+    : ep(std::move(endpoint)),
+      serial(serial_no),
+      quic(std::move(q)),
+      socket(socket_index),
+      client(is_client),
+      on_state(ep->ex),
+      on_progress(ep->ex),
+      on_message(ep->ex),
+      on_msg_writable(ep->ex),
+      on_accept(ep->ex),
+      on_streams(ep->ex),
+      on_datagram(ep->ex) {}
+
+std::optional<P2PError> ConnState::error() const {
+  if (const auto* info = quic->close_info()) return info->error;
+  return std::nullopt;
+}
+
+StreamWaiters& ConnState::waiters(quic::StreamId id) {
+  auto& w = stream_waiters[id];
+  if (!w) w = std::make_unique<StreamWaiters>(ep->ex);
+  return *w;
+}
+
+void ConnState::wake_all() {
+  on_state.notify_all();
+  on_progress.notify_all();
+  on_message.notify_all();
+  on_msg_writable.notify_all();
+  on_accept.notify_all();
+  on_streams.notify_all();
+  on_datagram.notify_all();
+  for (auto& [id, w] : stream_waiters) {
+    w->readable.notify_all();
+    w->writable.notify_all();
+  }
+}
+
+// --- ListenerState, SocketState ---
+
+ListenerState::ListenerState(std::shared_ptr<EndpointState> endpoint, std::string protocol)
+    : ep(endpoint), alpn(std::move(protocol)), on_accept(endpoint->ex) {}
+
+SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
+  local = sock.local_addr();
+  local_quic = to_quic_addr(local);
+  wildcard = local.is_unspecified();
+  const std::size_t per_datagram = 1452;
+  datagrams_per_transmit = std::max<std::size_t>(1, std::min(sock.gso_segments_max(), kGsoBytesMax / per_datagram));
+  slot_size = datagrams_per_transmit * per_datagram;
+  arena.resize(kSendSlots * slot_size);
+  pending.reserve(kSendSlots);
+}
+
+// --- EndpointState ---
+
+EndpointState::EndpointState(asio::any_io_executor executor, EndpointConfig cfg)
+    : ex(std::move(executor)), env(ex), config(std::move(cfg)), id(config.secret_key.public_key()), timer(ex),
+      on_progress(ex) {}
+
+quic::RandomFn EndpointState::random_fn() {
+  return [this](std::span<std::byte> out) { env.fill_random(out); };
+}
+
+std::vector<std::string> EndpointState::served_alpns() const {
+  std::vector<std::string> out;
+  for (const auto& [alpn, l] : listeners) {
+    auto state = l.lock();
+    if (state && !state->closed) out.push_back(alpn);
+  }
+  return out;
+}
+
+std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket,
+                                                        bool client) {
+  auto c = std::make_shared<ConnState>(shared_from_this(), next_serial++, std::move(q), socket, client);
+  c->routed = c->quic->local_cids();
+  for (const auto& cid : c->routed) routes[cid] = c;
+  conns[c->serial] = c;
+  c->registered = true;
+  counters.connections_live = conns.size();
+  return c;
+}
+
+void EndpointState::send_raw(std::size_t socket, const SocketAddr& to, ByteView data,
+                             const std::optional<SocketAddr>& source) {
+  SocketState& s = *sockets[socket];
+  env::Transmit t{to, data, 0, s.wildcard ? source : std::nullopt, env::Ecn::not_ect};
+  // Stateless answers are best effort: when the socket is full they are simply lost.
+  (void)s.sock.try_send_batch(std::span<const env::Transmit>(&t, 1));
+}
+
+void EndpointState::on_datagram(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now) {
+  ++counters.datagrams_received;
+  const quic::Header hdr = quic::decode_header(data);
+  const SocketAddr from = meta.source.canonical();
+  switch (hdr.kind) {
+    case quic::HeaderKind::invalid:
+      ++counters.datagrams_unroutable;
+      return;
+    case quic::HeaderKind::unsupported_version: {
+      // Only a padded client Initial earns an answer, so Version Negotiation never amplifies.
+      if (data.size() < 1200 || closing) return;
+      std::array<std::byte, 256> out{};
+      const std::size_t n = quic::write_version_negotiation(out, hdr, random_fn());
+      if (n > 0) {
+        ++counters.version_negotiations_sent;
+        send_raw(socket, from, ByteView(out).first(n), meta.destination);
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  const auto it = routes.find(hdr.dcid);
+  if (it != routes.end()) {
+    const auto& c = it->second;
+    if (c->socket != socket) {
+      // A peer may reach us on another socket (another address family); the connection keeps the
+      // socket it started on, whose address its path names.
+      ++counters.datagrams_unroutable;
+      return;
+    }
+    if (meta.destination && sockets[socket]->wildcard) c->reply_source = meta.destination;
+    c->quic->on_datagram(now, quic::Path{sockets[socket]->local_quic, to_quic_addr(from)}, data);
+    touched.push_back(c);
+    return;
+  }
+  if (hdr.kind == quic::HeaderKind::long_header) {
+    accept_new(socket, data, meta, now);
+    return;
+  }
+  ++counters.datagrams_unroutable;
+  if (hdr.kind == quic::HeaderKind::short_header && config.stateless_reset && !closing) {
+    if (now - reset_window >= kResetWindow) {
+      reset_window = now;
+      resets_in_window = 0;
+    }
+    if (resets_in_window >= kResetsPerWindow) return;
+    std::array<std::byte, 64> out{};
+    const std::size_t n = quic::write_stateless_reset(out, secret, hdr.dcid, data.size(), random_fn());
+    if (n > 0) {
+      ++resets_in_window;
+      ++counters.stateless_resets_sent;
+      send_raw(socket, from, ByteView(out).first(n), meta.destination);
+    }
+  }
+}
+
+void EndpointState::accept_new(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now) {
+  auto initial = quic::decode_initial(data);
+  if (!initial) {
+    ++counters.datagrams_unroutable;
+    return;
+  }
+  const SocketAddr from = meta.source.canonical();
+  std::array<std::byte, 1500> out{};
+  const char* refusal = nullptr;
+  if (closing) {
+    refusal = "endpoint closing";
+  } else if (handshakes_live >= config.limits.concurrent_handshakes) {
+    refusal = "too many handshakes in progress";
+  } else if (conns.size() >= config.limits.connections) {
+    refusal = "too many connections";
+  }
+  if (refusal != nullptr) {
+    ++counters.handshakes_refused;
+    const std::size_t n = quic::write_refusal(out, *initial, refusal);
+    if (n > 0) send_raw(socket, from, ByteView(out).first(n), meta.destination);
+    return;
+  }
+  std::optional<quic::RetryValidation> retry;
+  if (config.require_retry) {
+    retry = quic::validate_retry_token(*initial, to_quic_addr(from), secret, now);
+    if (!retry) {
+      if (!initial->token.empty()) return;  // a forged or stale token: drop it
+      auto n = quic::write_retry(out, *initial, to_quic_addr(from), secret, now, random_fn());
+      if (n) {
+        ++counters.retries_sent;
+        send_raw(socket, from, ByteView(out).first(*n), meta.destination);
+      }
+      return;
+    }
+  }
+  quic::ServerConfig sc;
+  sc.identity = tls;
+  sc.alpns = served_alpns();
+  sc.transport = transport;
+  sc.static_secret = secret;
+  sc.random = random_fn();
+  const quic::Path path{sockets[socket]->local_quic, to_quic_addr(from)};
+  auto q = quic::Connection::accept(std::move(sc), path, *initial, retry, now);
+  if (!q) {
+    logger().warn("endpoint: cannot accept a connection from {}: {}", from.to_string(), q.error().message());
+    return;
+  }
+  auto c = register_conn(std::move(*q), socket, false);
+  c->handshake_counted = true;
+  ++handshakes_live;
+  counters.handshakes_live = handshakes_live;
+  if (meta.destination && sockets[socket]->wildcard) c->reply_source = meta.destination;
+  c->quic->on_datagram(now, path, data);
+  touched.push_back(c);
+}
+
+void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
+  while (auto e = c->quic->poll_event()) {
+    switch (e->kind) {
+      case quic::EventKind::connected: {
+        c->established = true;
+        c->established_at = env.now();
+        c->alpn = c->quic->alpn();
+        c->remote = c->quic->peer_id();
+        // The message stream is the first unidirectional stream each side opens; opening it sends
+        // nothing until the first message.
+        if (!c->msg_out) {
+          auto sid = c->quic->open_uni();
+          if (sid && sid->has_value()) c->msg_out = **sid;
+        }
+        if (c->client) {
+          ++counters.connections_dialed;
+        } else {
+          if (c->handshake_counted) {
+            c->handshake_counted = false;
+            --handshakes_live;
+          }
+          ++counters.connections_accepted;
+          const auto lit = listeners.find(c->alpn);
+          auto l = lit == listeners.end() ? nullptr : lit->second.lock();
+          if (!l || l->closed) {
+            c->user_closed = true;
+            c->quic->close(kAppErrorBusy, "no listener for this protocol");
+          } else if (l->queue.size() >= config.limits.accept_queue) {
+            c->user_closed = true;
+            c->quic->close(kAppErrorBusy, "accept queue full");
+          } else {
+            l->queue.push_back(c);
+            l->on_accept.notify_all();
+          }
+        }
+        c->on_state.notify_all();
+        break;
+      }
+      case quic::EventKind::stream_opened: {
+        const auto sid = e->stream_id;
+        if (!quic::is_bidi(sid)) {
+          // The peer's first unidirectional stream (id 2 from a client, 3 from a server).
+          const quic::StreamId first_peer_uni = c->client ? 3 : 2;
+          if (!c->msg_in && sid == first_peer_uni) {
+            c->msg_in = sid;
+            c->on_message.notify_all();
+            break;
+          }
+          c->accept_uni.push_back(sid);
+        } else {
+          c->accept_bi.push_back(sid);
+        }
+        c->on_accept.notify_all();
+        break;
+      }
+      case quic::EventKind::stream_readable:
+        if (c->msg_in && e->stream_id == *c->msg_in) {
+          c->on_message.notify_all();
+        } else if (auto w = c->stream_waiters.find(e->stream_id); w != c->stream_waiters.end()) {
+          w->second->readable.notify_all();
+        }
+        break;
+      case quic::EventKind::stream_writable:
+        if (c->msg_out && e->stream_id == *c->msg_out) {
+          c->on_msg_writable.notify_all();
+        } else if (auto w = c->stream_waiters.find(e->stream_id); w != c->stream_waiters.end()) {
+          w->second->writable.notify_all();
+        }
+        break;
+      case quic::EventKind::stream_closed:
+        if (auto w = c->stream_waiters.find(e->stream_id); w != c->stream_waiters.end()) {
+          w->second->readable.notify_all();
+          w->second->writable.notify_all();
+        }
+        break;
+      case quic::EventKind::streams_available:
+        c->on_streams.notify_all();
+        break;
+      case quic::EventKind::datagram_readable:
+        c->on_datagram.notify_all();
+        break;
+      case quic::EventKind::cid_issued:
+        routes[e->cid] = c;
+        c->routed.push_back(e->cid);
+        break;
+      case quic::EventKind::cid_retired: {
+        const auto r = routes.find(e->cid);
+        if (r != routes.end() && r->second == c) routes.erase(r);
+        std::erase(c->routed, e->cid);
+        break;
+      }
+      case quic::EventKind::closed:
+        if (c->handshake_counted) {
+          c->handshake_counted = false;
+          --handshakes_live;
+        }
+        logger().debug("endpoint: connection {} ended: {}", c->serial, c->quic->close_info()->error.message());
+        c->wake_all();
+        break;
+      case quic::EventKind::handshake_completed:
+        break;
+    }
+  }
+  counters.handshakes_live = handshakes_live;
+}
+
+void EndpointState::process(const std::shared_ptr<ConnState>& c) {
+  if (!c->registered) return;
+  handle_events(c);
+  flush(*c);
+  handle_events(c);
+  c->on_progress.notify_all();
+  update_deadline(*c);
+  reap(c);
+}
+
+void EndpointState::flush(ConnState& c) {
+  if (!c.registered || stopped) return;
+  SocketState& s = *sockets[c.socket];
+  if (s.blocked) {
+    s.waiting.push_back(c.serial);
+    return;
+  }
+  const TimePoint now = env.now();
+  for (std::size_t guard = 0; guard < 4096; ++guard) {
+    if (s.pending.size() == kSendSlots && !send_pending(s)) {
+      s.waiting.push_back(c.serial);
+      return;
+    }
+    auto slot = std::span<std::byte>(s.arena).subspan(s.pending.size() * s.slot_size, s.slot_size);
+    auto t = c.quic->poll_transmit(now, slot, s.datagrams_per_transmit);
+    if (!t) break;
+    env::Transmit tx;
+    tx.destination = from_quic_addr(t->path.remote);
+    tx.contents = ByteView(slot.data(), t->size);
+    tx.segment_size = t->size > t->segment_size ? t->segment_size : 0;
+    if (s.wildcard) tx.source = c.reply_source;
+    s.pending.push_back(tx);
+  }
+  if (!s.pending.empty() && !send_pending(s)) s.waiting.push_back(c.serial);
+}
+
+bool EndpointState::send_pending(SocketState& s) {
+  auto r = s.sock.try_send_batch(s.pending);
+  if (!r) {
+    logger().warn("endpoint: send on {} failed: {}", s.local.to_string(), r.error().message());
+    s.pending.clear();
+    return true;
+  }
+  if (*r == s.pending.size()) {
+    s.pending.clear();
+    return true;
+  }
+  // The kernel's buffer is full: keep the rest (moved to the front of the arena) and wait.
+  const std::size_t sent = *r;
+  std::vector<env::Transmit> rest(s.pending.begin() + static_cast<std::ptrdiff_t>(sent), s.pending.end());
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    std::byte* dst = s.arena.data() + i * s.slot_size;
+    std::memmove(dst, rest[i].contents.data(), rest[i].contents.size());
+    rest[i].contents = ByteView(dst, rest[i].contents.size());
+  }
+  s.pending = std::move(rest);
+  if (!s.blocked) {
+    s.blocked = true;
+    auto self = shared_from_this();
+    SocketState* sp = &s;
+    spawn_logged(
+        ex,
+        [](std::shared_ptr<EndpointState> ep, SocketState* sock) -> asio::awaitable<void> {
+          auto w = co_await sock->sock.wait_writable();
+          sock->blocked = false;
+          if (!w || ep->stopped) co_return;
+          if (!ep->send_pending(*sock)) co_return;  // blocked again: another waiter runs
+          ep->flush_waiting(*sock);
+        }(self, sp),
+        "endpoint send wait");
+  }
+  return false;
+}
+
+void EndpointState::flush_waiting(SocketState& s) {
+  std::vector<std::uint64_t> waiting;
+  waiting.swap(s.waiting);
+  std::sort(waiting.begin(), waiting.end());
+  waiting.erase(std::unique(waiting.begin(), waiting.end()), waiting.end());
+  for (const auto serial : waiting) {
+    const auto it = conns.find(serial);
+    if (it == conns.end()) continue;
+    auto c = it->second;
+    process(c);
+  }
+}
+
+void EndpointState::update_deadline(ConnState& c) {
+  TimePoint next = c.registered ? c.quic->next_deadline() : kTimePointMax;
+  if (next == c.deadline_key) return;
+  if (c.deadline_key != kTimePointMax) deadlines.erase({c.deadline_key, c.serial});
+  c.deadline_key = next;
+  if (next == kTimePointMax) return;
+  deadlines.insert({next, c.serial});
+  if (next < armed) timer.cancel();
+}
+
+void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
+  if (!c->registered || !c->quic->is_drained()) return;
+  for (const auto& cid : c->routed) {
+    const auto r = routes.find(cid);
+    if (r != routes.end() && r->second == c) routes.erase(r);
+  }
+  c->routed.clear();
+  if (c->deadline_key != kTimePointMax) deadlines.erase({c->deadline_key, c->serial});
+  c->deadline_key = kTimePointMax;
+  c->registered = false;
+  if (c->handshake_counted) {
+    c->handshake_counted = false;
+    --handshakes_live;
+  }
+  conns.erase(c->serial);
+  counters.connections_live = conns.size();
+  counters.handshakes_live = handshakes_live;
+  c->wake_all();
+  on_progress.notify_all();
+}
+
+void EndpointState::schedule_flush(ConnState& c) {
+  if (!c.registered) return;
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty.push_back(c.serial);
+  }
+  if (!flush_posted) {
+    flush_posted = true;
+    asio::post(ex, [self = shared_from_this()] { self->flush_dirty(); });
+  }
+}
+
+void EndpointState::flush_dirty() {
+  flush_posted = false;
+  std::vector<std::uint64_t> now_dirty;
+  now_dirty.swap(dirty);
+  for (const auto serial : now_dirty) {
+    const auto it = conns.find(serial);
+    if (it == conns.end()) continue;
+    auto c = it->second;
+    c->dirty = false;
+    process(c);
+  }
+}
+
+void EndpointState::on_deadlines(TimePoint now) {
+  std::vector<std::shared_ptr<ConnState>> due;
+  for (auto it = deadlines.begin(); it != deadlines.end() && it->first <= now; ++it) {
+    const auto c = conns.find(it->second);
+    if (c != conns.end()) due.push_back(c->second);
+  }
+  for (auto& c : due) {
+    c->quic->on_deadline(now);
+    process(c);
+    if (c->registered && c->deadline_key <= now) {
+      // ngtcp2 asked for a deadline that has already passed and had nothing to do: look again
+      // shortly instead of spinning.
+      deadlines.erase({c->deadline_key, c->serial});
+      c->deadline_key = now + std::chrono::microseconds(100);
+      deadlines.insert({c->deadline_key, c->serial});
+    }
+  }
+}
+
+void EndpointState::stop() {
+  if (stopped) return;
+  stopped = true;
+  timer.cancel();
+  for (auto& s : sockets) s->sock.cancel();
+  for (auto& [serial, c] : conns) {
+    c->registered = false;
+    c->wake_all();
+  }
+  for (auto& [alpn, l] : listeners) {
+    if (auto state = l.lock()) {
+      state->closed = true;
+      state->queue.clear();
+      state->on_accept.notify_all();
+    }
+  }
+  // Break the ownership cycles (connections hold the endpoint) now that nothing routes.
+  routes.clear();
+  conns.clear();
+  deadlines.clear();
+  counters.connections_live = 0;
+  on_progress.notify_all();
+}
+
+namespace {
+
+asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t index) {
+  SocketState& s = *self->sockets[index];
+  env::RecvBuffers bufs(kRecvBatch, s.sock.gro_enabled() ? 65536 : 2048);
+  while (!self->stopped) {
+    auto n = s.sock.try_receive_batch(bufs.buffers(), bufs.metas());
+    if (!n) {
+      logger().warn("endpoint: receive on {} failed: {}", s.local.to_string(), n.error().message());
+      break;
+    }
+    if (*n == 0) {
+      auto w = co_await s.sock.wait_readable();
+      if (!w && self->stopped) break;
+      continue;
+    }
+    const TimePoint now = self->env.now();
+    for (std::size_t i = 0; i < *n; ++i) {
+      for (const ByteView datagram : bufs.segments(i)) self->on_datagram(index, datagram, bufs.meta(i), now);
+    }
+    std::vector<std::shared_ptr<ConnState>> touched;
+    touched.swap(self->touched);
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (auto& c : touched) self->process(c);
+    // Let the application run between full batches, so a flood cannot starve it.
+    if (*n == bufs.size()) co_await asio::post(self->ex, asio::use_awaitable);
+  }
+  --self->loops_running;
+  self->on_progress.notify_all();
+}
+
+asio::awaitable<void> timer_loop(std::shared_ptr<EndpointState> self) {
+  while (!self->stopped) {
+    const TimePoint now = self->env.now();
+    const TimePoint next = self->deadlines.empty() ? kTimePointMax : self->deadlines.begin()->first;
+    if (next <= now) {
+      self->on_deadlines(now);
+      co_await asio::post(self->ex, asio::use_awaitable);
+      continue;
+    }
+    // With nothing due, sleep long; an earlier deadline cancels the wait (update_deadline).
+    self->armed = next == kTimePointMax ? now + std::chrono::hours(1) : next;
+    (void)co_await self->timer.wait_until(self->armed);
+    self->armed = kTimePointMax;
+    if (self->stopped) break;
+    self->on_deadlines(self->env.now());
+  }
+  --self->loops_running;
+  self->on_progress.notify_all();
+}
+
+}  // namespace
+
+void EndpointState::start() {
+  auto self = shared_from_this();
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    ++loops_running;
+    spawn_logged(ex, recv_loop(self, i), "endpoint receive loop");
+  }
+  ++loops_running;
+  spawn_logged(ex, timer_loop(self), "endpoint timer loop");
+}
+
+asio::awaitable<void> endpoint_close(std::shared_ptr<EndpointState> ep) {
+  if (ep->closing) {
+    while (!ep->stopped) {
+      if (!co_await ep->on_progress.wait()) co_return;
+    }
+    co_return;
+  }
+  ep->closing = true;
+  for (auto& [alpn, l] : ep->listeners) {
+    if (auto state = l.lock()) {
+      state->closed = true;
+      for (auto& c : state->queue) {
+        c->user_closed = true;
+        c->quic->close(kAppErrorBusy, "endpoint closing");
+        ep->schedule_flush(*c);
+      }
+      state->queue.clear();
+      state->on_accept.notify_all();
+    }
+  }
+  std::vector<std::shared_ptr<ConnState>> open;
+  for (auto& [serial, c] : ep->conns) {
+    if (!c->quic->is_closed()) open.push_back(c);
+  }
+  for (auto& c : open) spawn_logged(ep->ex, graceful_close(c, "endpoint closed"), "connection close");
+  // Wait until every connection sent its CONNECTION_CLOSE (graceful closes are bounded by
+  // close_timeout), then stop: the closing periods need no sockets of ours.
+  auto timer = ep->env.make_timer();
+  const TimePoint deadline = ep->env.now() + ep->config.close_timeout + std::chrono::milliseconds(200);
+  for (;;) {
+    const bool all_closed = std::all_of(open.begin(), open.end(), [](auto& c) { return c->quic->is_closed(); });
+    if (all_closed || ep->env.now() >= deadline) break;
+    auto r = co_await (ep->on_progress.wait() || timer.wait_until(deadline));
+    if (r.index() == 0 && !std::get<0>(r)) break;
+  }
+  for (auto& c : open) {
+    if (!c->quic->is_closed()) c->quic->close(0, "endpoint closed");
+    ep->process(c);
+  }
+  co_await asio::post(ep->ex, asio::use_awaitable);
+  ep->stop();
+  for (auto& s : ep->sockets) s->sock.close();
+}
+
+namespace {
+
+// interface_addresses lists the addresses of the host's interfaces that are up (for wildcard binds):
+// IPv4 for an IPv4 socket, both for a dual-stack socket. Link-local IPv6 addresses are skipped (a
+// NodeAddr carries no scope id).
+std::vector<SocketAddr> interface_addresses(const SocketAddr& bound, bool dual_stack) {
+  std::vector<SocketAddr> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_UP) == 0) continue;
+    if (i->ifa_addr->sa_family == AF_INET && (bound.is_v4() || dual_stack)) {
+      sockaddr_in sin{};
+      std::memcpy(&sin, i->ifa_addr, sizeof(sin));
+      std::array<std::uint8_t, 4> ip{};
+      std::memcpy(ip.data(), &sin.sin_addr, 4);
+      out.push_back(SocketAddr::v4(ip, bound.port()));
+    } else if (i->ifa_addr->sa_family == AF_INET6 && bound.is_v6()) {
+      sockaddr_in6 sin6{};
+      std::memcpy(&sin6, i->ifa_addr, sizeof(sin6));
+      std::array<std::uint8_t, 16> ip{};
+      std::memcpy(ip.data(), &sin6.sin6_addr, 16);
+      if (ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80) continue;  // link-local
+      out.push_back(SocketAddr::v6(ip, bound.port()));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+P2PResult<void> check_alpn(std::string_view alpn) {
+  if (alpn.empty() || alpn.size() > kAlpnSizeMax) {
+    return fail(P2PError::invalid_configuration(
+        fmt::format("ALPN must be 1 to {} bytes, got {} bytes", kAlpnSizeMax, alpn.size())));
+  }
+  return {};
+}
+
+}  // namespace
+
+}  // namespace detail
+
+// --- Endpoint ---
+
+Endpoint::Handle::~Handle() {
+  if (st && !st->closing) spawn_logged(st->ex, detail::endpoint_close(st), "endpoint close");
+}
+
+P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig config) {
+  if (config.bind_addrs.empty()) return fail(P2PError::invalid_configuration("endpoint: no bind address"));
+  for (const auto& a : config.alpns) {
+    if (auto ok = detail::check_alpn(a); !ok) return fail(ok.error());
+  }
+  const auto& lim = config.limits;
+  if (lim.concurrent_handshakes == 0 || lim.connections == 0 || lim.streams_per_connection == 0 ||
+      lim.buffered_bytes_per_connection < 64 * 1024 || lim.send_buffer_per_stream == 0 || lim.accept_queue == 0 ||
+      lim.max_message_size == 0) {
+    return fail(P2PError::invalid_configuration(
+        "endpoint limits must be positive (buffered_bytes_per_connection at least 64 KiB)"));
+  }
+  if (config.connect_timeout.count() <= 0 || config.idle_timeout.count() <= 0 || config.close_timeout.count() < 0) {
+    return fail(P2PError::invalid_configuration("endpoint timeouts must be positive"));
+  }
+  auto st = std::make_shared<detail::EndpointState>(ex, std::move(config));
+  auto tls = quic::TlsIdentity::create(st->config.secret_key);
+  if (!tls) return fail(tls.error());
+  st->tls = std::move(*tls);
+  st->env.fill_random(std::as_writable_bytes(std::span(st->secret)));
+
+  quic::TransportConfig& t = st->transport;
+  const auto& cfg = st->config;
+  t.idle_timeout = cfg.idle_timeout;
+  t.keep_alive_interval = cfg.keep_alive_interval;
+  t.handshake_timeout = cfg.connect_timeout;
+  t.initial_rtt = cfg.initial_rtt;
+  t.max_streams_bidi = cfg.limits.streams_per_connection;
+  t.max_streams_uni = cfg.limits.streams_per_connection + 1;  // the message stream comes on top
+  t.connection_receive_window_max = cfg.limits.buffered_bytes_per_connection;
+  t.connection_receive_window = std::min<std::uint64_t>(t.connection_receive_window, t.connection_receive_window_max);
+  t.stream_receive_window_max = cfg.limits.buffered_bytes_per_connection / 2;
+  t.stream_receive_window = std::min<std::uint64_t>(t.stream_receive_window, t.stream_receive_window_max);
+  t.stream_send_buffer_max = cfg.limits.send_buffer_per_stream;
+
+  for (const auto& addr : st->config.bind_addrs) {
+    auto sock = env::UdpSocket::bind(ex, addr);
+    if (!sock) return fail(sock.error());
+    st->sockets.push_back(std::make_unique<detail::SocketState>(std::move(*sock)));
+  }
+  for (const auto& alpn : st->config.alpns) {
+    auto l = std::make_shared<detail::ListenerState>(st, alpn);
+    st->listeners[alpn] = l;
+    st->config_listeners.push_back(std::move(l));
+  }
+  st->start();
+  return detail::Access::endpoint(std::move(st));
+}
+
+const NodeId& Endpoint::node_id() const noexcept { return handle_->st->id; }
+
+std::vector<SocketAddr> Endpoint::local_addrs() const {
+  std::vector<SocketAddr> out;
+  for (const auto& s : handle_->st->sockets) out.push_back(s->local);
+  return out;
+}
+
+NodeAddr Endpoint::addr() const { return detail::endpoint_addr(*handle_->st); }
+
+namespace detail {
+NodeAddr endpoint_addr(const EndpointState& ep) {
+  NodeAddr out(ep.id);
+  for (const auto& s : ep.sockets) {
+    std::vector<SocketAddr> addrs;
+    if (s->wildcard) {
+      addrs = detail::interface_addresses(s->local, s->sock.is_dual_stack());
+    } else {
+      addrs.push_back(s->local);
+    }
+    for (const auto& a : addrs) {
+      if (out.direct_addresses().size() >= NodeAddr::kDirectAddressCountMax) break;
+      (void)out.add_direct_address(a);
+    }
+  }
+  return out;
+}
+}  // namespace detail
+
+bool Endpoint::is_closed() const noexcept { return handle_->st->closing; }
+
+EndpointStats Endpoint::stats() const { return handle_->st->counters; }
+
+asio::awaitable<void> Endpoint::close() { co_await detail::endpoint_close(handle_->st); }
+
+P2PResult<Listener> Endpoint::listen(std::string_view alpn) {
+  auto& st = handle_->st;
+  if (auto ok = detail::check_alpn(alpn); !ok) return fail(ok.error());
+  if (st->closing) return fail(P2PError::connection_closed("this node (endpoint closed)"));
+  const std::string key(alpn);
+  auto it = st->listeners.find(key);
+  if (it != st->listeners.end()) {
+    auto existing = it->second.lock();
+    if (existing && !existing->closed) {
+      // A listener created from EndpointConfig::alpns waits for its first listen() call.
+      const auto cfg = std::find(st->config_listeners.begin(), st->config_listeners.end(), existing);
+      if (cfg == st->config_listeners.end()) {
+        return fail(P2PError::connection_failed(fmt::format("already listening for '{}'", key)));
+      }
+      st->config_listeners.erase(cfg);
+      return detail::Access::listener(std::move(existing));
+    }
+  }
+  auto l = std::make_shared<detail::ListenerState>(st, key);
+  st->listeners[key] = l;
+  return detail::Access::listener(std::move(l));
+}
+
+asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::string_view alpn) {
+  auto st = handle_->st;
+  if (auto ok = detail::check_alpn(alpn); !ok) co_return fail(ok.error());
+  if (st->closing) co_return fail(P2PError::connection_closed("this node (endpoint closed)"));
+  if (st->conns.size() >= st->config.limits.connections) {
+    co_return fail(P2PError::connection_failed("too many connections on this endpoint"));
+  }
+  // Pair each direct address with a socket that can reach it.
+  std::vector<std::pair<SocketAddr, std::size_t>> candidates;
+  for (const auto& a : peer.direct_addresses()) {
+    for (std::size_t i = 0; i < st->sockets.size(); ++i) {
+      const auto& s = *st->sockets[i];
+      const bool family_ok = a.is_v4() ? (s.local.is_v4() || s.sock.is_dual_stack()) : s.local.is_v6();
+      const bool scope_ok = s.wildcard || a.is_loopback() == s.local.is_loopback();
+      if (family_ok && scope_ok) {
+        candidates.emplace_back(a, i);
+        break;
+      }
+    }
+  }
+  if (candidates.empty()) {
+    co_return fail(P2PError::node_not_found(
+        fmt::format("{}: no direct address this endpoint's sockets can reach ({})", peer.node_id().fmt_short(),
+                    peer.to_string())));
+  }
+  const TimePoint start = st->env.now();
+  const TimePoint deadline = start + st->config.connect_timeout;
+  std::optional<P2PError> last;
+  auto timer = st->env.make_timer();
+  for (std::size_t k = 0; k < candidates.size(); ++k) {
+    const auto& [addr, socket] = candidates[k];
+    const TimePoint now = st->env.now();
+    if (now >= deadline) break;
+    const TimePoint attempt_end = now + (deadline - now) / static_cast<std::int64_t>(candidates.size() - k);
+    quic::ClientConfig cc;
+    cc.identity = st->tls;
+    cc.server_id = peer.node_id();
+    cc.alpn = std::string(alpn);
+    cc.path = quic::Path{st->sockets[socket]->local_quic, detail::to_quic_addr(addr)};
+    cc.transport = st->transport;
+    cc.static_secret = st->secret;
+    cc.random = st->random_fn();
+    auto q = quic::Connection::connect(std::move(cc), now);
+    if (!q) co_return fail(q.error());
+    auto c = st->register_conn(std::move(*q), socket, true);
+    c->remote = peer.node_id();
+    st->process(c);
+    for (;;) {
+      if (c->established) {
+        co_return detail::Access::connection(std::move(c));
+      }
+      if (auto e = c->error()) {
+        last = *e;
+        break;
+      }
+      if (st->stopped) co_return fail(P2PError::connection_closed("this node (endpoint closed)"));
+      if (st->env.now() >= attempt_end) {
+        last = P2PError::timeout(st->env.now() - start);
+        c->quic->close(0, "connect timeout");
+        st->process(c);
+        break;
+      }
+      auto r = co_await (c->on_state.wait() || timer.wait_until(attempt_end));
+      if (r.index() == 0 && !std::get<0>(r)) {
+        c->quic->close(0, "connect cancelled");
+        st->process(c);
+        co_return fail(P2PError::cancelled("connect"));
+      }
+    }
+    // Identity and protocol failures are final: another address of the same node would give the
+    // same answer.
+    if (last && (last->code() == P2PErrc::authentication_failed || last->code() == P2PErrc::connection_failed)) {
+      break;
+    }
+  }
+  if (!last) last = P2PError::timeout(st->env.now() - start);
+  co_return fail(*last);
+}
+
+// --- Listener ---
+
+Listener::Listener(std::shared_ptr<detail::ListenerState> state) noexcept : state_(std::move(state)) {}
+Listener::Listener(Listener&&) noexcept = default;
+Listener& Listener::operator=(Listener&& other) noexcept {
+  if (this != &other) {
+    close();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+Listener::~Listener() { close(); }
+
+void Listener::close() {
+  if (!state_ || state_->closed) return;
+  state_->closed = true;
+  if (auto ep = state_->ep.lock()) {
+    for (auto& c : state_->queue) {
+      c->user_closed = true;
+      c->quic->close(detail::kAppErrorBusy, "listener closed");
+      ep->schedule_flush(*c);
+    }
+    const auto it = ep->listeners.find(state_->alpn);
+    if (it != ep->listeners.end() && it->second.lock() == state_) ep->listeners.erase(it);
+  }
+  state_->queue.clear();
+  state_->on_accept.notify_all();
+}
+
+asio::awaitable<P2PResult<Connection>> Listener::accept() {
+  auto state = state_;
+  if (!state) co_return fail(P2PError::connection_closed("listener moved from"));
+  for (;;) {
+    if (state->closed) co_return fail(P2PError::connection_closed("this node (listener closed)"));
+    while (!state->queue.empty()) {
+      auto c = std::move(state->queue.front());
+      state->queue.pop_front();
+      if (c->error()) continue;  // ended while it waited
+      co_return detail::Access::connection(std::move(c));
+    }
+    if (!co_await state->on_accept.wait()) co_return fail(P2PError::cancelled("accept"));
+  }
+}
+
+std::string Listener::local_addr() const {
+  if (!state_) return {};
+  auto ep = state_->ep.lock();
+  if (!ep) return {};
+  return detail::endpoint_addr(*ep).to_ticket();
+}
+
+const std::string& Listener::alpn() const { return state_->alpn; }
+
+}  // namespace p2p

@@ -1,0 +1,221 @@
+// state.hpp: the endpoint's internal state: EndpointState (sockets, connection-id routing, deadlines,
+// the send path, listeners) and ConnState (one QUIC connection with its message framing, stream
+// waiters and accept queues). Public handles (Endpoint, Connection, streams) point into these.
+// Layer: endpoint (internal). Everything here belongs to the endpoint's executor: no locks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "endpoint/notifier.hpp"
+#include "p2p/endpoint/endpoint.hpp"
+#include "p2p/env/asio_env.hpp"
+#include "p2p/env/udp_socket.hpp"
+#include "quic/connection.hpp"
+
+namespace p2p::detail {
+
+struct EndpointState;
+
+/// kAppErrorProtocol is the application close code for a peer that broke the message framing.
+inline constexpr std::uint64_t kAppErrorProtocol = 0x1;
+/// kAppErrorBusy is the application close code when no listener takes a connection.
+inline constexpr std::uint64_t kAppErrorBusy = 0x2;
+/// kStreamCodeDropped is the stream code used when a handle is dropped without finishing.
+inline constexpr std::uint64_t kStreamCodeDropped = 0x0;
+
+/// StreamWaiters are the wakeups of one stream a handle waits on.
+struct StreamWaiters {
+  explicit StreamWaiters(const asio::any_io_executor& ex) : readable(ex), writable(ex) {}
+  Notifier readable;
+  Notifier writable;
+};
+
+/// ConnState is one connection of the endpoint.
+struct ConnState : std::enable_shared_from_this<ConnState> {
+  ConnState(std::shared_ptr<EndpointState> endpoint, std::uint64_t serial_no, std::unique_ptr<quic::Connection> q,
+            std::size_t socket_index, bool is_client);
+
+  std::shared_ptr<EndpointState> ep;
+  std::uint64_t serial;
+  std::unique_ptr<quic::Connection> quic;
+  std::size_t socket;
+  bool client;
+  std::string alpn;
+  std::optional<NodeId> remote;
+  std::optional<SocketAddr> reply_source;  // local IP the peer addressed (wildcard sockets)
+
+  bool established = false;
+  bool handshake_counted = false;  // counted in EndpointState::handshakes_live
+  bool dirty = false;              // queued for a flush
+  bool registered = false;         // in the endpoint's maps
+  bool user_closed = false;        // close() was called or the last handle dropped
+  TimePoint established_at{};
+  TimePoint deadline_key = kTimePointMax;
+  std::vector<quic::ConnectionId> routed;  // ids routing to this connection
+
+  Notifier on_state;     // established, closed
+  Notifier on_progress;  // any packet processed (graceful close waits for acknowledgements)
+  Notifier on_message;   // the message stream has data
+  Notifier on_msg_writable;
+  Notifier on_accept;    // a stream the peer opened is queued
+  Notifier on_streams;   // the peer allows more streams
+  Notifier on_datagram;
+  std::unordered_map<quic::StreamId, std::unique_ptr<StreamWaiters>> stream_waiters;
+
+  // Message framing: a QUIC varint length, then the payload, on one unidirectional stream per
+  // direction (the first one each side opens).
+  std::optional<quic::StreamId> msg_out;
+  std::optional<quic::StreamId> msg_in;
+  bool msg_sending = false;
+  std::array<std::byte, 8> msg_header{};
+  std::size_t msg_header_size = 0;
+  std::optional<std::size_t> msg_length;
+  Bytes msg_body;
+  bool msg_in_finished = false;
+  std::optional<P2PError> msg_error;  // the peer broke the framing
+
+  std::deque<quic::StreamId> accept_bi;
+  std::deque<quic::StreamId> accept_uni;
+
+  ConnectionStats counters;
+
+  /// error returns the connection's close error, if it ended.
+  [[nodiscard]] std::optional<P2PError> error() const;
+  /// waiters returns (creating) the waiters of stream `id`.
+  StreamWaiters& waiters(quic::StreamId id);
+  /// wake_all wakes every waiter (the connection changed state).
+  void wake_all();
+};
+
+/// ListenerState is the accept queue of one ALPN.
+struct ListenerState {
+  ListenerState(std::shared_ptr<EndpointState> endpoint, std::string protocol);
+  std::weak_ptr<EndpointState> ep;
+  std::string alpn;
+  std::deque<std::shared_ptr<ConnState>> queue;
+  Notifier on_accept;
+  bool closed = false;
+};
+
+/// SocketState is one bound UDP socket and its send path.
+struct SocketState {
+  explicit SocketState(env::UdpSocket s);
+  env::UdpSocket sock;
+  SocketAddr local;
+  quic::Address local_quic;
+  bool wildcard = false;
+  std::size_t datagrams_per_transmit = 1;
+  std::size_t slot_size = 0;
+  std::vector<std::byte> arena;        // slots of slot_size bytes, one per pending transmit
+  std::vector<env::Transmit> pending;  // written, not yet accepted by the kernel
+  bool blocked = false;                // the kernel's send buffer is full
+  std::vector<std::uint64_t> waiting;  // connections to flush once writable
+};
+
+/// EndpointState is the endpoint.
+struct EndpointState : std::enable_shared_from_this<EndpointState> {
+  EndpointState(asio::any_io_executor executor, EndpointConfig cfg);
+
+  asio::any_io_executor ex;
+  env::AsioEnv env;
+  EndpointConfig config;
+  NodeId id;
+  std::shared_ptr<const quic::TlsIdentity> tls;
+  quic::StaticSecret secret{};
+  quic::TransportConfig transport;
+  std::vector<std::unique_ptr<SocketState>> sockets;
+
+  std::unordered_map<quic::ConnectionId, std::shared_ptr<ConnState>> routes;
+  std::unordered_map<std::uint64_t, std::shared_ptr<ConnState>> conns;
+  std::map<std::string, std::weak_ptr<ListenerState>> listeners;
+  std::vector<std::shared_ptr<ListenerState>> config_listeners;  // from EndpointConfig::alpns, until listen()
+  std::uint64_t next_serial = 1;
+  std::size_t handshakes_live = 0;
+
+  std::set<std::pair<TimePoint, std::uint64_t>> deadlines;
+  env::AsioEnv::Timer timer;
+  TimePoint armed = kTimePointMax;
+
+  std::vector<std::uint64_t> dirty;
+  bool flush_posted = false;
+  std::vector<std::shared_ptr<ConnState>> touched;  // during one receive batch
+
+  bool closing = false;  // close() started
+  bool stopped = false;  // loops must end
+  Notifier on_progress;  // something happened (endpoint close waits on it)
+  std::size_t loops_running = 0;
+
+  TimePoint reset_window{};
+  std::uint32_t resets_in_window = 0;
+  EndpointStats counters;
+
+  // --- driver (endpoint.cpp) ---
+  void start();
+  void on_datagram(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now);
+  void accept_new(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now);
+  void send_raw(std::size_t socket, const SocketAddr& to, ByteView data, const std::optional<SocketAddr>& source);
+  std::shared_ptr<ConnState> register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket, bool client);
+  /// process drains a connection's events, flushes it, re-arms its deadline and reaps it if drained.
+  void process(const std::shared_ptr<ConnState>& c);
+  void handle_events(const std::shared_ptr<ConnState>& c);
+  void flush(ConnState& c);
+  bool send_pending(SocketState& s);
+  void update_deadline(ConnState& c);
+  void reap(const std::shared_ptr<ConnState>& c);
+  /// schedule_flush processes `c` soon (after the current handler), coalescing repeated requests.
+  void schedule_flush(ConnState& c);
+  void flush_dirty();
+  void flush_waiting(SocketState& s);
+  void on_deadlines(TimePoint now);
+  void stop();
+  std::vector<std::string> served_alpns() const;
+  quic::RandomFn random_fn();
+};
+
+/// endpoint_addr returns the endpoint's NodeAddr (see Endpoint::addr).
+NodeAddr endpoint_addr(const EndpointState& ep);
+
+/// to_quic_addr converts an address to the engine's form.
+quic::Address to_quic_addr(const SocketAddr& a);
+/// from_quic_addr converts the engine's address form back (IPv4-mapped IPv6 becomes IPv4).
+SocketAddr from_quic_addr(const quic::Address& a);
+
+/// StreamRef is what a stream handle holds: the connection and the stream id.
+struct StreamRef {
+  StreamRef(std::shared_ptr<ConnState> c, quic::StreamId stream);
+  StreamRef(const StreamRef&) = delete;
+  StreamRef& operator=(const StreamRef&) = delete;
+  ~StreamRef();
+
+  std::shared_ptr<ConnState> conn;
+  quic::StreamId id;
+  bool finished = false;  // FIN queued
+  bool reset = false;
+  bool read_end = false;  // FIN read
+  bool stopped = false;
+
+  asio::awaitable<P2PResult<void>> write(ByteView data, bool fin);
+  asio::awaitable<P2PResult<std::size_t>> read(std::span<std::byte> buffer);
+  asio::awaitable<P2PResult<Bytes>> read_to_end(std::size_t size_max);
+  void do_reset(std::uint64_t code);
+  void do_stop(std::uint64_t code);
+};
+
+/// write_all writes `data` (and `fin`) on stream `id` of `c`, waiting on `writable` while the send
+/// buffer is full. Errors: the engine's stream and close errors, cancelled.
+asio::awaitable<P2PResult<void>> write_all(ConnState& c, quic::StreamId id, ByteView data, bool fin,
+                                           Notifier& writable);
+
+/// graceful_close finishes the message stream, waits (bounded) for acknowledgements, then closes.
+asio::awaitable<void> graceful_close(std::shared_ptr<ConnState> c, std::string reason);
+
+}  // namespace p2p::detail

@@ -1,0 +1,549 @@
+// endpoint_test.cpp: the real QUIC backend over loopback UDP: connecting by node id, messages,
+// streams, datagrams, close semantics, identity and ALPN failures, limits and hostile input.
+#include "p2p/endpoint/endpoint.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/udp.hpp>
+#include <thread>
+
+#include "endpoint/endpoint_fixture.hpp"
+#include "p2p/core/spawn.hpp"
+#include "quic/connection.hpp"
+
+namespace p2p {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::bind_or_fail;
+using testing::connect_pair;
+using testing::loopback_config;
+using testing::payload;
+using testing::run_test;
+using testing::with_timeout;
+
+TEST(Endpoint, ConnectsByNodeIdAndExchangesMessages) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    EXPECT_EQ(p.client.remote_node_id(), test_node_id("server"));
+    EXPECT_EQ(p.server.remote_node_id(), test_node_id("client"));
+    EXPECT_EQ(p.client.alpn(), "test/1");
+    EXPECT_TRUE(p.client.is_connected());
+    EXPECT_TRUE(p.server.is_connected());
+    for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1000}, std::size_t{1} << 20}) {
+      const Bytes msg = payload(size, static_cast<std::uint8_t>(size));
+      auto sent = co_await p.client.send(msg);
+      EXPECT_TRUE(sent) << sent.error().message();
+      auto got = co_await p.server.recv();
+      EXPECT_TRUE(got) << got.error().message();
+      if (got) EXPECT_TRUE(*got == msg) << "size " << size;
+    }
+    CO_ASSERT(co_await p.server.send(as_bytes("pong")));
+    auto pong = co_await p.client.recv();
+    CO_ASSERT(pong);
+    EXPECT_EQ(to_string(*pong), "pong");
+    const auto stats = p.client.stats();
+    EXPECT_EQ(stats.messages_sent, 4U);
+    EXPECT_EQ(stats.messages_received, 1U);
+    EXPECT_EQ(stats.bytes_sent, 1001U + (1U << 20));
+    CO_ASSERT(stats.rtt.has_value());
+    EXPECT_GT(stats.rtt->count(), 0);
+    EXPECT_LT(*stats.rtt, 100ms);
+    co_return;
+  });
+}
+
+TEST(Endpoint, OversizedMessagesAreRefusedOnBothEnds) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    server_cfg.limits.max_message_size = 1000;
+    auto client_cfg = loopback_config("client");
+    client_cfg.limits.max_message_size = 5000;
+    auto p = co_await connect_pair(ex, std::move(server_cfg), std::move(client_cfg));
+    // The sender refuses what exceeds its own limit, and the connection stays usable.
+    auto too_big = co_await p.server.send(payload(1001));
+    CO_ASSERT(!(too_big));
+    EXPECT_EQ(too_big.error().code(), P2PErrc::message_too_large);
+    EXPECT_EQ(too_big.error().message(), "Message too large: 1001 bytes exceeds max 1000");
+    CO_ASSERT(co_await p.server.send(payload(1000)));
+    CO_ASSERT(co_await p.client.recv());
+    // A sender with a larger limit is stopped by the receiver: a protocol error that closes.
+    CO_ASSERT(co_await p.client.send(payload(3000)));
+    auto r = co_await p.server.recv();
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::protocol_error);
+    EXPECT_NE(r.error().message().find("3000 bytes exceeds max 1000"), std::string::npos) << r.error().message();
+    auto after = co_await p.client.recv();
+    CO_ASSERT(!(after));
+    EXPECT_EQ(after.error().code(), P2PErrc::connection_closed);
+    EXPECT_NE(after.error().message().find("exceeds max 1000"), std::string::npos) << after.error().message();
+    EXPECT_FALSE(p.client.is_connected());
+  });
+}
+
+TEST(Endpoint, TenThousandMessagesArriveInOrder) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    constexpr int kCount = 10000;
+    bool sent_all = false;
+    spawn_logged(
+        ex,
+        [](Connection c, bool& done) -> asio::awaitable<void> {
+          for (int i = 0; i < kCount; ++i) {
+            auto r = co_await c.send(as_bytes(fmt::format("message {}", i)));
+            if (!r) co_return;
+          }
+          done = true;
+        }(p.client, sent_all),
+        "sender");
+    for (int i = 0; i < kCount; ++i) {
+      auto m = co_await p.server.recv();
+      CO_ASSERT(m) << m.error().message();
+      CO_ASSERT((to_string(*m)) == (fmt::format("message {}", i)));
+    }
+    EXPECT_TRUE(sent_all);
+  });
+}
+
+TEST(Endpoint, GracefulCloseDeliversEverythingSentBeforeIt) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    for (int i = 0; i < 200; ++i) CO_ASSERT(co_await p.client.send(payload(5000, static_cast<std::uint8_t>(i))));
+    CO_ASSERT(co_await p.client.close("done here"));
+    EXPECT_FALSE(p.client.is_connected());
+    auto after_close = co_await p.client.send(as_bytes("late"));
+    CO_ASSERT(!(after_close));
+    EXPECT_EQ(after_close.error().code(), P2PErrc::connection_closed);
+    for (int i = 0; i < 200; ++i) {
+      auto m = co_await p.server.recv();
+      CO_ASSERT(m) << i << ": " << m.error().message();
+      EXPECT_TRUE(*m == payload(5000, static_cast<std::uint8_t>(i)));
+    }
+    auto end = co_await p.server.recv();
+    CO_ASSERT(!(end));
+    EXPECT_EQ(end.error().code(), P2PErrc::connection_closed);
+    EXPECT_FALSE(p.server.is_connected());
+    // close is idempotent.
+    EXPECT_TRUE(co_await p.client.close());
+  });
+}
+
+TEST(Endpoint, CloseReasonReachesThePeer) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    CO_ASSERT(co_await p.server.close("maintenance"));
+    auto r = co_await p.client.recv();
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::connection_closed);
+    auto err = p.client.close_error();
+    CO_ASSERT(err.has_value());
+    EXPECT_NE(err->message().find("maintenance"), std::string::npos) << err->message();
+  });
+}
+
+TEST(Endpoint, DroppingTheLastHandleClosesTheConnection) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    {
+      Connection copy = p.client;
+      EXPECT_TRUE(copy.is_connected());
+    }
+    EXPECT_TRUE(p.client.is_connected());  // another copy still lives
+    CO_ASSERT(co_await p.client.send(as_bytes("bye")));
+    p.client = p.server;  // drops the last client handle
+    auto m = co_await p.server.recv();
+    CO_ASSERT(m);
+    EXPECT_EQ(to_string(*m), "bye");
+    auto end = co_await with_timeout(ex, p.server.recv(), 5s);
+    CO_ASSERT(end.has_value()) << "the peer's close never arrived";
+    EXPECT_FALSE(*end);
+  });
+}
+
+TEST(Endpoint, WrongNodeIdFailsAuthentication) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server = bind_or_fail(ex, loopback_config("server", {"test/1"}));
+    auto client = bind_or_fail(ex, loopback_config("client"));
+    auto listener = server.listen("test/1");
+    CO_ASSERT(listener);
+    auto wrong = NodeAddr::create(test_node_id("impostor"), std::nullopt, server.local_addrs());
+    CO_ASSERT(wrong);
+    auto r = co_await client.connect(*wrong, "test/1");
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::authentication_failed) << r.error().message();
+    EXPECT_NE(r.error().message().find(test_node_id("impostor").to_string()), std::string::npos);
+    // The server is unaffected and still takes an honest client.
+    auto ok = co_await client.connect(server.addr(), "test/1");
+    CO_ASSERT(ok) << ok.error().message();
+    auto accepted = co_await listener->accept();
+    CO_ASSERT(accepted);
+    EXPECT_EQ(accepted->remote_node_id(), test_node_id("client"));
+  });
+}
+
+TEST(Endpoint, WrongAlpnFailsClearly) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server = bind_or_fail(ex, loopback_config("server"));
+    auto client = bind_or_fail(ex, loopback_config("client"));
+    auto listener = server.listen("files/1");
+    CO_ASSERT(listener);
+    auto r = co_await client.connect(server.addr(), "chat/1");
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::connection_failed) << r.error().message();
+    EXPECT_NE(r.error().message().find("ALPN"), std::string::npos) << r.error().message();
+    auto nothing = co_await with_timeout(ex, listener->accept(), 300ms);
+    EXPECT_FALSE(nothing.has_value());
+    // Listening twice for one protocol is refused; a bad ALPN is refused.
+    EXPECT_EQ(server.listen("files/1").error().code(), P2PErrc::connection_failed);
+    EXPECT_EQ(server.listen("").error().code(), P2PErrc::invalid_configuration);
+  });
+}
+
+TEST(Endpoint, ConnectWithoutReachableAddressFailsAtOnce) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto client = bind_or_fail(ex, loopback_config("client"));
+    auto r = co_await client.connect(NodeAddr(test_node_id("nobody")), "test/1");
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::node_not_found);
+  });
+}
+
+TEST(Endpoint, ConnectTimesOutWhenNobodyAnswers) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    // A bound socket that never answers.
+    boost::asio::ip::udp::socket silent(ex, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = silent.local_endpoint().port();
+    auto cfg = loopback_config("client");
+    cfg.connect_timeout = 1s;
+    auto client = bind_or_fail(ex, std::move(cfg));
+    auto addr = NodeAddr::create(test_node_id("nobody"), std::nullopt, {SocketAddr::v4_loopback(port)});
+    CO_ASSERT(addr);
+    auto r = co_await client.connect(*addr, "test/1");
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::timeout) << r.error().message();
+  });
+}
+
+TEST(Endpoint, BidiStreamsEchoMegabytes) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    spawn_logged(
+        ex,
+        [](Connection c) -> asio::awaitable<void> {
+          for (int i = 0; i < 3; ++i) {
+            auto s = co_await c.accept_bi();
+            if (!s) co_return;
+            auto body = co_await s->read_to_end(8 << 20);
+            if (!body) co_return;
+            (void)co_await s->write(*body);
+            (void)co_await s->finish();
+          }
+        }(p.server),
+        "echo");
+    for (int i = 0; i < 3; ++i) {
+      auto s = co_await p.client.open_bi();
+      CO_ASSERT(s) << s.error().message();
+      const Bytes data = payload((2 << 20) + static_cast<std::size_t>(i), static_cast<std::uint8_t>(i));
+      CO_ASSERT(co_await s->write(data));
+      CO_ASSERT(co_await s->finish());
+      auto back = co_await s->read_to_end(8 << 20);
+      CO_ASSERT(back) << back.error().message();
+      EXPECT_TRUE(*back == data);
+    }
+    // Messages still work alongside streams.
+    CO_ASSERT(co_await p.client.send(as_bytes("still here")));
+    auto m = co_await p.server.recv();
+    CO_ASSERT(m);
+    EXPECT_EQ(to_string(*m), "still here");
+  });
+}
+
+TEST(Endpoint, UniStreamsAndResets) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    auto out = co_await p.client.open_uni();
+    CO_ASSERT(out);
+    CO_ASSERT(co_await out->write(as_bytes("one-way")));
+    CO_ASSERT(co_await out->finish());
+    auto in = co_await p.server.accept_uni();
+    CO_ASSERT(in);
+    auto body = co_await in->read_to_end(1024);
+    CO_ASSERT(body);
+    EXPECT_EQ(to_string(*body), "one-way");
+    // A reset reaches the reader with its code.
+    auto out2 = co_await p.client.open_uni();
+    CO_ASSERT(out2);
+    CO_ASSERT(co_await out2->write(as_bytes("partial")));
+    out2->reset(99);
+    auto in2 = co_await p.server.accept_uni();
+    CO_ASSERT(in2);
+    auto r = co_await in2->read_to_end(1024);
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::stream_reset);
+    EXPECT_NE(r.error().message().find("99"), std::string::npos);
+    // Dropping an unfinished send stream resets it too.
+    {
+      auto out3 = co_await p.client.open_uni();
+      CO_ASSERT(out3);
+      CO_ASSERT(co_await out3->write(as_bytes("abandoned")));
+    }
+    auto in3 = co_await p.server.accept_uni();
+    CO_ASSERT(in3);
+    auto r3 = co_await in3->read_to_end(1024);
+    CO_ASSERT(!(r3));
+    EXPECT_EQ(r3.error().code(), P2PErrc::stream_reset);
+  });
+}
+
+TEST(Endpoint, DatagramsArrive) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    EXPECT_GE(p.client.max_datagram_size(), 1000U);
+    CO_ASSERT(p.client.send_datagram(as_bytes("tick")));
+    auto d = co_await with_timeout(ex, p.server.recv_datagram(), 5s);
+    CO_ASSERT(d.has_value());
+    CO_ASSERT(*d);
+    EXPECT_EQ(to_string(**d), "tick");
+    auto big = p.client.send_datagram(Bytes(p.client.max_datagram_size() + 1));
+    CO_ASSERT(!(big));
+    EXPECT_EQ(big.error().code(), P2PErrc::message_too_large);
+  });
+}
+
+TEST(Endpoint, ManyClientsConnectConcurrently) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server = bind_or_fail(ex, loopback_config("server"));
+    auto listener = server.listen("test/1");
+    CO_ASSERT(listener);
+    constexpr int kClients = 20;
+    std::vector<Endpoint> clients;
+    int done = 0;
+    for (int i = 0; i < kClients; ++i) {
+      clients.push_back(bind_or_fail(ex, loopback_config(fmt::format("client{}", i))));
+      spawn_logged(
+          ex,
+          [](Endpoint ep, NodeAddr to, int& count) -> asio::awaitable<void> {
+            auto c = co_await ep.connect(to, "test/1");
+            if (!c) co_return;
+            if (!co_await c->send(as_bytes("hi"))) co_return;
+            auto echo = co_await c->recv();
+            if (echo && to_string(*echo) == "hi") ++count;
+          }(clients.back(), server.addr(), done),
+          "client");
+    }
+    std::vector<Connection> accepted;
+    for (int i = 0; i < kClients; ++i) {
+      auto c = co_await listener->accept();
+      CO_ASSERT(c) << c.error().message();
+      auto m = co_await c->recv();
+      CO_ASSERT(m);
+      CO_ASSERT(co_await c->send(*m));
+      accepted.push_back(*c);
+    }
+    env::AsioEnv env(ex);
+    auto t = env.make_timer();
+    for (int i = 0; i < 100 && done < kClients; ++i) (void)co_await t.wait_until(env.now() + 10ms);
+    EXPECT_EQ(done, kClients);
+    EXPECT_EQ(server.stats().connections_accepted, static_cast<std::uint64_t>(kClients));
+  });
+}
+
+TEST(Endpoint, Ipv6LoopbackWorks) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    server_cfg.bind_addrs = {SocketAddr::v6_loopback(0)};
+    auto server = Endpoint::bind(ex, std::move(server_cfg));
+    if (!server) {
+      CO_SKIP("no IPv6 loopback: " + server.error().message());
+    }
+    auto client_cfg = loopback_config("client");
+    client_cfg.bind_addrs = {SocketAddr::v6_loopback(0)};
+    auto client = bind_or_fail(ex, std::move(client_cfg));
+    auto listener = server->listen("test/1");
+    CO_ASSERT(listener);
+    auto c = co_await client.connect(server->addr(), "test/1");
+    CO_ASSERT(c) << c.error().message();
+    EXPECT_TRUE(c->remote_addr().is_v6());
+    CO_ASSERT(co_await c->send(as_bytes("v6")));
+    auto s = co_await listener->accept();
+    CO_ASSERT(s);
+    auto m = co_await s->recv();
+    CO_ASSERT(m);
+    EXPECT_EQ(to_string(*m), "v6");
+  });
+}
+
+TEST(Endpoint, RetryValidatesAddressesWhenRequired) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    server_cfg.require_retry = true;
+    auto p = co_await connect_pair(ex, std::move(server_cfg), loopback_config("client"));
+    EXPECT_EQ(p.server_ep.stats().retries_sent, 1U);
+    CO_ASSERT(co_await p.client.send(as_bytes("validated")));
+    auto m = co_await p.server.recv();
+    CO_ASSERT(m);
+  });
+}
+
+TEST(Endpoint, EndpointCloseClosesConnections) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    co_await p.server_ep.close();
+    EXPECT_TRUE(p.server_ep.is_closed());
+    EXPECT_FALSE(p.server.is_connected());
+    auto r = co_await with_timeout(ex, p.client.recv(), 5s);
+    CO_ASSERT(r.has_value());
+    CO_ASSERT(!(*r));
+    EXPECT_EQ(r->error().code(), P2PErrc::connection_closed);
+    auto again = co_await p.client_ep.connect(p.server_ep.addr(), "test/1");
+    EXPECT_FALSE(again);
+  });
+}
+
+// --- hostile input ---
+
+TEST(EndpointHostile, GarbageTruncatedAndUnknownDatagramsAreIgnored) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = co_await connect_pair(ex, loopback_config("server"), loopback_config("client"));
+    boost::asio::ip::udp::socket raw(ex, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto target = p.server_ep.local_addrs().front();
+    const boost::asio::ip::udp::endpoint to(boost::asio::ip::make_address("127.0.0.1"), target.port());
+    for (std::size_t i = 0; i < 3000; ++i) {
+      Bytes junk = payload(1 + (i * 37) % 1400, static_cast<std::uint8_t>(i));
+      if (i % 3 == 0) junk[0] = std::byte{0x40};  // short header: an unknown connection id
+      if (i % 3 == 1) junk[0] = std::byte{0xc0};  // long header garbage
+      raw.send_to(boost::asio::buffer(junk.data(), junk.size()), to);
+    }
+    // Empty datagrams too.
+    for (int i = 0; i < 10; ++i) raw.send_to(boost::asio::buffer(static_cast<const void*>(nullptr), 0), to);
+    // The connection still works.
+    CO_ASSERT(co_await p.client.send(as_bytes("after the storm")));
+    auto m = co_await p.server.recv();
+    CO_ASSERT(m) << m.error().message();
+    EXPECT_EQ(to_string(*m), "after the storm");
+    const auto stats = p.server_ep.stats();
+    EXPECT_GT(stats.datagrams_unroutable, 1000U);
+    EXPECT_GT(stats.stateless_resets_sent, 0U);
+    EXPECT_LE(stats.stateless_resets_sent, 1000U);  // rate-limited
+    EXPECT_EQ(stats.connections_live, 1U);
+  });
+}
+
+TEST(EndpointHostile, PeerThatNeverReadsKeepsMemoryBounded) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    server_cfg.limits.buffered_bytes_per_connection = 256 * 1024;
+    auto client_cfg = loopback_config("client");
+    client_cfg.limits.send_buffer_per_stream = 128 * 1024;
+    auto p = co_await connect_pair(ex, std::move(server_cfg), std::move(client_cfg));
+    // The server never calls recv(); the client sends until send() blocks.
+    const Bytes msg = payload(10000);
+    std::size_t sent = 0;
+    for (;;) {
+      auto r = co_await with_timeout(ex, p.client.send(msg), 500ms);
+      if (!r) break;  // blocked: flow control holds the sender
+      CO_ASSERT(*r);
+      ++sent;
+      CO_ASSERT((sent) < (1000U)) << "the sender was never held back";
+    }
+    // What the server holds is bounded by its window, what the client holds by its send buffer.
+    EXPECT_LE(sent * msg.size(), 256U * 1024U + 128U * 1024U + 2 * msg.size());
+    EXPECT_TRUE(p.client.is_connected());
+    // Reading drains everything that was accepted, intact.
+    for (std::size_t i = 0; i < sent; ++i) {
+      auto m = co_await p.server.recv();
+      CO_ASSERT(m);
+      CO_ASSERT(*m == msg);
+    }
+  });
+}
+
+TEST(EndpointHostile, HandshakesBeyondTheLimitAreRefusedWithoutHurtingOthers) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    server_cfg.limits.concurrent_handshakes = 3;
+    auto p = co_await connect_pair(ex, std::move(server_cfg), loopback_config("client"));
+    // Half-open handshakes: client Initials from an engine nobody drives further.
+    boost::asio::ip::udp::socket raw(ex, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = p.server_ep.local_addrs().front().port();
+    const boost::asio::ip::udp::endpoint to(boost::asio::ip::make_address("127.0.0.1"), port);
+    auto identity = *quic::TlsIdentity::create(test_secret_key("half-open"));
+    env::AsioEnv env(ex);
+    for (int i = 0; i < 6; ++i) {
+      quic::ClientConfig cc;
+      cc.identity = identity;
+      cc.server_id = test_node_id("server");
+      cc.alpn = "test/1";
+      cc.path = quic::Path{raw.local_endpoint(), to};
+      cc.random = quic::make_random_fn(env);
+      auto q = quic::Connection::connect(std::move(cc), env.now());
+      CO_ASSERT(q);
+      std::vector<std::byte> buf(1452);
+      auto t = (*q)->poll_transmit(env.now(), buf);
+      CO_ASSERT(t);
+      raw.send_to(boost::asio::buffer(buf.data(), t->size), to);
+    }
+    auto timer = env.make_timer();
+    (void)co_await timer.wait_until(env.now() + 300ms);
+    const auto stats = p.server_ep.stats();
+    EXPECT_EQ(stats.handshakes_refused, 3U);
+    EXPECT_EQ(stats.handshakes_live, 3U);
+    // The established connection is unaffected.
+    CO_ASSERT(co_await p.client.send(as_bytes("unaffected")));
+    auto m = co_await p.server.recv();
+    CO_ASSERT(m);
+    EXPECT_EQ(to_string(*m), "unaffected");
+  });
+}
+
+TEST(EndpointHostile, RefusedClientLearnsAtOnce) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    server_cfg.limits.connections = 1;
+    auto p = co_await connect_pair(ex, std::move(server_cfg), loopback_config("client"));
+    auto other = bind_or_fail(ex, loopback_config("other"));
+    auto r = co_await other.connect(p.server_ep.addr(), "test/1");
+    CO_ASSERT(!(r));
+    EXPECT_EQ(r.error().code(), P2PErrc::connection_failed) << r.error().message();
+    EXPECT_NE(r.error().message().find("refused"), std::string::npos) << r.error().message();
+    EXPECT_TRUE(p.client.is_connected());
+  });
+}
+
+TEST(EndpointHostile, VanishedPeerTimesOutWithAClearError) {
+  // The server runs on its own io_context, which stops: it vanishes without a word.
+  asio::io_context server_io(1);
+  auto server_cfg = loopback_config("server");
+  server_cfg.idle_timeout = 1s;
+  server_cfg.keep_alive_interval = 0s;
+  auto server = bind_or_fail(server_io.get_executor(), std::move(server_cfg));
+  auto listener = server.listen("test/1");
+  ASSERT_TRUE(listener);
+  std::optional<Connection> accepted;
+  asio::co_spawn(
+      server_io,
+      [&]() -> asio::awaitable<void> {
+        auto c = co_await listener->accept();
+        if (c) accepted = *c;
+      },
+      [](std::exception_ptr) {});
+  std::thread server_thread([&] { server_io.run_for(std::chrono::seconds(2)); });
+  run_test([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto cfg = loopback_config("client");
+    cfg.idle_timeout = 1s;
+    cfg.keep_alive_interval = 0s;
+    auto client = bind_or_fail(ex, std::move(cfg));
+    auto c = co_await client.connect(server.addr(), "test/1");
+    CO_ASSERT(c) << c.error().message();
+    server_io.stop();
+    auto r = co_await with_timeout(ex, c->recv(), 10s);
+    CO_ASSERT(r.has_value()) << "the idle timeout never fired";
+    CO_ASSERT(!(*r));
+    EXPECT_EQ(r->error().code(), P2PErrc::timeout) << r->error().message();
+    EXPECT_NE(r->error().message().find("idle timeout"), std::string::npos) << r->error().message();
+  });
+  server_thread.join();
+}
+
+}  // namespace
+}  // namespace p2p
