@@ -62,8 +62,9 @@ void run_udp(benchmark::State& state, Mode mode) {
       for (std::size_t i = 0; i < n; ++i) received += buffers.segments(i).size();
     }
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * datagrams));
+  const auto iterations = static_cast<std::size_t>(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(iterations * payload.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(iterations * datagrams));
   state.counters["send_calls_per_iter"] =
       static_cast<double>(tx->stats().send_calls) / static_cast<double>(state.iterations());
   state.counters["recv_calls_per_iter"] =

@@ -144,36 +144,33 @@ asio::awaitable<P2PResult<void>> write_all(ConnState& c, quic::StreamId id, Byte
 }
 
 asio::awaitable<void> graceful_close(std::shared_ptr<ConnState> c, std::string reason) {
-  if (c->quic->is_closed() || !c->registered) {
-    c->user_closed = true;
-    co_return;
-  }
-  const bool already = c->user_closed;
   c->user_closed = true;
+  if (c->close_started || c->quic->is_closed() || !c->registered) co_return;
+  c->close_started = true;
   c->wake_all();
-  if (already && c->msg_out) {
-    // Another close is in progress; wait for it to end the connection.
-    while (!c->quic->is_closed() && c->registered) {
-      if (!co_await c->on_state.wait()) co_return;
-    }
-    co_return;
-  }
-  auto timer = c->ep->env.make_timer();
-  const TimePoint deadline = c->ep->env.now() + c->ep->config.close_timeout;
+  auto& env = c->ep->env;
+  auto timer = env.make_timer();
+  // The close lingers while the peer makes progress: the deadline moves whenever it acknowledges
+  // more, so a slow reader still gets everything, and a reader that stopped cannot hold it forever.
+  TimePoint deadline = env.now() + c->ep->config.close_timeout;
   auto wait_progress = [&]() -> asio::awaitable<bool> {
     auto r = co_await (c->on_progress.wait() || timer.wait_until(deadline));
     co_return r.index() == 0 && std::get<0>(r);
   };
   // A message being written is completed first, so the peer never sees half a message.
-  while (c->msg_sending && !c->quic->is_closed() && c->ep->env.now() < deadline) {
+  while (c->msg_sending && !c->quic->is_closed() && env.now() < deadline) {
     if (!co_await wait_progress()) break;
   }
   if (c->msg_out && !c->quic->is_closed()) (void)try_write(*c, *c->msg_out, {}, true);
   c->ep->schedule_flush(*c);
-  while (c->quic->unacked_bytes() > 0 && !c->quic->is_closed() && c->registered && c->ep->env.now() < deadline) {
+  std::uint64_t unacked = c->quic->unacked_bytes();
+  while (unacked > 0 && !c->quic->is_closed() && c->registered && env.now() < deadline) {
     if (!co_await wait_progress()) break;
+    const std::uint64_t now_unacked = c->quic->unacked_bytes();
+    if (now_unacked < unacked) deadline = env.now() + c->ep->config.close_timeout;
+    unacked = now_unacked;
   }
-  if (!c->quic->is_closed()) c->quic->close(0, reason);
+  if (!c->quic->is_closed() && c->registered) c->quic->close(0, reason);
   c->ep->schedule_flush(*c);
   c->wake_all();
 }
@@ -249,7 +246,7 @@ void StreamRef::do_stop(std::uint64_t code) {
 // --- Connection ---
 
 Connection::Handle::~Handle() {
-  if (st && st->registered && !st->user_closed && !st->quic->is_closed()) {
+  if (st && st->registered && !st->close_started && !st->quic->is_closed()) {
     spawn_logged(st->ep->ex, detail::graceful_close(st, ""), "connection close");
   }
 }
@@ -318,8 +315,12 @@ asio::awaitable<P2PResult<Bytes>> Connection::recv() {
       co_return std::move(*m);
     }
     if (c->msg_in_finished) {
-      if (auto e = c->error(); e && e->code() != P2PErrc::connection_closed) co_return fail(*e);
-      co_return fail(P2PError::connection_closed("peer"));
+      // The peer finished its messages: a graceful close whose CONNECTION_CLOSE (with its reason)
+      // follows; report that close.
+      if (auto e = c->error()) co_return fail(*e);
+      if (!c->registered || c->user_closed) co_return fail(P2PError::connection_closed("peer"));
+      if (!co_await c->on_state.wait()) co_return fail(P2PError::cancelled("recv"));
+      continue;
     }
     if (auto e = c->error()) co_return fail(*e);
     if (c->user_closed) co_return fail(detail::closed_here());
@@ -345,7 +346,15 @@ bool Connection::is_connected() const {
 asio::awaitable<P2PResult<void>> Connection::close() { return close(""); }
 
 asio::awaitable<P2PResult<void>> Connection::close(std::string_view reason) {
-  co_await detail::graceful_close(handle_->st, std::string(reason));
+  // The close runs in the background: it delivers what was sent (as long as the peer reads) and
+  // then sends CONNECTION_CLOSE. Endpoint::close waits for it.
+  auto c = handle_->st;
+  if (!c->close_started && !c->quic->is_closed() && c->registered) {
+    c->user_closed = true;
+    c->wake_all();
+    spawn_logged(c->ep->ex, detail::graceful_close(c, std::string(reason)), "connection close");
+  }
+  c->user_closed = true;
   co_return P2PResult<void>{};
 }
 

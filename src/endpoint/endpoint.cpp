@@ -374,6 +374,7 @@ void EndpointState::process(const std::shared_ptr<ConnState>& c) {
   flush(*c);
   handle_events(c);
   c->on_progress.notify_all();
+  if (closing) on_progress.notify_all();
   update_deadline(*c);
   reap(c);
 }
@@ -642,16 +643,26 @@ asio::awaitable<void> endpoint_close(std::shared_ptr<EndpointState> ep) {
   for (auto& [serial, c] : ep->conns) {
     if (!c->quic->is_closed()) open.push_back(c);
   }
-  for (auto& c : open) spawn_logged(ep->ex, graceful_close(c, "endpoint closed"), "connection close");
-  // Wait until every connection sent its CONNECTION_CLOSE (graceful closes are bounded by
-  // close_timeout), then stop: the closing periods need no sockets of ours.
+  for (auto& c : open) {
+    if (!c->close_started) spawn_logged(ep->ex, graceful_close(c, "endpoint closed"), "connection close");
+  }
+  // Wait until every connection sent its CONNECTION_CLOSE (graceful closes give up when their
+  // peer stops making progress for close_timeout), then stop: the closing periods need no sockets
+  // of ours.
   auto timer = ep->env.make_timer();
-  const TimePoint deadline = ep->env.now() + ep->config.close_timeout + std::chrono::milliseconds(200);
-  for (;;) {
-    const bool all_closed = std::all_of(open.begin(), open.end(), [](auto& c) { return c->quic->is_closed(); });
-    if (all_closed || ep->env.now() >= deadline) break;
+  auto progress = [&] {
+    std::uint64_t total = 0;
+    for (auto& c : open) total += c->quic->is_closed() ? 0 : c->quic->unacked_bytes() + 1;
+    return total;
+  };
+  std::uint64_t left = progress();
+  TimePoint deadline = ep->env.now() + ep->config.close_timeout + std::chrono::milliseconds(200);
+  while (left > 0 && ep->env.now() < deadline) {
     auto r = co_await (ep->on_progress.wait() || timer.wait_until(deadline));
     if (r.index() == 0 && !std::get<0>(r)) break;
+    const std::uint64_t now_left = progress();
+    if (now_left < left) deadline = ep->env.now() + ep->config.close_timeout + std::chrono::milliseconds(200);
+    left = now_left;
   }
   for (auto& c : open) {
     if (!c->quic->is_closed()) c->quic->close(0, "endpoint closed");
@@ -745,8 +756,14 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   t.stream_receive_window = std::min<std::uint64_t>(t.stream_receive_window, t.stream_receive_window_max);
   t.stream_send_buffer_max = cfg.limits.send_buffer_per_stream;
 
+  if (st->config.socket_buffer_bytes < 0) {
+    return fail(P2PError::invalid_configuration("endpoint socket_buffer_bytes must not be negative"));
+  }
+  env::UdpSocketOptions sock_options;
+  sock_options.receive_buffer_bytes = st->config.socket_buffer_bytes;
+  sock_options.send_buffer_bytes = st->config.socket_buffer_bytes;
   for (const auto& addr : st->config.bind_addrs) {
-    auto sock = env::UdpSocket::bind(ex, addr);
+    auto sock = env::UdpSocket::bind(ex, addr, sock_options);
     if (!sock) return fail(sock.error());
     st->sockets.push_back(std::make_unique<detail::SocketState>(std::move(*sock)));
   }

@@ -36,8 +36,9 @@ class Notifier {
     return asio::async_initiate<Token, void(boost::system::error_code)>(
         [this](auto handler) {
           auto slot = asio::get_associated_cancellation_slot(handler);
-          auto it = waiters_.emplace(waiters_.end());
-          it->handler = std::move(handler);
+          // Constructed in place: Boost 1.81's any_completion_handler move assignment recurses
+          // forever, so a stored handler is never assigned.
+          auto it = waiters_.emplace(waiters_.end(), std::move(handler));
           if (slot.is_connected()) {
             it->slot = slot;
             slot.assign([this, it](asio::cancellation_type) { complete(it, asio::error::operation_aborted); });
@@ -60,6 +61,8 @@ class Notifier {
 
  private:
   struct Waiter {
+    template <class H>
+    explicit Waiter(H&& h) : handler(std::forward<H>(h)) {}
     asio::any_completion_handler<void(boost::system::error_code)> handler;
     asio::cancellation_slot slot;
   };

@@ -58,6 +58,7 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   bool dirty = false;              // queued for a flush
   bool registered = false;         // in the endpoint's maps
   bool user_closed = false;        // close() was called or the last handle dropped
+  bool close_started = false;      // graceful_close runs
   TimePoint established_at{};
   TimePoint deadline_key = kTimePointMax;
   std::vector<quic::ConnectionId> routed;  // ids routing to this connection

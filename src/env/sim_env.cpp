@@ -278,8 +278,11 @@ struct SuspendInit {
   SimRuntime* rt;
   template <class H>
   void operator()(H&& handler, std::move_only_function<void(SimRuntime::ParkId)>* on_park) const {
-    auto slot = asio::get_associated_cancellation_slot(handler);
-    const auto id = rt->park(SimRuntime::Handler(std::forward<H>(handler)));
+    // Wrap first: any_completion_handler installs its own cancellation state in the handler's slot,
+    // so our cancellation handler belongs in the slot of the wrapper, not of the original.
+    SimRuntime::Handler wrapped(std::forward<H>(handler));
+    auto slot = asio::get_associated_cancellation_slot(wrapped);
+    const auto id = rt->park(std::move(wrapped));
     if (slot.is_connected()) {
       slot.assign([r = rt, id](asio::cancellation_type) { r->resume(id, asio::error::operation_aborted, true); });
     }

@@ -156,6 +156,7 @@ struct Connection::Impl {
 
   Bytes stash;  // a written packet that could not join the current batch
   Path stash_path;
+  std::size_t burst_bytes = 0;  // written since the last pacing update
 
   PathStats counters;
 
@@ -1070,7 +1071,17 @@ std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::
       break;  // a shorter datagram must end a GSO batch
     }
   }
-  if (count > 0 || out.size > 0) ngtcp2_conn_update_pkt_tx_time(m.conn, ts);
+  // Pacing works per burst: ngtcp2 spaces bursts by the time the last one takes at the pacing rate.
+  // A burst ends when nothing more can be written now or when it reaches the send quantum. The
+  // handshake is not paced: before the first RTT sample the pacing rate comes from the initial RTT
+  // guess, and pacing the few packets of a handshake by it delays the client's Finished by a large
+  // fraction of that guess (6.5 ms of a 1 ms handshake on a LAN with a 100 ms guess).
+  m.burst_bytes += out.size;
+  const bool burst_over = (out.size == 0 && m.burst_bytes > 0) || m.burst_bytes >= quantum;
+  if (burst_over && m.state == State::established) {
+    ngtcp2_conn_update_pkt_tx_time(m.conn, ts);
+    m.burst_bytes = 0;
+  }
   if (out.size == 0) return std::nullopt;
   m.count_sent(out.size, out.datagram_count());
   return out;

@@ -4,7 +4,7 @@
 #include "async_event.hpp"
 
 #include <algorithm>
-#include <vector>
+#include <list>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -48,14 +48,14 @@ struct AsyncEvent::State : std::enable_shared_from_this<AsyncEvent::State> {
   void complete_one(std::uint64_t id, boost::system::error_code ec) {
     const auto it = std::ranges::find(waiters, id, &Waiter::id);
     if (it == waiters.end()) return;
-    WaitHandler h = std::move(it->handler);
+    WaitHandler h(std::move(it->handler));
     waiters.erase(it);
     complete(std::move(h), ec);
   }
 
   void complete_all(boost::system::error_code ec) {
-    auto all = std::move(waiters);
-    waiters.clear();
+    std::list<Waiter> all;
+    all.swap(waiters);
     for (auto& w : all) complete(std::move(w.handler), ec);
   }
 
@@ -68,7 +68,9 @@ struct AsyncEvent::State : std::enable_shared_from_this<AsyncEvent::State> {
 
   asio::any_io_executor ex;
   std::uint64_t next_id = 0;
-  std::vector<Waiter> waiters;
+  // A list, never a vector: Boost 1.81's any_completion_handler move assignment recurses forever
+  // (it copies its operand through the wrapping constructor), and vector::erase move-assigns.
+  std::list<Waiter> waiters;
 };
 
 AsyncEvent::AsyncEvent(asio::any_io_executor ex) : state_(std::make_shared<State>(std::move(ex))) {}

@@ -25,6 +25,8 @@ StreamState::~StreamState() {
 }
 
 asio::awaitable<P2PResult<std::size_t>> StreamState::read(std::span<std::byte> buffer) {
+  // After stop() nothing more is wanted, not even the bytes pushed back after the head.
+  if (stopped_) co_return fail(P2PError::cancelled("stream stopped"));
   if (pending_pos_ < pending_.size()) {
     const std::size_t n = std::min(buffer.size(), pending_.size() - pending_pos_);
     std::memcpy(buffer.data(), pending_.data() + pending_pos_, n);

@@ -29,7 +29,7 @@ inline std::string zbase32(const std::vector<std::uint8_t>& bytes) {
   while (bit < bits) {
     unsigned v = 0;
     for (std::size_t k = 0; k < 5; ++k, ++bit) {
-      const unsigned b = bit < bits ? (bytes[bit / 8] >> (7 - bit % 8)) & 1U : 0U;
+      const unsigned b = bit < bits ? (static_cast<unsigned>(bytes[bit / 8]) >> (7 - bit % 8)) & 1U : 0U;
       v = (v << 1) | b;
     }
     out.push_back(kAlphabet[v]);

@@ -77,6 +77,10 @@ struct EndpointConfig {
   Duration initial_rtt = std::chrono::milliseconds(100);
   /// require_retry makes servers validate client addresses with a Retry round trip first.
   bool require_retry = false;
+  /// socket_buffer_bytes sets each socket's kernel send and receive buffers (SO_SNDBUF, SO_RCVBUF;
+  /// the kernel caps them at net.core.{w,r}mem_max). Large buffers absorb bursts at high rates. 0 keeps
+  /// the system default.
+  int socket_buffer_bytes = 4 * 1024 * 1024;
   /// stateless_reset lets the endpoint answer packets of unknown connections with a stateless reset
   /// (rate-limited), so a peer of a lost connection learns at once.
   bool stateless_reset = true;

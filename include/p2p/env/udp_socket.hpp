@@ -55,7 +55,8 @@ class UdpSocket {
  public:
   /// kBatchMax is the number of messages one sendmmsg / recvmmsg call carries at most.
   static constexpr std::size_t kBatchMax = 32;
-  /// kGsoSegmentsMax is the most segments one GSO send carries (the kernel's UDP_MAX_SEGMENTS).
+  /// kGsoSegmentsMax is the most segments one GSO send carries: UDP_MAX_SEGMENTS of every kernel with
+  /// GSO (newer kernels accept 128).
   static constexpr std::size_t kGsoSegmentsMax = 64;
 
   /// bind opens a UDP socket of the address's family, sets it up (dual-stack unless

@@ -180,6 +180,12 @@ asio::awaitable<P2PResult<void>> run_connection(std::shared_ptr<ServerCore> core
   co_return P2PResult<void>{};
 }
 
+/// serve_in_background is run_connection for spawn_logged (which takes awaitable<void>).
+template <P2PStreamConnection C>
+asio::awaitable<void> serve_in_background(std::shared_ptr<ServerCore> core, C conn) {
+  (void)co_await run_connection(std::move(core), std::move(conn));
+}
+
 }  // namespace detail
 
 /// Server serves one router on the executor of environment E.
@@ -214,7 +220,7 @@ class Server {
         if (!core_->shutting_down()) result = fail(std::move(conn.error()));
         break;
       }
-      spawn_logged(core_->executor(), detail::run_connection(core_, std::move(*conn)), "router connection");
+      spawn_logged(core_->executor(), detail::serve_in_background(core_, std::move(*conn)), "router connection");
     }
     core_->shutdown();
     co_await core_->drain();

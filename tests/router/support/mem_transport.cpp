@@ -534,7 +534,7 @@ P2PResult<MemListener> MemNetwork::listen(const NodeId& node) {
   return MemListener(net_, node);
 }
 
-asio::awaitable<P2PResult<MemConnection>> MemNetwork::connect(const NodeId& client, const NodeId& server) {
+asio::awaitable<P2PResult<MemConnection>> MemNetwork::connect(NodeId client, NodeId server) {
   auto net = net_;
   const auto it = net->listeners.find(server);
   if (it == net->listeners.end() || it->second->closed) {

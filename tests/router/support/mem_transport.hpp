@@ -106,7 +106,7 @@ class MemNetwork {
   P2PResult<MemListener> listen(const NodeId& node);
   /// connect dials `server` as `client` (one round trip). Errors: connection_failed when nothing
   /// listens there.
-  asio::awaitable<P2PResult<MemConnection>> connect(const NodeId& client, const NodeId& server);
+  asio::awaitable<P2PResult<MemConnection>> connect(NodeId client, NodeId server);
 
   /// buffered_bytes returns the bytes the transport holds right now (queued, in flight, unread).
   [[nodiscard]] std::uint64_t buffered_bytes() const noexcept;

@@ -6,6 +6,8 @@
 
 #include <numeric>
 
+#include "p2p/env/concepts.hpp"
+
 namespace p2p::env {
 namespace {
 
@@ -98,6 +100,27 @@ TEST(RecvBuffers, ViewsDisjointEqualBuffers) {
   EXPECT_EQ(b.data(2).size(), 30U);
   EXPECT_EQ(b.segments(2).size(), 3U);
 }
+
+// A socket that is not a kernel socket (as a simulated one will be) satisfies DatagramSocket with
+// the same signatures; one without readiness waits does not.
+struct FakeSocket {
+  SocketAddr local_addr() const { return SocketAddr::v4_loopback(1); }
+  std::size_t gso_segments_max() const { return 1; }
+  P2PResult<std::size_t> try_send_batch(std::span<const Transmit> t) { return t.size(); }
+  P2PResult<std::size_t> try_receive_batch(std::span<const std::span<std::byte>>, std::span<RecvMeta>) { return 0; }
+  asio::awaitable<P2PResult<void>> wait_readable();
+  asio::awaitable<P2PResult<void>> wait_writable();
+  void cancel() noexcept {}
+};
+struct SocketWithoutWaits {
+  SocketAddr local_addr() const { return {}; }
+  std::size_t gso_segments_max() const { return 1; }
+  P2PResult<std::size_t> try_send_batch(std::span<const Transmit> t) { return t.size(); }
+  P2PResult<std::size_t> try_receive_batch(std::span<const std::span<std::byte>>, std::span<RecvMeta>) { return 0; }
+  void cancel() noexcept {}
+};
+static_assert(DatagramSocket<FakeSocket>);
+static_assert(!DatagramSocket<SocketWithoutWaits>);
 
 }  // namespace
 }  // namespace p2p::env

@@ -1,0 +1,10 @@
+// driver_quic_test.cpp: the router driver suite on the QUIC backend over loopback (real sockets on
+// 127.0.0.1 only, every run bounded in time).
+#include "router/driver_suite.hpp"
+#include "router/support/quic_backend.hpp"
+
+namespace p2p::testing {
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Quic, RouterDriverSuite, ::testing::Types<QuicBackend>);
+
+}  // namespace p2p::testing

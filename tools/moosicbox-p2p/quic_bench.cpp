@@ -1,0 +1,454 @@
+// quic_bench.cpp: `moosicbox-p2p bench quic`: the QUIC backend measured on loopback, both ends in this
+// process. One io_context runs on two threads (the machine's two cores); each endpoint has its own
+// strand, so the two ends run in parallel like two processes would, and talk only through UDP.
+// Every step is bounded in time; the whole run stops by itself.
+// Layer: tools.
+#include "quic_commands.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "p2p/core/spawn.hpp"
+#include "p2p/endpoint/endpoint.hpp"
+#include "p2p/env/asio_env.hpp"
+
+namespace p2p::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
+
+constexpr std::string_view kAlpn = "moosicbox-p2p/bench/1";
+constexpr Duration kStepLimit = std::chrono::seconds(120);
+
+// BenchFailure carries a P2PError out of the benchmark's coroutines.
+struct BenchFailure {
+  P2PError error;
+};
+
+template <class T>
+T must(P2PResult<T> r) {
+  if (!r) throw BenchFailure{r.error()};
+  return std::move(*r);
+}
+inline void must(P2PResult<void> r) {
+  if (!r) throw BenchFailure{r.error()};
+}
+
+template <class T>
+asio::awaitable<std::optional<T>> as_optional(asio::awaitable<T> task) {
+  co_return co_await std::move(task);
+}
+
+// on runs `task` on executor `ex` (another endpoint's strand) and waits for it.
+template <class T>
+asio::awaitable<T> on(asio::any_io_executor ex, asio::awaitable<T> task) {
+  // co_spawn needs a default-constructible result; an optional is one.
+  auto r = co_await asio::co_spawn(ex, as_optional(std::move(task)), asio::use_awaitable);
+  co_return std::move(*r);
+}
+inline asio::awaitable<void> on(asio::any_io_executor ex, asio::awaitable<void> task) {
+  co_await asio::co_spawn(ex, std::move(task), asio::use_awaitable);
+}
+
+// bounded fails the benchmark when `op` takes longer than kStepLimit.
+template <class T>
+asio::awaitable<T> bounded(asio::any_io_executor ex, asio::awaitable<T> op, std::string_view what) {
+  env::AsioEnv env(ex);
+  auto timer = env.make_timer();
+  auto r = co_await (std::move(op) || timer.wait_until(env.now() + kStepLimit));
+  if (r.index() == 1) throw BenchFailure{P2PError(P2PErrc::timeout, fmt::format("{} ({})", format_duration(kStepLimit), what))};
+  co_return std::move(std::get<0>(r));
+}
+
+EndpointConfig bench_config(std::string_view name) {
+  EndpointConfig cfg(test_secret_key(name));
+  cfg.bind_addrs = {SocketAddr::v4_loopback(0)};
+  cfg.limits.concurrent_handshakes = 1024;
+  return cfg;
+}
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+double median(std::vector<double> xs) {
+  if (xs.empty()) return 0;
+  std::sort(xs.begin(), xs.end());
+  const std::size_t n = xs.size();
+  return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+}
+
+double process_cpu_s() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;
+  }
+  return 0;
+}
+
+asio::awaitable<void> read_exact(BiStream& s, std::span<std::byte> out) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    const std::size_t n = must(co_await s.read(out.subspan(got)));
+    if (n == 0) throw BenchFailure{P2PError::protocol("stream ended early")};
+    got += n;
+  }
+}
+
+// --- the server side: echo bi streams, count messages and uni-stream bytes ---
+
+asio::awaitable<void> serve_bi(BiStream s) {
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    auto n = co_await s.read(buf);
+    if (!n || *n == 0) break;
+    if (!co_await s.write(ByteView(buf).first(*n))) co_return;
+  }
+  (void)co_await s.finish();
+}
+
+asio::awaitable<void> serve_streams(Connection c) {
+  const auto ex = co_await asio::this_coro::executor;
+  for (;;) {
+    auto s = co_await c.accept_bi();
+    if (!s) co_return;
+    spawn_logged(ex, serve_bi(std::move(*s)), "bench echo");
+  }
+}
+
+asio::awaitable<void> serve_uni(Connection c) {
+  for (;;) {
+    auto s = co_await c.accept_uni();
+    if (!s) co_return;
+    std::vector<std::byte> buf(1 << 20);
+    std::uint64_t total = 0;
+    for (;;) {
+      auto n = co_await s->read(buf);
+      if (!n || *n == 0) break;
+      total += *n;
+    }
+    if (!co_await c.send(as_bytes(fmt::format("bulk:{}", total)))) co_return;
+  }
+}
+
+// serve_messages counts 1 KiB messages after an "N:<count>" message and answers "ok" at the count.
+asio::awaitable<void> serve_messages(Connection c) {
+  std::uint64_t expected = 0;
+  std::uint64_t seen = 0;
+  for (;;) {
+    auto m = co_await c.recv();
+    if (!m) co_return;
+    if (m->size() != 1024) {
+      const std::string text = to_string(*m);
+      if (text.rfind("N:", 0) == 0) {
+        expected = std::stoull(text.substr(2));
+        seen = 0;
+      }
+      continue;
+    }
+    if (++seen == expected) {
+      if (!co_await c.send(as_bytes("ok"))) co_return;
+    }
+  }
+}
+
+asio::awaitable<void> serve(Listener l) {
+  const auto ex = co_await asio::this_coro::executor;
+  for (;;) {
+    auto c = co_await l.accept();
+    if (!c) co_return;
+    spawn_logged(ex, serve_streams(*c), "bench streams");
+    spawn_logged(ex, serve_uni(*c), "bench uni");
+    spawn_logged(ex, serve_messages(*c), "bench messages");
+  }
+}
+
+// start_server binds a server endpoint on `ex` and serves it; runs on `ex`.
+asio::awaitable<Endpoint> start_server(asio::any_io_executor ex, std::string name) {
+  auto ep = must(Endpoint::bind(ex, bench_config(name)));
+  auto l = must(ep.listen(kAlpn));
+  spawn_logged(ex, serve(std::move(l)), "bench server");
+  co_return ep;
+}
+
+asio::awaitable<void> close_endpoint(Endpoint ep) { co_await ep.close(); }
+
+// connect_and_echo dials and does one 1-byte echo on a bidirectional stream.
+asio::awaitable<Connection> connect_and_echo(Endpoint& client, const NodeAddr& server) {
+  auto c = must(co_await client.connect(server, kAlpn));
+  auto s = must(co_await c.open_bi());
+  const std::array<std::byte, 1> one{std::byte{42}};
+  must(co_await s.write(one));
+  std::array<std::byte, 1> back{};
+  co_await read_exact(s, back);
+  if (back[0] != one[0]) throw BenchFailure{P2PError::protocol("echo mismatch")};
+  co_return c;
+}
+
+// --- the measurements (run on the client strand) ---
+
+struct Context {
+  asio::any_io_executor client_ex;
+  asio::any_io_executor server_ex;
+  env::AsioEnv env;
+  const QuicBenchOptions& options;
+};
+
+asio::awaitable<double> measure_connect(Context& cx) {
+  auto server = co_await on(cx.server_ex, start_server(cx.server_ex, "bench-server"));
+  auto client = must(Endpoint::bind(cx.client_ex, bench_config("bench-client")));
+  const NodeAddr to = server.addr();
+  std::vector<double> ms;
+  for (int i = 0; i < cx.options.connect_samples + 3; ++i) {
+    const TimePoint t0 = cx.env.now();
+    auto c = co_await bounded(cx.client_ex, connect_and_echo(client, to), "connect");
+    const double dt = seconds(cx.env.now() - t0) * 1e3;
+    if (i >= 3) ms.push_back(dt);
+    (void)co_await c.close();
+  }
+  co_await client.close();
+  co_await on(cx.server_ex, close_endpoint(std::move(server)));
+  co_return median(ms);
+}
+
+asio::awaitable<double> measure_cold(Context& cx) {
+  std::vector<double> ms;
+  for (int i = 0; i < cx.options.cold_samples + 2; ++i) {
+    const TimePoint t0 = cx.env.now();
+    auto server = co_await on(cx.server_ex, start_server(cx.server_ex, "bench-cold-server"));
+    auto client = must(Endpoint::bind(cx.client_ex, bench_config("bench-cold-client")));
+    auto c = co_await bounded(cx.client_ex, connect_and_echo(client, server.addr()), "cold connect");
+    const double dt = seconds(cx.env.now() - t0) * 1e3;
+    if (i >= 2) ms.push_back(dt);
+    (void)co_await c.close();
+    co_await client.close();
+    co_await on(cx.server_ex, close_endpoint(std::move(server)));
+  }
+  co_return median(ms);
+}
+
+struct Pair {
+  Endpoint server;
+  Endpoint client;
+  Connection conn;
+};
+
+asio::awaitable<Pair> open_pair(Context& cx) {
+  auto server = co_await on(cx.server_ex, start_server(cx.server_ex, "bench-server"));
+  auto client = must(Endpoint::bind(cx.client_ex, bench_config("bench-client")));
+  auto c = co_await bounded(cx.client_ex, connect_and_echo(client, server.addr()), "connect");
+  co_return Pair{std::move(server), std::move(client), std::move(c)};
+}
+
+asio::awaitable<void> close_pair(Context& cx, Pair p) {
+  (void)co_await p.conn.close();
+  co_await p.client.close();
+  co_await on(cx.server_ex, close_endpoint(std::move(p.server)));
+}
+
+asio::awaitable<double> rpc_run(Context& cx, BiStream& s) {
+  std::array<std::byte, 64> req{};
+  req.fill(std::byte{7});
+  std::array<std::byte, 64> resp{};
+  const TimePoint t0 = cx.env.now();
+  const TimePoint end = t0 + cx.options.rpc_run;
+  std::uint64_t k = 0;
+  while (cx.env.now() < end) {
+    must(co_await s.write(req));
+    co_await read_exact(s, resp);
+    ++k;
+  }
+  co_return static_cast<double>(k) / seconds(cx.env.now() - t0);
+}
+
+asio::awaitable<double> measure_rpc(Context& cx) {
+  auto p = co_await open_pair(cx);
+  auto s = must(co_await p.conn.open_bi());
+  std::vector<double> rates;
+  for (int run = 0; run < cx.options.runs + 1; ++run) {
+    const double r = co_await bounded(cx.client_ex, rpc_run(cx, s), "request/response");
+    if (run > 0) rates.push_back(r);
+  }
+  co_await close_pair(cx, std::move(p));
+  co_return median(rates);
+}
+
+asio::awaitable<double> messages_run(Context& cx, Connection& c) {
+  const std::size_t n = cx.options.messages;
+  const Bytes msg(1024, std::byte{9});
+  const TimePoint t0 = cx.env.now();
+  must(co_await c.send(as_bytes(fmt::format("N:{}", n))));
+  for (std::size_t i = 0; i < n; ++i) must(co_await c.send(msg));
+  auto ok = must(co_await c.recv());
+  if (to_string(ok) != "ok") throw BenchFailure{P2PError::protocol("unexpected answer")};
+  co_return static_cast<double>(n) / seconds(cx.env.now() - t0);
+}
+
+asio::awaitable<double> measure_messages(Context& cx) {
+  auto p = co_await open_pair(cx);
+  std::vector<double> rates;
+  for (int run = 0; run < cx.options.runs + 1; ++run) {
+    const double r = co_await bounded(cx.client_ex, messages_run(cx, p.conn), "messages");
+    if (run > 0) rates.push_back(r);
+  }
+  co_await close_pair(cx, std::move(p));
+  co_return median(rates);
+}
+
+struct BulkSample {
+  double mb_per_s;
+  double cpu_s;
+};
+
+asio::awaitable<BulkSample> bulk_run(Context& cx, Connection& c) {
+  const std::size_t total = cx.options.bulk_bytes;
+  const Bytes chunk(1 << 20, std::byte{0xab});
+  const double cpu0 = process_cpu_s();
+  const TimePoint t0 = cx.env.now();
+  auto s = must(co_await c.open_uni());
+  for (std::size_t sent = 0; sent < total; sent += chunk.size()) {
+    must(co_await s.write(ByteView(chunk).first(std::min(chunk.size(), total - sent))));
+  }
+  must(co_await s.finish());
+  auto done = must(co_await c.recv());
+  const double dt = seconds(cx.env.now() - t0);
+  if (to_string(done) != fmt::format("bulk:{}", total)) {
+    throw BenchFailure{P2PError::protocol(fmt::format("bulk: the receiver reported '{}'", to_string(done)))};
+  }
+  co_return BulkSample{static_cast<double>(total) / dt / 1e6, process_cpu_s() - cpu0};
+}
+
+asio::awaitable<BulkSample> measure_bulk(Context& cx) {
+  auto p = co_await open_pair(cx);
+  std::vector<double> rates;
+  std::vector<double> cpu;
+  for (int run = 0; run < cx.options.runs; ++run) {
+    const auto r = co_await bounded(cx.client_ex, bulk_run(cx, p.conn), "bulk");
+    rates.push_back(r.mb_per_s);
+    cpu.push_back(r.cpu_s);
+  }
+  co_await close_pair(cx, std::move(p));
+  const double gib = static_cast<double>(cx.options.bulk_bytes) / static_cast<double>(1ULL << 30);
+  co_return BulkSample{median(rates), median(cpu) / gib};
+}
+
+asio::awaitable<void> pause(Context& cx, Duration d) {
+  auto t = cx.env.make_timer();
+  (void)co_await t.wait_until(cx.env.now() + d);
+}
+
+asio::awaitable<double> measure_idle_memory(Context& cx) {
+  auto server = co_await on(cx.server_ex, start_server(cx.server_ex, "bench-mem-server"));
+  auto client = must(Endpoint::bind(cx.client_ex, bench_config("bench-mem-client")));
+  const NodeAddr to = server.addr();
+  std::vector<Connection> conns;
+  conns.push_back(co_await bounded(cx.client_ex, connect_and_echo(client, to), "connect"));
+  co_await pause(cx, 300ms);
+  const double rss1 = rss_bytes();
+  const int n = std::max(2, cx.options.idle_connections);
+  while (static_cast<int>(conns.size()) < n) {
+    conns.push_back(co_await bounded(cx.client_ex, connect_and_echo(client, to), "connect"));
+  }
+  co_await pause(cx, 1s);
+  const double rss_n = rss_bytes();
+  for (auto& c : conns) (void)co_await c.close();
+  conns.clear();
+  co_await client.close();
+  co_await on(cx.server_ex, close_endpoint(std::move(server)));
+  co_return (rss_n - rss1) / static_cast<double>(n - 1);
+}
+
+asio::awaitable<QuicBenchResult> bench_all(Context& cx) {
+  QuicBenchResult r;
+  r.connect_ms = co_await measure_connect(cx);
+  r.connect_cold_ms = co_await measure_cold(cx);
+  r.rpc_64b_per_s = co_await measure_rpc(cx);
+  r.msgs_1k_per_s = co_await measure_messages(cx);
+  const auto bulk = co_await measure_bulk(cx);
+  r.bulk_mb_per_s = bulk.mb_per_s;
+  r.cpu_s_per_gib = bulk.cpu_s;
+  r.rss_bytes_per_idle_conn = co_await measure_idle_memory(cx);
+  co_return r;
+}
+
+}  // namespace
+
+P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
+  asio::io_context io(2);
+  const asio::any_io_executor client_ex = asio::make_strand(io);
+  const asio::any_io_executor server_ex = asio::make_strand(io);
+  Context cx{client_ex, server_ex, env::AsioEnv(client_ex), options};
+  std::optional<P2PResult<QuicBenchResult>> out;
+  asio::co_spawn(client_ex, bench_all(cx), [&](std::exception_ptr e, QuicBenchResult r) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const BenchFailure& f) {
+        out = fail(f.error);
+      } catch (const std::exception& ex) {
+        out = fail(P2PError::network(ex.what()));
+      }
+    } else {
+      out = r;
+    }
+    // Whatever still runs (closing periods) is abandoned: the measurements are done.
+    io.stop();
+  });
+  std::thread second([&] { io.run(); });
+  io.run();
+  second.join();
+  if (!out) return fail(P2PError::network("the benchmark did not finish"));
+  return *out;
+}
+
+std::string to_json(const QuicBenchResult& r) {
+  return fmt::format(
+      "{{\"connect_ms\":{:.3f},\"connect_cold_ms\":{:.3f},\"rpc_64b_per_s\":{:.0f},\"msgs_1k_per_s\":{:.0f},"
+      "\"bulk_mb_per_s\":{:.1f},\"rss_bytes_per_idle_conn\":{:.0f},\"cpu_s_per_gib\":{:.3f}}}",
+      r.connect_ms, r.connect_cold_ms, r.rpc_64b_per_s, r.msgs_1k_per_s, r.bulk_mb_per_s, r.rss_bytes_per_idle_conn,
+      r.cpu_s_per_gib);
+}
+
+int quic_bench(bool json) {
+  auto r = run_quic_bench(QuicBenchOptions{});
+  if (!r) {
+    std::fprintf(stderr, "bench quic: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  if (json) {
+    std::printf("%s\n", to_json(*r).c_str());
+    return 0;
+  }
+  std::printf("QUIC backend on loopback (both ends in one process, two threads)\n");
+  std::printf("  connect_ms               %10.3f  (connect + first 1-byte echo, median)\n", r->connect_ms);
+  std::printf("  connect_cold_ms          %10.3f  (bind both endpoints + connect + echo, median)\n",
+              r->connect_cold_ms);
+  std::printf("  rpc_64b_per_s            %10.0f  (64 B request/response on one stream)\n", r->rpc_64b_per_s);
+  std::printf("  msgs_1k_per_s            %10.0f  (1 KiB messages through send/recv)\n", r->msgs_1k_per_s);
+  std::printf("  bulk_mb_per_s            %10.1f  (256 MiB on one stream, MB = 10^6 bytes)\n", r->bulk_mb_per_s);
+  std::printf("  rss_bytes_per_idle_conn  %10.0f  (both ends, 200 idle connections)\n", r->rss_bytes_per_idle_conn);
+  std::printf("  cpu_s_per_gib            %10.3f  (CPU seconds of both ends per GiB moved)\n", r->cpu_s_per_gib);
+  return 0;
+}
+
+}  // namespace p2p::cli

@@ -1,0 +1,48 @@
+// quic_commands.hpp: the QUIC backend's command-line pieces: the loopback benchmark behind
+// `moosicbox-p2p bench quic [--json]`.
+// Layer: tools. Each function runs its own io_context and threads and returns when done.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "p2p/core/error.hpp"
+
+namespace p2p::cli {
+
+/// QuicBenchOptions sizes the benchmark (defaults: the figures; tests use small ones).
+struct QuicBenchOptions {
+  int connect_samples = 50;            ///< connections timed for connect_ms (after 3 warm-ups)
+  int cold_samples = 20;               ///< endpoint pairs timed for connect_cold_ms (after 2 warm-ups)
+  int runs = 3;                        ///< timed runs of rpc, messages and bulk (median reported)
+  std::chrono::milliseconds rpc_run{1000};  ///< length of one request/response run
+  std::size_t messages = 200'000;      ///< 1 KiB messages per run
+  std::size_t bulk_bytes = std::size_t{256} << 20;  ///< bytes per bulk run
+  int idle_connections = 200;          ///< idle connections held for rss_bytes_per_idle_conn
+};
+
+/// QuicBenchResult holds the keys.
+struct QuicBenchResult {
+  double connect_ms = 0;               ///< bound endpoints: connect + first 1-byte echo, median
+  double connect_cold_ms = 0;          ///< bind both endpoints + connect + echo, median
+  double rpc_64b_per_s = 0;            ///< 64-byte request/response round trips per second, one stream
+  double msgs_1k_per_s = 0;            ///< 1 KiB messages per second through send/recv
+  double bulk_mb_per_s = 0;            ///< one connection, one stream; MB = 10^6 bytes
+  double rss_bytes_per_idle_conn = 0;  ///< RSS growth (both ends in this process) per idle connection
+  double cpu_s_per_gib = 0;            ///< process CPU seconds (both ends) per GiB of bulk data
+};
+
+/// run_quic_bench measures the QUIC backend on loopback, both ends in this process on two threads.
+/// Bounded: every step has a time limit. Errors: network_error (a socket cannot be bound), timeout
+/// (a step exceeded its limit), and whatever a connection reported.
+[[nodiscard]] P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options);
+
+/// to_json renders a result as one JSON object with the keys.
+[[nodiscard]] std::string to_json(const QuicBenchResult& r);
+
+/// quic_bench runs the benchmark with the default sizes and prints one JSON object (`json`) or a
+/// table; returns the process exit code (0, or 1 with one error line on stderr).
+int quic_bench(bool json);
+
+}  // namespace p2p::cli
