@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "p2p/core/secret_key.hpp"
+#include "p2p/endpoint/node_addr.hpp"
 #include "p2p/env/asio_env.hpp"
 
 namespace p2p::cli {
@@ -34,17 +35,18 @@ int id(const std::optional<std::filesystem::path>& path, bool hex) {
     key = SecretKey::generate(rng);
   }
   const auto& pub = key->public_key();
-  fmt::print("{}\n", hex ? pub.to_hex() : pub.to_string());
+  fmt::print("node id: {}\n", hex ? pub.to_hex() : pub.to_string());
+  // Without a bound endpoint there is no address yet: this ticket names the node only
+  // (`listen` prints one with its addresses).
+  fmt::print("ticket:  {}\n", NodeAddr(pub).to_ticket());
   return 0;
 }
 
 int demo(std::optional<std::uint64_t> /*seed*/) {
   env::OsRandom rng;
   const auto key = SecretKey::generate(rng);
-  fmt::print("moosicbox-p2p demo\n");
-  fmt::print("  this node's id:  {}\n", key.public_key());
-  fmt::print("  short form:      {}\n", key.public_key().fmt_short());
-  fmt::print("No backend is built yet: the simulator and QUIC backends arrive in later releases.\n");
+  fmt::print("part 2: simulated network\n");
+  fmt::print("  (the simulator is not built yet; this node's id would be {})\n", key.public_key());
   return 0;
 }
 

@@ -1,15 +1,28 @@
-// main.cpp: argument parsing of moosicbox-p2p (CLI11). The work is in commands.cpp.
+// main.cpp: argument parsing of moosicbox-p2p (CLI11). The work is in the *_commands.cpp files.
+// Bad arguments print one line and the usage hint, with exit code 2 (CLI11's parse errors).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
 #include "commands.hpp"
+#include "net_commands.hpp"
 #include "p2p/build_config.hpp"
+#include "quic_commands.hpp"
+
+namespace {
+
+void add_node_options(CLI::App* cmd, p2p::cli::NodeOptions& node) {
+  cmd->add_option("--key", node.key, "Key file written by keygen (a fresh key when absent)");
+  cmd->add_option("--bind", node.bind, "UDP address to bind, repeatable (default [::]:0)");
+  cmd->add_option("--alpn", node.alpn, "Application protocol")->capture_default_str();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"moosicbox-p2p: direct, encrypted device-to-device connections dialed by public key"};
   app.set_version_flag("--version", P2P_VERSION_STRING);
-  app.require_subcommand(1);
+  app.require_subcommand(1, 1);
 
   std::filesystem::path keygen_path;
   bool keygen_force = false;
@@ -19,13 +32,42 @@ int main(int argc, char** argv) {
 
   std::optional<std::filesystem::path> id_key;
   bool id_hex = false;
-  auto* id = app.add_subcommand("id", "Print the node id of a key file (or of a fresh key)");
+  auto* id = app.add_subcommand("id", "Print the node id and a ticket of a key file (or of a fresh key)");
   id->add_option("--key", id_key, "Key file written by keygen");
-  id->add_flag("--hex", id_hex, "Print hex instead of z-base-32");
+  id->add_flag("--hex", id_hex, "Print the node id in hex instead of z-base-32");
 
+  p2p::cli::ListenOptions listen_opts;
+  auto* listen = app.add_subcommand("listen", "Listen for connections; print the ticket and the messages received");
+  add_node_options(listen, listen_opts.node);
+  listen->add_flag("--echo", listen_opts.echo, "Send every message back");
+  listen->add_option("--count", listen_opts.count, "Exit after this many messages")->check(CLI::PositiveNumber);
+
+  p2p::cli::SendOptions send_opts;
+  auto* send = app.add_subcommand("send", "Dial a ticket and send one message (text or file content)");
+  add_node_options(send, send_opts.node);
+  send->add_option("ticket", send_opts.ticket, "The peer: a ticket, or <node_id>@<addr>,...")->required();
+  auto* text_opt = send->add_option("text", send_opts.text, "The message");
+  auto* file_opt = send->add_option("--file", send_opts.file, "Send this file's content as the message")
+                       ->check(CLI::ExistingFile);
+  text_opt->excludes(file_opt);
+  send->add_flag("--wait-reply", send_opts.wait_reply, "Wait for one message back and print it");
+  send->add_option("--timeout", send_opts.timeout_secs, "Seconds before giving up")
+      ->check(CLI::Range(1U, 3600U))
+      ->capture_default_str();
+
+  std::string demo_only = "all";
   std::optional<std::uint64_t> demo_seed;
-  auto* demo = app.add_subcommand("demo", "Run the embedded local demonstration");
-  demo->add_option("--seed", demo_seed, "Simulation seed (random when absent)");
+  auto* demo = app.add_subcommand("demo", "Run the local demonstration (needs no other machine)");
+  demo->add_option("--only", demo_only, "Which part: all, quic, sim")
+      ->check(CLI::IsMember({"all", "quic", "sim"}))
+      ->capture_default_str();
+  demo->add_option("--seed", demo_seed, "Seed of the simulated part (random when absent)");
+
+  std::string bench_what;
+  bool bench_json = false;
+  auto* bench = app.add_subcommand("bench", "Measure a part of the stack and print the figures");
+  bench->add_option("what", bench_what, "What to measure: quic")->required()->check(CLI::IsMember({"quic"}));
+  bench->add_flag("--json", bench_json, "Print one JSON object");
 
   try {
     app.parse(argc, argv);
@@ -35,6 +77,16 @@ int main(int argc, char** argv) {
 
   if (*keygen) return p2p::cli::keygen(keygen_path, keygen_force);
   if (*id) return p2p::cli::id(id_key, id_hex);
-  if (*demo) return p2p::cli::demo(demo_seed);
-  return 1;
+  if (*listen) return p2p::cli::listen(listen_opts);
+  if (*send) return p2p::cli::send(send_opts);
+  if (*demo) {
+    int rc = 0;
+    if (demo_only == "all" || demo_only == "quic") rc = p2p::cli::quic_demo();
+    if (rc == 0 && (demo_only == "all" || demo_only == "sim")) rc = p2p::cli::demo(demo_seed);
+    return rc;
+  }
+  if (*bench) {
+    if (bench_what == "quic") return p2p::cli::quic_bench(bench_json);
+  }
+  return 2;
 }

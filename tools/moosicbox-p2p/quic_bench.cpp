@@ -74,10 +74,14 @@ asio::awaitable<T> bounded(asio::any_io_executor ex, asio::awaitable<T> op, std:
   co_return std::move(std::get<0>(r));
 }
 
+// The datagram size both ends use on loopback (set once per run, before any endpoint exists).
+std::size_t g_loopback_udp_payload_size = 16 * 1024;
+
 EndpointConfig bench_config(std::string_view name) {
   EndpointConfig cfg(test_secret_key(name));
   cfg.bind_addrs = {SocketAddr::v4_loopback(0)};
   cfg.limits.concurrent_handshakes = 1024;
+  cfg.loopback_udp_payload_size = g_loopback_udp_payload_size;
   return cfg;
 }
 
@@ -394,6 +398,7 @@ asio::awaitable<QuicBenchResult> bench_all(Context& cx) {
 }  // namespace
 
 P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
+  g_loopback_udp_payload_size = options.loopback_udp_payload_size;
   asio::io_context io(2);
   const asio::any_io_executor client_ex = asio::make_strand(io);
   const asio::any_io_executor server_ex = asio::make_strand(io);

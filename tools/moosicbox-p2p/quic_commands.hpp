@@ -20,6 +20,9 @@ struct QuicBenchOptions {
   std::size_t messages = 200'000;      ///< 1 KiB messages per run
   std::size_t bulk_bytes = std::size_t{256} << 20;  ///< bytes per bulk run
   int idle_connections = 200;          ///< idle connections held for rss_bytes_per_idle_conn
+  /// loopback_udp_payload_size is EndpointConfig::loopback_udp_payload_size for both ends (0: the
+  /// internet's 1452-byte datagrams, as quinn uses on loopback).
+  std::size_t loopback_udp_payload_size = 16 * 1024;
 };
 
 /// QuicBenchResult holds the keys.
