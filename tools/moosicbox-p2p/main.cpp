@@ -2,6 +2,7 @@
 // Bad arguments print one line and the usage hint, with exit code 2 (CLI11's parse errors).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.hpp"
@@ -72,7 +73,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // An unknown command reads better than CLI11's "A subcommand is required".
+    const bool known = argc > 1 && std::ranges::any_of(app.get_subcommands({}), [&](const CLI::App* sub) {
+      return sub->get_name() == argv[1];
+    });
+    if (argc > 1 && argv[1][0] != '-' && !known) {
+      std::fprintf(stderr, "error: unknown command '%s' (try --help)\n", argv[1]);
+      return 2;
+    }
+    // Help and version exit 0; every usage error exits 2 after one line.
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   if (*keygen) return p2p::cli::keygen(keygen_path, keygen_force);

@@ -72,10 +72,17 @@ std::string printable(ByteView bytes) {
   return fmt::format("<{} bytes: {}{}>", bytes.size(), hex, bytes.size() > 16 ? "..." : "");
 }
 
+// Finish ends a command early with an exit code (from any coroutine of the command).
+using Finish = std::function<void(int)>;
+
 // run drives `task` on a fresh io_context and returns its exit code; SIGINT and SIGTERM end it.
-int run(const std::function<asio::awaitable<int>(asio::io_context&)>& task) {
+int run(const std::function<asio::awaitable<int>(asio::io_context&, Finish)>& task) {
   asio::io_context io(1);
   std::optional<int> code;
+  Finish finish = [&](int rc) {
+    code = code.value_or(rc);
+    io.stop();
+  };
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) {
@@ -84,7 +91,7 @@ int run(const std::function<asio::awaitable<int>(asio::io_context&)>& task) {
       io.stop();
     }
   });
-  asio::co_spawn(io, task(io), [&](std::exception_ptr e, int rc) {
+  asio::co_spawn(io, task(io, finish), [&](std::exception_ptr e, int rc) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -101,7 +108,7 @@ int run(const std::function<asio::awaitable<int>(asio::io_context&)>& task) {
 }
 
 asio::awaitable<void> serve_messages(Connection conn, bool echo, std::uint64_t* received,
-                                     std::optional<std::uint64_t> count, asio::io_context* io) {
+                                     std::optional<std::uint64_t> count, Finish finish) {
   const auto peer = conn.remote_node_id().fmt_short();
   fmt::print("{} connected from {}\n", peer, conn.remote_addr());
   std::fflush(stdout);
@@ -122,7 +129,7 @@ asio::awaitable<void> serve_messages(Connection conn, bool echo, std::uint64_t* 
     ++*received;
     if (count && *received >= *count) {
       (void)co_await conn.close();
-      io->stop();
+      finish(0);
       co_return;
     }
   }
@@ -133,7 +140,7 @@ asio::awaitable<void> serve_messages(Connection conn, bool echo, std::uint64_t* 
 int listen(const ListenOptions& options) {
   auto cfg = endpoint_config(options.node);
   if (!cfg) return error(cfg.error());
-  return run([&](asio::io_context& io) -> asio::awaitable<int> {
+  return run([&](asio::io_context& io, Finish finish) -> asio::awaitable<int> {
     auto ep = Endpoint::bind(io.get_executor(), std::move(*cfg));
     if (!ep) co_return error(ep.error());
     auto listener = ep->listen(options.node.alpn);
@@ -146,7 +153,7 @@ int listen(const ListenOptions& options) {
     while (true) {
       auto conn = co_await listener->accept();
       if (!conn) co_return error(conn.error());
-      spawn_logged(io.get_executor(), serve_messages(std::move(*conn), options.echo, &received, options.count, &io),
+      spawn_logged(io.get_executor(), serve_messages(std::move(*conn), options.echo, &received, options.count, finish),
                    "cli listen connection");
     }
   });
@@ -171,7 +178,7 @@ int send(const SendOptions& options) {
   if (message.size() > cfg->limits.max_message_size) {
     return error(P2PError::message_too_large(message.size(), cfg->limits.max_message_size));
   }
-  return run([&](asio::io_context& io) -> asio::awaitable<int> {
+  return run([&](asio::io_context& io, const Finish&) -> asio::awaitable<int> {
     env::AsioEnv env(io.get_executor());
     auto ep = Endpoint::bind(io.get_executor(), std::move(*cfg));
     if (!ep) co_return error(ep.error());
@@ -348,7 +355,7 @@ asio::awaitable<int> demo_phone(env::AsioEnv& env, Endpoint& home, Endpoint& pho
 }  // namespace
 
 int quic_demo() {
-  return run([](asio::io_context& io) -> asio::awaitable<int> {
+  return run([](asio::io_context& io, const Finish&) -> asio::awaitable<int> {
     env::AsioEnv env(io.get_executor());
     auto timer = env.make_timer();
     // The demo is bounded: it stops by itself even if something hangs.

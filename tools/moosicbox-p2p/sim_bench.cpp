@@ -136,7 +136,9 @@ asio::awaitable<void> paced(SimulatorConnection c, SimulatorP2P node, Duration g
 }
 
 asio::awaitable<void> drain(SimulatorConnection c) {
-  while (co_await c.recv()) {
+  // The await stays out of the loop condition: g++ 12 miscompiles co_await in a while condition.
+  while (true) {
+    if (!co_await c.recv()) co_return;
   }
 }
 
