@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
   add_node_options(send, send_opts.node);
   send->add_option("ticket", send_opts.ticket, "The peer: a ticket, or <node_id>@<addr>,...")->required();
   auto* text_opt = send->add_option("text", send_opts.text, "The message");
-  auto* file_opt = send->add_option("--file", send_opts.file, "Send this file's content as the message")
-                       ->check(CLI::ExistingFile);
+  auto* file_opt =
+      send->add_option("--file", send_opts.file, "Send this file's content as the message")->check(CLI::ExistingFile);
   text_opt->excludes(file_opt);
   send->add_flag("--wait-reply", send_opts.wait_reply, "Wait for one message back and print it");
   send->add_option("--timeout", send_opts.timeout_secs, "Seconds before giving up")
@@ -74,9 +74,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // An unknown command reads better than CLI11's "A subcommand is required".
-    const bool known = argc > 1 && std::ranges::any_of(app.get_subcommands({}), [&](const CLI::App* sub) {
-      return sub->get_name() == argv[1];
-    });
+    const bool known = argc > 1 && std::ranges::any_of(app.get_subcommands({}),
+                                                       [&](const CLI::App* sub) { return sub->get_name() == argv[1]; });
     if (argc > 1 && argv[1][0] != '-' && !known) {
       std::fprintf(stderr, "error: unknown command '%s' (try --help)\n", argv[1]);
       return 2;

@@ -68,7 +68,8 @@ std::string printable(ByteView bytes) {
   }
   if (text) return to_string(bytes);
   std::string hex;
-  for (std::size_t i = 0; i < bytes.size() && i < 16; ++i) hex += fmt::format("{:02x}", static_cast<unsigned>(bytes[i]));
+  for (std::size_t i = 0; i < bytes.size() && i < 16; ++i)
+    hex += fmt::format("{:02x}", static_cast<unsigned>(bytes[i]));
   return fmt::format("<{} bytes: {}{}>", bytes.size(), hex, bytes.size() > 16 ? "..." : "");
 }
 
@@ -221,8 +222,7 @@ constexpr std::uint64_t kDemoBulkBytes = std::uint64_t{64} << 20;
 P2PResult<router::P2PRouter> demo_router() {
   router::P2PRouter r;
   auto ok = r.get("/tracks", [](const router::P2PRequest&) {
-    return router::P2PResponse::json(router::StatusCode::ok,
-                                     R"([{"id":1,"title":"Moo"},{"id":2,"title":"Cowbell"}])");
+    return router::P2PResponse::json(router::StatusCode::ok, R"([{"id":1,"title":"Moo"},{"id":2,"title":"Cowbell"}])");
   });
   if (!ok) return fail(ok.error());
   ok = r.get("/download/:bytes", [](const router::P2PRequest& req) -> router::P2PResponse {

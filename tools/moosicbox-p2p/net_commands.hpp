@@ -20,18 +20,18 @@ struct NodeOptions {
 /// ListenOptions configures `listen`.
 struct ListenOptions {
   NodeOptions node;
-  bool echo = false;                 ///< send every message back
+  bool echo = false;                   ///< send every message back
   std::optional<std::uint64_t> count;  ///< exit after this many messages
 };
 
 /// SendOptions configures `send`.
 struct SendOptions {
   NodeOptions node;
-  std::string ticket;                          ///< where to: a ticket or "<node_id>@addr,..."
-  std::optional<std::string> text;             ///< the message
-  std::optional<std::filesystem::path> file;   ///< or a file's content as the message
-  bool wait_reply = false;                     ///< wait for one message back and print it
-  std::uint32_t timeout_secs = 30;             ///< bound on the whole command
+  std::string ticket;                         ///< where to: a ticket or "<node_id>@addr,..."
+  std::optional<std::string> text;            ///< the message
+  std::optional<std::filesystem::path> file;  ///< or a file's content as the message
+  bool wait_reply = false;                    ///< wait for one message back and print it
+  std::uint32_t timeout_secs = 30;            ///< bound on the whole command
 };
 
 /// listen binds an endpoint, prints its node id and ticket, and prints the messages it receives

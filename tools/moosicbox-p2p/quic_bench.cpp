@@ -70,7 +70,8 @@ asio::awaitable<T> bounded(asio::any_io_executor ex, asio::awaitable<T> op, std:
   env::AsioEnv env(ex);
   auto timer = env.make_timer();
   auto r = co_await (std::move(op) || timer.wait_until(env.now() + kStepLimit));
-  if (r.index() == 1) throw BenchFailure{P2PError(P2PErrc::timeout, fmt::format("{} ({})", format_duration(kStepLimit), what))};
+  if (r.index() == 1)
+    throw BenchFailure{P2PError(P2PErrc::timeout, fmt::format("{} ({})", format_duration(kStepLimit), what))};
   co_return std::move(std::get<0>(r));
 }
 

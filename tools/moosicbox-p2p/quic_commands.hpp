@@ -13,13 +13,13 @@ namespace p2p::cli {
 
 /// QuicBenchOptions sizes the benchmark (defaults: the figures; tests use small ones).
 struct QuicBenchOptions {
-  int connect_samples = 50;            ///< connections timed for connect_ms (after 3 warm-ups)
-  int cold_samples = 20;               ///< endpoint pairs timed for connect_cold_ms (after 2 warm-ups)
-  int runs = 3;                        ///< timed runs of rpc, messages and bulk (median reported)
-  std::chrono::milliseconds rpc_run{1000};  ///< length of one request/response run
-  std::size_t messages = 200'000;      ///< 1 KiB messages per run
+  int connect_samples = 50;                         ///< connections timed for connect_ms (after 3 warm-ups)
+  int cold_samples = 20;                            ///< endpoint pairs timed for connect_cold_ms (after 2 warm-ups)
+  int runs = 3;                                     ///< timed runs of rpc, messages and bulk (median reported)
+  std::chrono::milliseconds rpc_run{1000};          ///< length of one request/response run
+  std::size_t messages = 200'000;                   ///< 1 KiB messages per run
   std::size_t bulk_bytes = std::size_t{256} << 20;  ///< bytes per bulk run
-  int idle_connections = 200;          ///< idle connections held for rss_bytes_per_idle_conn
+  int idle_connections = 200;                       ///< idle connections held for rss_bytes_per_idle_conn
   /// loopback_udp_payload_size is EndpointConfig::loopback_udp_payload_size for both ends (0: the
   /// internet's 1452-byte datagrams, as quinn uses on loopback).
   std::size_t loopback_udp_payload_size = 16 * 1024;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,7 +23,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include "p2p/core/secret_key.hpp"
 #include "p2p/endpoint/endpoint.hpp"
@@ -203,7 +203,7 @@ P2PResult<void> bench_router_quic(const RouterBenchOptions& o, RouterBenchResult
   router::ServeOptions serve_options;
   serve_options.peer_requests_max = static_cast<std::size_t>(o.concurrency) * 2;
   auto http = std::make_shared<router::Server<env::AsioEnv>>(env::AsioEnv(server_thread.io().get_executor()),
-                                                              bench_router(), serve_options);
+                                                             bench_router(), serve_options);
   asio::post(server_thread.io(), [&] {
     asio::co_spawn(server_thread.io(), http->serve(*listener), [](std::exception_ptr, P2PResult<void>) {});
   });
@@ -359,9 +359,8 @@ P2PResult<void> bench_beast(const RouterBenchOptions& o, RouterBenchResult& out)
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail(P2PError::network(fmt::format("beast listen: {}", ec.message())));
   const auto server = acceptor.local_endpoint();
-  asio::post(server_thread.io(), [&] {
-    asio::co_spawn(server_thread.io(), beast_accept(acceptor, big), [](std::exception_ptr) {});
-  });
+  asio::post(server_thread.io(),
+             [&] { asio::co_spawn(server_thread.io(), beast_accept(acceptor, big), [](std::exception_ptr) {}); });
   asio::io_context client_io(1);
   auto ran = run_client(client_io, [&]() -> asio::awaitable<void> {
     (void)co_await beast_load(server, 4, std::chrono::milliseconds(200));  // warm up

@@ -14,16 +14,16 @@ namespace p2p::cli {
 
 /// RouterBenchOptions sizes the benchmark.
 struct RouterBenchOptions {
-  Duration run = std::chrono::seconds(2);           ///< length of each request-rate run
-  int concurrency = 64;                             ///< requests in flight for the *_c64 figures
+  Duration run = std::chrono::seconds(2);                 ///< length of each request-rate run
+  int concurrency = 64;                                   ///< requests in flight for the *_c64 figures
   std::uint64_t stream_bytes = std::uint64_t{256} << 20;  ///< size of the one streamed response
 };
 
 /// LoadFigures are the figures of one request-rate run.
 struct LoadFigures {
-  double per_s = 0;        ///< completed requests per second
-  double p50_ms = 0;       ///< median latency
-  double p99_ms = 0;       ///< 99th percentile latency
+  double per_s = 0;   ///< completed requests per second
+  double p50_ms = 0;  ///< median latency
+  double p99_ms = 0;  ///< 99th percentile latency
   std::uint64_t requests = 0;
 };
 
