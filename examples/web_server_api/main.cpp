@@ -251,10 +251,20 @@ int run_quic(const std::filesystem::path& dir) {
   if (!listener || !router) return 1;
   Server<p2p::env::AsioEnv> http(p2p::env::AsioEnv(io.get_executor()), std::move(*router));
   std::optional<Checks> checks;
-  asio::co_spawn(io, http.serve(*listener), [](std::exception_ptr, p2p::P2PResult<void>) {});
+  bool finished = false;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
+        // Serve in the background; the client runs here; then shut down in order: the server
+        // drains, then both endpoints close.
+        bool served = false;
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              (void)co_await http.serve(*listener);
+              served = true;
+            },
+            [](std::exception_ptr) {});
         auto conn = co_await phone_ep->connect(server_ep->addr(), kAlpn);
         if (!conn) {
           Checks c;
@@ -266,11 +276,18 @@ int run_quic(const std::filesystem::path& dir) {
           checks = co_await run_client(std::move(*conn));
         }
         http.shutdown();
+        p2p::env::AsioEnv env(io.get_executor());
+        auto timer = env.make_timer();
+        while (!served) (void)co_await timer.wait_until(env.now() + std::chrono::milliseconds(10));
         co_await phone_ep->close();
         co_await server_ep->close();
+        finished = true;
       },
       [](std::exception_ptr) {});
-  io.run_for(std::chrono::seconds(120));
+  // Bounded: the whole exchange takes well under a second on loopback.
+  p2p::env::AsioEnv clock(io.get_executor());
+  const auto deadline = clock.now() + std::chrono::seconds(120);
+  while (!finished && clock.now() < deadline) io.run_one_for(std::chrono::milliseconds(100));
   if (!checks) {
     std::printf("the client did not finish\n");
     return 1;

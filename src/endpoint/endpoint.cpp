@@ -39,6 +39,8 @@ constexpr std::size_t kGsoBytesMax = env::kDatagramBytesMax;
 constexpr std::uint32_t kResetsPerWindow = 64;
 constexpr Duration kResetWindow = std::chrono::milliseconds(100);
 constexpr std::size_t kAlpnSizeMax = 255;
+// How long an incoming handshake may take before its slot is freed.
+constexpr Duration kServerHandshakeTimeout = std::chrono::seconds(10);
 }  // namespace
 
 quic::Address to_quic_addr(const SocketAddr& a) {
@@ -72,6 +74,8 @@ ConnState::ConnState(std::shared_ptr<EndpointState> endpoint, std::uint64_t seri
 
 std::optional<P2PError> ConnState::error() const {
   if (const auto* info = quic->close_info()) return info->error;
+  // Unregistered without a close: the endpoint stopped under it.
+  if (!registered && (established || ep->stopped)) return P2PError::connection_closed("this node (endpoint closed)");
   return std::nullopt;
 }
 
@@ -104,9 +108,10 @@ SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
   local = sock.local_addr();
   local_quic = to_quic_addr(local);
   wildcard = local.is_unspecified();
-  const std::size_t per_datagram = 1452;
-  datagrams_per_transmit = std::max<std::size_t>(1, std::min(sock.gso_segments_max(), kGsoBytesMax / per_datagram));
-  slot_size = datagrams_per_transmit * per_datagram;
+  // A slot holds one GSO send: as many datagrams as the socket batches, within one IPv4 datagram's
+  // worth of bytes (the engine fits its datagram size into the slot).
+  datagrams_per_transmit = std::max<std::size_t>(1, sock.gso_segments_max());
+  slot_size = kGsoBytesMax;
   arena.resize(kSendSlots * slot_size);
   pending.reserve(kSendSlots);
 }
@@ -116,6 +121,16 @@ SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
 EndpointState::EndpointState(asio::any_io_executor executor, EndpointConfig cfg)
     : ex(std::move(executor)), env(ex), config(std::move(cfg)), id(config.secret_key.public_key()), timer(ex),
       on_progress(ex) {}
+
+quic::TransportConfig EndpointState::transport_for(const SocketAddr& peer) const {
+  quic::TransportConfig t = transport;
+  const std::size_t jumbo = config.loopback_udp_payload_size;
+  if (peer.is_loopback() && jumbo > t.max_udp_payload_size) {
+    t.max_udp_payload_size = std::min(jumbo, kGsoBytesMax);
+    t.fixed_udp_payload_size = true;
+  }
+  return t;
+}
 
 quic::RandomFn EndpointState::random_fn() {
   return [this](std::span<std::byte> out) { env.fill_random(out); };
@@ -244,7 +259,10 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
   quic::ServerConfig sc;
   sc.identity = tls;
   sc.alpns = served_alpns();
-  sc.transport = transport;
+  sc.transport = transport_for(from);
+  // A client that stops mid-handshake holds one of the concurrent_handshakes slots; give it up sooner
+  // than a client's own connect timeout.
+  sc.transport.handshake_timeout = std::min<Duration>(sc.transport.handshake_timeout, kServerHandshakeTimeout);
   sc.static_secret = secret;
   sc.random = random_fn();
   const quic::Path path{sockets[socket]->local_quic, to_quic_addr(from)};
@@ -531,6 +549,18 @@ void EndpointState::on_deadlines(TimePoint now) {
   }
 }
 
+void EndpointState::abandon() {
+  // Only memory is released here: the io_context is going away, so sockets and timers are left to
+  // their destructors.
+  stopped = true;
+  for (auto& [serial, c] : conns) c->registered = false;
+  routes.clear();
+  conns.clear();
+  deadlines.clear();
+  touched.clear();
+  config_listeners.clear();
+}
+
 void EndpointState::stop() {
   if (stopped) return;
   stopped = true;
@@ -557,9 +587,26 @@ void EndpointState::stop() {
 
 namespace {
 
+// LoopGuard counts a running driver loop. When the last loop ends without stop() (its io_context was
+// stopped and destroyed under it), it breaks the endpoint's ownership cycles (connections hold the
+// endpoint), so nothing leaks.
+struct LoopGuard {
+  std::shared_ptr<EndpointState> ep;
+  explicit LoopGuard(std::shared_ptr<EndpointState> e) : ep(std::move(e)) {}
+  LoopGuard(const LoopGuard&) = delete;
+  LoopGuard& operator=(const LoopGuard&) = delete;
+  ~LoopGuard() {
+    --ep->loops_running;
+    if (ep->loops_running == 0 && !ep->stopped) ep->abandon();
+    ep->on_progress.notify_all();
+  }
+};
+
 asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t index) {
+  const LoopGuard guard(self);
   SocketState& s = *self->sockets[index];
-  env::RecvBuffers bufs(kRecvBatch, s.sock.gro_enabled() ? 65536 : 2048);
+  // 64 KiB buffers hold a GRO run or one loopback jumbo datagram.
+  env::RecvBuffers bufs(kRecvBatch, 65536);
   while (!self->stopped) {
     auto n = s.sock.try_receive_batch(bufs.buffers(), bufs.metas());
     if (!n) {
@@ -580,14 +627,14 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
     for (auto& c : touched) self->process(c);
-    // Let the application run between full batches, so a flood cannot starve it.
-    if (*n == bufs.size()) co_await asio::post(self->ex, asio::use_awaitable);
+    // Let the application run before receiving more: the coroutines this batch woke answer now (a
+    // request's response leaves before the next receive call), and a flood cannot starve them.
+    co_await asio::post(self->ex, asio::use_awaitable);
   }
-  --self->loops_running;
-  self->on_progress.notify_all();
 }
 
 asio::awaitable<void> timer_loop(std::shared_ptr<EndpointState> self) {
+  const LoopGuard guard(self);
   while (!self->stopped) {
     const TimePoint now = self->env.now();
     const TimePoint next = self->deadlines.empty() ? kTimePointMax : self->deadlines.begin()->first;
@@ -603,8 +650,6 @@ asio::awaitable<void> timer_loop(std::shared_ptr<EndpointState> self) {
     if (self->stopped) break;
     self->on_deadlines(self->env.now());
   }
-  --self->loops_running;
-  self->on_progress.notify_all();
 }
 
 }  // namespace
@@ -873,7 +918,7 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
     cc.server_id = peer.node_id();
     cc.alpn = std::string(alpn);
     cc.path = quic::Path{st->sockets[socket]->local_quic, detail::to_quic_addr(addr)};
-    cc.transport = st->transport;
+    cc.transport = st->transport_for(addr);
     cc.static_secret = st->secret;
     cc.random = st->random_fn();
     auto q = quic::Connection::connect(std::move(cc), now);

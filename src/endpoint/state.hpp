@@ -178,7 +178,11 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   void flush_waiting(SocketState& s);
   void on_deadlines(TimePoint now);
   void stop();
+  /// abandon breaks the ownership cycles when the driver loops died with their io_context.
+  void abandon();
   std::vector<std::string> served_alpns() const;
+  /// transport_for returns the transport settings for a peer at `peer` (larger datagrams on loopback).
+  quic::TransportConfig transport_for(const SocketAddr& peer) const;
   quic::RandomFn random_fn();
 };
 

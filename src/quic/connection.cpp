@@ -494,6 +494,16 @@ struct Connection::Impl {
     return Transmit{close_path, static_cast<std::size_t>(n), static_cast<std::size_t>(n)};
   }
 
+  // release_tls frees the GnuTLS session once the handshake is confirmed: QUIC derives its later
+  // keys itself, so TLS has nothing left to do, and the session is a large part of an idle
+  // connection's memory.
+  void release_tls() {
+    if (session == nullptr || state != State::established) return;
+    ngtcp2_conn_set_tls_native_handle(conn, nullptr);
+    gnutls_deinit(session);
+    session = nullptr;
+  }
+
   void count_sent(std::size_t bytes, std::size_t datagrams) {
     counters.bytes_sent += bytes;
     counters.datagrams_sent += datagrams;
@@ -694,6 +704,17 @@ void log_printf_cb(void*, const char* format, ...) {
   logger().trace("ngtcp2: {}", line.data());
 }
 
+int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_crypto_level level, std::uint64_t offset, const std::uint8_t* data,
+                        std::size_t len, void* user_data) {
+  auto* impl = impl_of(user_data);
+  if (impl->session == nullptr) {
+    // The TLS session was released after the handshake (see release_tls). Post-handshake TLS
+    // messages (session tickets, which this engine neither sends nor uses) are ignored.
+    return level == NGTCP2_CRYPTO_LEVEL_APPLICATION ? 0 : NGTCP2_ERR_PROTO;
+  }
+  return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, user_data);
+}
+
 int verify_cb(gnutls_session_t s) {
   auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(s));
   return static_cast<Connection::Impl*>(ref->user_data)->on_verify(s);
@@ -708,7 +729,7 @@ ngtcp2_callbacks make_callbacks(bool server) {
     cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
     cb.recv_version_negotiation = recv_version_negotiation_cb;
   }
-  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb.recv_crypto_data = recv_crypto_data_cb;
   cb.encrypt = ngtcp2_crypto_encrypt_cb;
   cb.decrypt = ngtcp2_crypto_decrypt_cb;
   cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
@@ -745,6 +766,10 @@ ngtcp2_settings make_settings(const TransportConfig& t, TimePoint now, Connectio
   s.max_window = t.connection_receive_window_max;
   s.max_stream_window = t.stream_receive_window_max;
   s.max_tx_udp_payload_size = t.max_udp_payload_size;
+  if (t.fixed_udp_payload_size) {
+    s.no_tx_udp_payload_size_shaping = 1;
+    s.no_pmtud = 1;
+  }
   switch (t.congestion_control) {
     case CongestionControl::cubic:
       s.cc_algo = NGTCP2_CC_ALGO_CUBIC;
@@ -1003,7 +1028,11 @@ void Connection::on_datagram(TimePoint now, const Path& path, ByteView datagram)
   ngtcp2_pkt_info pi{};
   const int rv = ngtcp2_conn_read_pkt(m.conn, &npath, &pi, u8(datagram.data()), datagram.size(), to_tstamp(now));
   m.apply_credits();
-  if (rv != 0) m.on_read_error(rv, now);
+  if (rv != 0) {
+    m.on_read_error(rv, now);
+  } else if (m.session != nullptr && m.state == State::established) {
+    m.release_tls();
+  }
 }
 
 std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::byte> buffer,

@@ -146,6 +146,9 @@ class Connection {
   /// Errors: stream_reset (the peer sent STOP_SENDING; carries its code), protocol_error (the stream
   /// cannot be written: unknown, receive-only, finished or reset), the close error once ended.
   [[nodiscard]] P2PResult<std::size_t> stream_write(StreamId id, ByteView data, bool fin = false);
+  /// A stream the peer resets before any of its bytes arrived never surfaces (ngtcp2 gives it no
+  /// state and returns its credit): no stream_opened event, nothing to accept.
+  ///
   /// stream_read copies received bytes into `out`; size 0 and !fin means nothing is ready yet (wait
   /// for EventKind::stream_readable). Reading returns flow-control credit to the peer.
   /// Errors: stream_reset (the peer reset the stream; carries its code), protocol_error (unknown or

@@ -134,6 +134,9 @@ struct TransportConfig {
   std::size_t datagram_queue_max = 256;
   /// max_udp_payload_size is the largest UDP payload this side sends once the path MTU is probed.
   std::size_t max_udp_payload_size = 1452;
+  /// fixed_udp_payload_size sends max_udp_payload_size datagrams from the first packet on, without
+  /// path MTU discovery: only for paths known to carry them (loopback, whose MTU is 64 KiB).
+  bool fixed_udp_payload_size = false;
   /// congestion_control selects the controller.
   CongestionControl congestion_control = CongestionControl::cubic;
   /// debug_log sends the engine's packet log to the library logger at trace level.

@@ -21,6 +21,7 @@
 #include "async_event.hpp"
 #include "core/log.hpp"
 #include "p2p/core/assert.hpp"
+#include "p2p/core/spawn.hpp"
 #include "stream_state.hpp"
 
 namespace p2p::router {
@@ -74,6 +75,7 @@ struct RequestCtx {
 struct ConnectionState {
   ConnectionState(const NodeId& p, asio::any_io_executor ex) : peer(p), idle(std::move(ex)) {}
   NodeId peer;
+  asio::cancellation_signal shutdown;  // bound to the connection loop: cancels its pending accept
   std::size_t in_flight = 0;
   AsyncEvent idle;  // notified whenever one of its requests ends
   std::shared_ptr<PeerState> peer_state;
@@ -101,6 +103,7 @@ struct ServerCore::Impl {
   TimePoint watchdog_target = kTimePointMax;  // what the watchdog's timer waits for
   std::map<NodeId, std::shared_ptr<PeerState>> peers;
   std::map<std::uint64_t, std::shared_ptr<RequestCtx>> active;
+  std::vector<std::weak_ptr<ConnectionState>> connections;  // to cancel their loops on shutdown
   std::uint64_t next_seq = 0;
   std::size_t in_flight = 0;
   ServerStats stats;
@@ -325,6 +328,26 @@ void ServerCore::shutdown() {
   impl_->shutting_down = true;
   impl_->shutdown_event.notify_all();
   impl_->changed.notify_all();
+  // Copy first: a cancelled loop may end and unregister while we walk.
+  std::vector<std::shared_ptr<ConnectionState>> live;
+  for (const auto& w : impl_->connections) {
+    if (auto c = w.lock()) live.push_back(std::move(c));
+  }
+  for (const auto& c : live) c->shutdown.emit(asio::cancellation_type::terminal);
+}
+
+void log_connection_end(std::exception_ptr e, P2PResult<void> result) {
+  if (e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log_task_failure("router connection", ex.what());
+    } catch (...) {
+      log_task_failure("router connection", "unknown exception");
+    }
+  } else if (!result) {
+    logger().debug("router: connection ended: {}", result.error().message());
+  }
 }
 
 bool ServerCore::shutting_down() const noexcept { return impl_->shutting_down; }
@@ -367,9 +390,15 @@ std::shared_ptr<ConnectionState> ServerCore::open_connection(const NodeId& peer)
   if (!ps) ps = std::make_shared<PeerState>();
   ++ps->connections;
   conn->peer_state = ps;
+  std::erase_if(impl_->connections, [](const std::weak_ptr<ConnectionState>& w) { return w.expired(); });
+  impl_->connections.push_back(conn);
   ++impl_->stats.connections_accepted;
   ++impl_->stats.connections_active;
   return conn;
+}
+
+asio::cancellation_slot ServerCore::connection_slot(const std::shared_ptr<ConnectionState>& conn) {
+  return conn->shutdown.slot();
 }
 
 void ServerCore::close_connection(const std::shared_ptr<ConnectionState>& conn) {

@@ -48,14 +48,16 @@ asio::awaitable<P2PResult<SimulatorConnection>> SimulatorP2P::connect(const Node
   auto* target = w.find(id);
   if (target == nullptr) co_return fail(P2PError::node_not_found(id.to_string()));
   if (target == node.get()) co_return fail(P2PError::connection_failed("a node cannot connect to itself"));
+  auto route = w.compute_route(*node, *target, Reach::current);
   // No route even with every link up and every partition healed: the NATs and relays rule it out.
-  if (!w.compute_route(*node, *target, Reach::topology)) {
+  // (Without a current route the dial waits for one, up to the connection timeout.)
+  if (!route && !w.compute_route(*node, *target, Reach::topology)) {
     w.rt.trace(fmt::format("dial {}->{} no route", node->name, target->name));
     co_return fail(P2PError::no_route(id.to_string()));
   }
   auto pair = std::make_shared<detail::ConnPair>(w, w.next_pair_id++, node, target->shared_from_this());
   auto ref = std::make_shared<detail::EndRef>(pair, 0);
-  pair->route = w.compute_route(*node, *target, Reach::current);
+  pair->route = std::move(route);
   pair->route_usable = pair->route.has_value();
   pair->trace_line(fmt::format("dial {}->{} {}", node->name, target->name,
                                pair->route ? to_string(pair->route->kind) : std::string_view("waiting for a path")));

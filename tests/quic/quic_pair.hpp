@@ -109,7 +109,7 @@ class Pair {
   }
 
   /// inject queues a raw datagram to `to`, delivered after the link latency (never lost).
-  void inject(Side to, Bytes datagram) { schedule(to, std::move(datagram), now_ + link(to).latency, true); }
+  void inject(Side to, Bytes datagram) { schedule(to, std::move(datagram), now_ + link(to).latency); }
 
   /// run_until steps until `done()` holds or `limit` of virtual time passed; returns done().
   bool run_until(const std::function<bool()>& done, Duration limit, std::uint64_t steps_max = 2'000'000) {
@@ -212,10 +212,10 @@ class Pair {
     }
     Duration delay = l.latency;
     if (l.jitter.count() > 0) delay += Duration(static_cast<std::int64_t>(link_rng_.uniform(static_cast<std::uint64_t>(l.jitter.count()))));
-    schedule(to, std::move(bytes), now_ + delay, false);
+    schedule(to, std::move(bytes), now_ + delay);
   }
 
-  void schedule(Side to, Bytes bytes, TimePoint at, bool) { inflight_.emplace(Key{at, seq_++}, Packet{to, std::move(bytes)}); }
+  void schedule(Side to, Bytes bytes, TimePoint at) { inflight_.emplace(Key{at, seq_++}, Packet{to, std::move(bytes)}); }
 
   void deliver_due() {
     while (!inflight_.empty() && inflight_.begin()->first.first <= now_) {

@@ -1,6 +1,6 @@
 // quic_bench.cpp: `moosicbox-p2p bench quic`: the QUIC backend measured on loopback, both ends in this
-// process. One io_context runs on two threads (the machine's two cores); each endpoint has its own
-// strand, so the two ends run in parallel like two processes would, and talk only through UDP.
+// process. Each end has its own single-threaded io_context on its own thread (the machine's two
+// cores), so the two ends run in parallel like two processes would and talk only through UDP.
 // Every step is bounded in time; the whole run stops by itself.
 // Layer: tools.
 #include "quic_commands.hpp"
@@ -11,7 +11,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <fstream>
@@ -400,9 +400,11 @@ asio::awaitable<QuicBenchResult> bench_all(Context& cx) {
 
 P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
   g_loopback_udp_payload_size = options.loopback_udp_payload_size;
-  asio::io_context io(2);
-  const asio::any_io_executor client_ex = asio::make_strand(io);
-  const asio::any_io_executor server_ex = asio::make_strand(io);
+  asio::io_context client_io(1);
+  asio::io_context server_io(1);
+  auto server_work = asio::make_work_guard(server_io);
+  const asio::any_io_executor client_ex = client_io.get_executor();
+  const asio::any_io_executor server_ex = server_io.get_executor();
   Context cx{client_ex, server_ex, env::AsioEnv(client_ex), options};
   std::optional<P2PResult<QuicBenchResult>> out;
   asio::co_spawn(client_ex, bench_all(cx), [&](std::exception_ptr e, QuicBenchResult r) {
@@ -418,11 +420,14 @@ P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
       out = r;
     }
     // Whatever still runs (closing periods) is abandoned: the measurements are done.
-    io.stop();
+    client_io.stop();
+    server_io.stop();
   });
-  std::thread second([&] { io.run(); });
-  io.run();
-  second.join();
+  std::thread server_thread([&] { server_io.run(); });
+  client_io.run();
+  server_work.reset();
+  server_io.stop();
+  server_thread.join();
   if (!out) return fail(P2PError::network("the benchmark did not finish"));
   return *out;
 }

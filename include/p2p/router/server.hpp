@@ -15,11 +15,15 @@
 #include <utility>
 #include <variant>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "p2p/concepts.hpp"
 #include "p2p/core/node_id.hpp"
-#include "p2p/core/spawn.hpp"
 #include "p2p/env/concepts.hpp"
 #include "p2p/router/router.hpp"
 #include "p2p/router/stream.hpp"
@@ -93,6 +97,9 @@ namespace detail {
 
 struct ConnectionState;
 
+/// log_connection_end is the completion of a connection loop spawned by Server::serve.
+void log_connection_end(std::exception_ptr e, P2PResult<void> result);
+
 /// ServerCore is the non-template part of a server: limits, timeouts, shutdown and the request
 /// protocol, on an erased environment and erased streams. Its state lives in server.cpp.
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
@@ -125,6 +132,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
   /// open_connection registers a connection of `peer`.
   [[nodiscard]] std::shared_ptr<ConnectionState> open_connection(const NodeId& peer);
+  /// connection_slot returns the slot through which shutdown cancels the connection's loop.
+  [[nodiscard]] asio::cancellation_slot connection_slot(const std::shared_ptr<ConnectionState>& conn);
   /// close_connection unregisters it.
   void close_connection(const std::shared_ptr<ConnectionState>& conn);
   /// admit waits for a request slot of the peer and of the server. Errors: cancelled (shutdown).
@@ -138,52 +147,45 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::unique_ptr<Impl> impl_;
 };
 
-/// ConnectionTicket registers a connection with its server for as long as it lives.
+/// ConnectionTicket unregisters a connection from its server when the connection's loop ends.
 class ConnectionTicket {
  public:
-  ConnectionTicket(std::shared_ptr<ServerCore> core, const NodeId& peer)
-      : core_(std::move(core)), conn_(core_->open_connection(peer)) {}
+  ConnectionTicket(std::shared_ptr<ServerCore> core, std::shared_ptr<ConnectionState> conn)
+      : core_(std::move(core)), conn_(std::move(conn)) {}
   ConnectionTicket(const ConnectionTicket&) = delete;
   ConnectionTicket& operator=(const ConnectionTicket&) = delete;
   ~ConnectionTicket() { core_->close_connection(conn_); }
-  /// conn returns the registration.
-  [[nodiscard]] const std::shared_ptr<ConnectionState>& conn() const noexcept { return conn_; }
 
  private:
   std::shared_ptr<ServerCore> core_;
   std::shared_ptr<ConnectionState> conn_;
 };
 
-/// run_connection is Server::serve_connection on a core held by value, so it may outlive the
-/// Server object that started it.
+/// run_connection accepts the streams of one connection until it closes or the server shuts down,
+/// then waits for its requests. It runs with the connection's cancellation slot bound (shutdown
+/// cancels its pending accept_bi), and holds the core by value, so it may outlive the Server object.
 template <P2PStreamConnection C>
-asio::awaitable<P2PResult<void>> run_connection(std::shared_ptr<ServerCore> core, C conn) {
-  using namespace asio::experimental::awaitable_operators;
-  ConnectionTicket ticket(core, NodeId(conn.remote_node_id()));
+asio::awaitable<P2PResult<void>> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<ConnectionState> state,
+                                                C conn) {
+  // Shutdown arrives as a cancellation: it must end the pending accept, not throw at the next wait.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  ConnectionTicket ticket(core, state);
   while (!core->shutting_down()) {
-    auto next = co_await (conn.accept_bi() || core->wait_shutdown());
-    if (next.index() == 1) break;
-    auto& stream = std::get<0>(next);
-    if (!stream) break;  // the connection closed or failed
+    auto stream = co_await conn.accept_bi();
+    if (!stream) break;  // the connection closed or failed, or shutdown cancelled the accept
     // Hold the stream until a slot frees: no further stream is accepted meanwhile, so the
     // transport's stream limit pushes back on the peer.
     auto erased = erase_stream(std::move(*stream));
-    if (auto slot = co_await core->admit(ticket.conn()); !slot) {
+    if (auto slot = co_await core->admit(state); !slot) {
       erased->reset(reset_code(ResetCode::shutdown));
       erased->stop(reset_code(ResetCode::shutdown));
       break;
     }
-    core->start(ticket.conn(), std::move(erased));
+    core->start(state, std::move(erased));
   }
-  co_await core->wait_idle(ticket.conn());
+  co_await core->wait_idle(state);
   if (core->shutting_down()) (void)co_await conn.close();
   co_return P2PResult<void>{};
-}
-
-/// serve_in_background is run_connection for spawn_logged (which takes awaitable<void>).
-template <P2PStreamConnection C>
-asio::awaitable<void> serve_in_background(std::shared_ptr<ServerCore> core, C conn) {
-  (void)co_await run_connection(std::move(core), std::move(conn));
 }
 
 }  // namespace detail
@@ -220,7 +222,9 @@ class Server {
         if (!core_->shutting_down()) result = fail(std::move(conn.error()));
         break;
       }
-      spawn_logged(core_->executor(), detail::serve_in_background(core_, std::move(*conn)), "router connection");
+      auto state = core_->open_connection(NodeId(conn->remote_node_id()));
+      asio::co_spawn(core_->executor(), detail::run_connection(core_, state, std::move(*conn)),
+                     asio::bind_cancellation_slot(core_->connection_slot(state), detail::log_connection_end));
     }
     core_->shutdown();
     co_await core_->drain();
@@ -232,7 +236,9 @@ class Server {
   /// Use it to serve connections accepted elsewhere (e.g. dispatched by ALPN).
   template <P2PStreamConnection C>
   asio::awaitable<P2PResult<void>> serve_connection(C conn) {
-    return detail::run_connection(core_, std::move(conn));
+    auto state = core_->open_connection(NodeId(conn.remote_node_id()));
+    return asio::co_spawn(core_->executor(), detail::run_connection(core_, state, std::move(conn)),
+                          asio::bind_cancellation_slot(core_->connection_slot(state), asio::use_awaitable));
   }
 
   /// shutdown stops accepting connections and streams; serve() then drains and returns.
