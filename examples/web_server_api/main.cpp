@@ -15,9 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "music_service.hpp"
 #include "p2p/router/client.hpp"
@@ -54,8 +54,8 @@ struct Listed {
 // get_all performs a request and reads the whole body (at most 64 MiB).
 template <class C>
 asio::awaitable<p2p::P2PResult<std::pair<ClientResponse, p2p::Bytes>>> get_all(P2PClient<C>& client, Method method,
-                                                                                std::string target, Headers headers = {},
-                                                                                Body body = {}) {
+                                                                               std::string target, Headers headers = {},
+                                                                               Body body = {}) {
   auto resp = co_await client.request(method, target, std::move(headers), std::move(body));
   if (!resp) co_return p2p::fail(std::move(resp.error()));
   auto bytes = co_await resp->body.read_all(std::size_t{64} << 20);
@@ -96,8 +96,8 @@ asio::awaitable<Checks> run_client(C connection) {
   if (tracks.size() != 3) co_return c;
   using namespace asio::experimental::awaitable_operators;
   auto all = co_await (get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[0].id)) &&
-                                get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[1].id)) &&
-                                get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[2].id)));
+                       get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[1].id)) &&
+                       get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[2].id)));
   // (No structured bindings here: g++ 12 miscompiles them inside coroutines.)
   const std::array<const p2p::P2PResult<std::pair<ClientResponse, p2p::Bytes>>*, 3> whole = {
       &std::get<0>(all), &std::get<1>(all), &std::get<2>(all)};
@@ -147,8 +147,7 @@ asio::awaitable<Checks> run_client(C connection) {
       tail && joined.size() == t.size) {
     c.expect(tail->second == p2p::Bytes(joined.end() - 44, joined.end()), "bytes=-44 is the last 44 bytes");
   }
-  if (auto past = co_await get_all(client, Method::GET, fmt::format("/tracks/{}/stream", t.id), past_end);
-      past) {
+  if (auto past = co_await get_all(client, Method::GET, fmt::format("/tracks/{}/stream", t.id), past_end); past) {
     c.expect(past->first.status == StatusCode::range_not_satisfiable &&
                  past->first.headers.get("content-range") == fmt::format("bytes */{}", t.size),
              "a range past the end answers 416");
@@ -161,7 +160,8 @@ asio::awaitable<Checks> run_client(C connection) {
   std::printf("POST /play\n");
   if (auto play = co_await get_all(client, Method::POST, "/play", json, Body(fmt::format(R"({{"track":"{}"}})", t.id)));
       play) {
-    c.expect(play->first.status == StatusCode::ok, fmt::format("play track {}: {}", t.id, p2p::to_string(play->second)));
+    c.expect(play->first.status == StatusCode::ok,
+             fmt::format("play track {}: {}", t.id, p2p::to_string(play->second)));
   }
   if (auto now = co_await get_all(client, Method::GET, "/now-playing"); now) {
     c.expect(p2p::to_string(now->second) == fmt::format(R"({{"playing":"{}"}})", t.id), "now playing reports it");

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <numbers>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace music {
 
@@ -90,8 +90,8 @@ p2p::asio::awaitable<p2p::P2PResult<void>> stream_file(std::filesystem::path pat
 }
 
 boost::json::object track_json(const Track& t) {
-  return {{"id", t.id},           {"title", t.title}, {"artist", t.artist}, {"seconds", t.seconds},
-          {"size", t.size},       {"checksum", fmt::format("{:016x}", t.checksum)}};
+  return {{"id", t.id},           {"title", t.title}, {"artist", t.artist},
+          {"seconds", t.seconds}, {"size", t.size},   {"checksum", fmt::format("{:016x}", t.checksum)}};
 }
 }  // namespace
 
@@ -165,23 +165,23 @@ p2p::P2PResult<void> MusicService::register_routes(p2p::P2PRouter& router) {
       !r) {
     return r;
   }
-  if (auto r = router.post("/play",
-                           [this](P2PRequest req) -> p2p::asio::awaitable<P2PResponse> {
-                             auto body = co_await req.body.read_text(4096);
-                             if (!body) co_return P2PResponse::error(StatusCode::bad_request, body.error().message());
-                             boost::system::error_code ec;
-                             const auto value = boost::json::parse(*body, ec);
-                             const auto* obj = value.if_object();
-                             const auto* track = obj != nullptr ? obj->if_contains("track") : nullptr;
-                             if (ec || track == nullptr || !track->is_string()) {
-                               co_return P2PResponse::error(StatusCode::bad_request, R"(expected {"track": "<id>"})");
-                             }
-                             const std::string id(track->as_string());
-                             if (find(id) == nullptr) co_return P2PResponse::error(StatusCode::not_found, "no such track");
-                             playing_ = id;
-                             co_return P2PResponse::json(StatusCode::ok,
-                                                         boost::json::serialize(boost::json::object{{"playing", id}}));
-                           });
+  if (auto r = router.post(
+          "/play",
+          [this](P2PRequest req) -> p2p::asio::awaitable<P2PResponse> {
+            auto body = co_await req.body.read_text(4096);
+            if (!body) co_return P2PResponse::error(StatusCode::bad_request, body.error().message());
+            boost::system::error_code ec;
+            const auto value = boost::json::parse(*body, ec);
+            const auto* obj = value.if_object();
+            const auto* track = obj != nullptr ? obj->if_contains("track") : nullptr;
+            if (ec || track == nullptr || !track->is_string()) {
+              co_return P2PResponse::error(StatusCode::bad_request, R"(expected {"track": "<id>"})");
+            }
+            const std::string id(track->as_string());
+            if (find(id) == nullptr) co_return P2PResponse::error(StatusCode::not_found, "no such track");
+            playing_ = id;
+            co_return P2PResponse::json(StatusCode::ok, boost::json::serialize(boost::json::object{{"playing", id}}));
+          });
       !r) {
     return r;
   }

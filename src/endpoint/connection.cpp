@@ -89,8 +89,7 @@ std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
       const std::uint64_t len = decode_varint(std::span(c.msg_header).first(want));
       const std::size_t max = c.ep->config.limits.max_message_size;
       if (len > max) {
-        return fail(protocol_violation(
-            c, fmt::format("message of {} bytes exceeds max {}", len, max)));
+        return fail(protocol_violation(c, fmt::format("message of {} bytes exceeds max {}", len, max)));
       }
       c.msg_length = static_cast<std::size_t>(len);
       c.msg_body.clear();
@@ -285,8 +284,8 @@ asio::awaitable<P2PResult<void>> Connection::send(ByteView data) {
   auto n = detail::try_write(*c, *c->msg_out, ByteView(header).first(hn), false);
   if (!n) co_return fail(n.error());
   if (*n < hn) {
-    auto r = co_await detail::write_all(*c, *c->msg_out, ByteView(header).subspan(*n, hn - *n), false,
-                                        c->on_msg_writable);
+    auto r =
+        co_await detail::write_all(*c, *c->msg_out, ByteView(header).subspan(*n, hn - *n), false, c->on_msg_writable);
     if (!r) co_return fail(r.error());
     n = std::size_t{0};
   } else {
@@ -465,9 +464,7 @@ RecvStream::RecvStream(RecvStream&&) noexcept = default;
 RecvStream& RecvStream::operator=(RecvStream&&) noexcept = default;
 RecvStream::~RecvStream() = default;
 asio::awaitable<P2PResult<std::size_t>> RecvStream::read(std::span<std::byte> buffer) { return ref_->read(buffer); }
-asio::awaitable<P2PResult<Bytes>> RecvStream::read_to_end(std::size_t size_max) {
-  return ref_->read_to_end(size_max);
-}
+asio::awaitable<P2PResult<Bytes>> RecvStream::read_to_end(std::size_t size_max) { return ref_->read_to_end(size_max); }
 void RecvStream::stop(std::uint64_t code) { ref_->do_stop(code); }
 std::uint64_t RecvStream::id() const noexcept { return static_cast<std::uint64_t>(ref_->id); }
 

@@ -119,7 +119,11 @@ SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
 // --- EndpointState ---
 
 EndpointState::EndpointState(asio::any_io_executor executor, EndpointConfig cfg)
-    : ex(std::move(executor)), env(ex), config(std::move(cfg)), id(config.secret_key.public_key()), timer(ex),
+    : ex(std::move(executor)),
+      env(ex),
+      config(std::move(cfg)),
+      id(config.secret_key.public_key()),
+      timer(ex),
       on_progress(ex) {}
 
 quic::TransportConfig EndpointState::transport_for(const SocketAddr& peer) const {
@@ -280,6 +284,14 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
   touched.push_back(c);
 }
 
+namespace {
+// insert_ordered queues a stream the peer opened by id: ids are the peer's opening order, even when
+// packets (or RESET_STREAM frames) arrive in another order.
+void insert_ordered(std::deque<quic::StreamId>& q, quic::StreamId id) {
+  q.insert(std::upper_bound(q.begin(), q.end(), id), id);
+}
+}  // namespace
+
 void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
   while (auto e = c->quic->poll_event()) {
     switch (e->kind) {
@@ -328,9 +340,9 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
             c->on_message.notify_all();
             break;
           }
-          c->accept_uni.push_back(sid);
+          insert_ordered(c->accept_uni, sid);
         } else {
-          c->accept_bi.push_back(sid);
+          insert_ordered(c->accept_bi, sid);
         }
         c->on_accept.notify_all();
         break;
@@ -626,7 +638,14 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     touched.swap(self->touched);
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    for (auto& c : touched) self->process(c);
+    // Events are handled now (waking the coroutines waiting on them); the flush is posted behind
+    // those wakeups, so a response written at once leaves in the same packet as the ACK of its
+    // request instead of an ACK-only packet first.
+    for (auto& c : touched) {
+      if (!c->registered) continue;
+      self->handle_events(c);
+      self->schedule_flush(*c);
+    }
     // Let the application run before receiving more: the coroutines this batch woke answer now (a
     // request's response leaves before the next receive call), and a flood cannot starve them.
     co_await asio::post(self->ex, asio::use_awaitable);
@@ -793,6 +812,9 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   t.keep_alive_interval = cfg.keep_alive_interval;
   t.handshake_timeout = cfg.connect_timeout;
   t.initial_rtt = cfg.initial_rtt;
+  // The driver flushes once per batch of received datagrams, after the application had its turn, so
+  // acknowledging without delay costs one ACK per batch and lets answers carry their ACK.
+  t.max_ack_delay = Duration::zero();
   t.max_streams_bidi = cfg.limits.streams_per_connection;
   t.max_streams_uni = cfg.limits.streams_per_connection + 1;  // the message stream comes on top
   t.connection_receive_window_max = cfg.limits.buffered_bytes_per_connection;
@@ -800,6 +822,7 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   t.stream_receive_window_max = cfg.limits.buffered_bytes_per_connection / 2;
   t.stream_receive_window = std::min<std::uint64_t>(t.stream_receive_window, t.stream_receive_window_max);
   t.stream_send_buffer_max = cfg.limits.send_buffer_per_stream;
+  t.stop_sending_codes = cfg.stop_sending_codes;
 
   if (st->config.socket_buffer_bytes < 0) {
     return fail(P2PError::invalid_configuration("endpoint socket_buffer_bytes must not be negative"));
@@ -900,9 +923,8 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
     }
   }
   if (candidates.empty()) {
-    co_return fail(P2PError::node_not_found(
-        fmt::format("{}: no direct address this endpoint's sockets can reach ({})", peer.node_id().fmt_short(),
-                    peer.to_string())));
+    co_return fail(P2PError::node_not_found(fmt::format("{}: no direct address this endpoint's sockets can reach ({})",
+                                                        peer.node_id().fmt_short(), peer.to_string())));
   }
   const TimePoint start = st->env.now();
   const TimePoint deadline = start + st->config.connect_timeout;
@@ -960,36 +982,32 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
 
 // --- Listener ---
 
-Listener::Listener(std::shared_ptr<detail::ListenerState> state) noexcept : state_(std::move(state)) {}
-Listener::Listener(Listener&&) noexcept = default;
-Listener& Listener::operator=(Listener&& other) noexcept {
-  if (this != &other) {
-    close();
-    state_ = std::move(other.state_);
-  }
-  return *this;
-}
-Listener::~Listener() { close(); }
-
-void Listener::close() {
-  if (!state_ || state_->closed) return;
-  state_->closed = true;
-  if (auto ep = state_->ep.lock()) {
-    for (auto& c : state_->queue) {
+namespace detail {
+void close_listener(ListenerState& l) {
+  if (l.closed) return;
+  l.closed = true;
+  if (auto ep = l.ep.lock()) {
+    for (auto& c : l.queue) {
       c->user_closed = true;
-      c->quic->close(detail::kAppErrorBusy, "listener closed");
+      c->quic->close(kAppErrorBusy, "listener closed");
       ep->schedule_flush(*c);
     }
-    const auto it = ep->listeners.find(state_->alpn);
-    if (it != ep->listeners.end() && it->second.lock() == state_) ep->listeners.erase(it);
+    const auto it = ep->listeners.find(l.alpn);
+    if (it != ep->listeners.end() && it->second.lock().get() == &l) ep->listeners.erase(it);
   }
-  state_->queue.clear();
-  state_->on_accept.notify_all();
+  l.queue.clear();
+  l.on_accept.notify_all();
+}
+}  // namespace detail
+
+Listener::Handle::~Handle() {
+  if (st) detail::close_listener(*st);
 }
 
+void Listener::close() { detail::close_listener(*handle_->st); }
+
 asio::awaitable<P2PResult<Connection>> Listener::accept() {
-  auto state = state_;
-  if (!state) co_return fail(P2PError::connection_closed("listener moved from"));
+  auto state = handle_->st;
   for (;;) {
     if (state->closed) co_return fail(P2PError::connection_closed("this node (listener closed)"));
     while (!state->queue.empty()) {
@@ -1003,12 +1021,11 @@ asio::awaitable<P2PResult<Connection>> Listener::accept() {
 }
 
 std::string Listener::local_addr() const {
-  if (!state_) return {};
-  auto ep = state_->ep.lock();
+  auto ep = handle_->st->ep.lock();
   if (!ep) return {};
   return detail::endpoint_addr(*ep).to_ticket();
 }
 
-const std::string& Listener::alpn() const { return state_->alpn; }
+const std::string& Listener::alpn() const { return handle_->st->alpn; }
 
 }  // namespace p2p

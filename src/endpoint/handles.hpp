@@ -28,7 +28,19 @@ struct Connection::Handle {
   std::shared_ptr<detail::ConnState> st;
 };
 
+/// Listener::Handle is shared by every copy of a Listener; its destruction stops listening.
+struct Listener::Handle {
+  explicit Handle(std::shared_ptr<detail::ListenerState> s) noexcept : st(std::move(s)) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle();
+  std::shared_ptr<detail::ListenerState> st;
+};
+
 namespace detail {
+
+/// close_listener stops a listener: its queued connections are closed, its waiters woken.
+void close_listener(ListenerState& l);
 
 /// Access builds public handles from internal state (the handles' constructors are private).
 struct Access {
@@ -40,7 +52,9 @@ struct Access {
     return Endpoint(std::make_shared<Endpoint::Handle>(std::move(e)));
   }
   static const std::shared_ptr<EndpointState>& state(const Endpoint& e) noexcept { return e.handle_->st; }
-  static Listener listener(std::shared_ptr<ListenerState> l) { return Listener(std::move(l)); }
+  static Listener listener(std::shared_ptr<ListenerState> l) {
+    return Listener(std::make_shared<Listener::Handle>(std::move(l)));
+  }
   static BiStream bi(std::shared_ptr<ConnState> c, quic::StreamId id) {
     return BiStream(std::make_unique<StreamRef>(std::move(c), id));
   }

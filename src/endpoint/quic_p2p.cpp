@@ -45,10 +45,10 @@ asio::awaitable<P2PResult<Listener>> QuicP2P::listen(std::string_view addr) {
 }
 
 asio::awaitable<P2PResult<NodeId>> QuicP2P::discover(std::string_view name) {
-  co_return fail(P2PError::discovery_failed(fmt::format(
-      "cannot resolve '{}': name discovery arrives with the discovery work; dial a node id with a "
-      "known address (add_node_addr) meanwhile",
-      name)));
+  co_return fail(P2PError::discovery_failed(
+      fmt::format("cannot resolve '{}': name discovery arrives with the discovery work; dial a node id with a "
+                  "known address (add_node_addr) meanwhile",
+                  name)));
 }
 
 NodeId QuicP2P::local_node_id() const { return endpoint_.node_id(); }

@@ -67,8 +67,8 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   Notifier on_progress;  // any packet processed (graceful close waits for acknowledgements)
   Notifier on_message;   // the message stream has data
   Notifier on_msg_writable;
-  Notifier on_accept;    // a stream the peer opened is queued
-  Notifier on_streams;   // the peer allows more streams
+  Notifier on_accept;   // a stream the peer opened is queued
+  Notifier on_streams;  // the peer allows more streams
   Notifier on_datagram;
   std::unordered_map<quic::StreamId, std::unique_ptr<StreamWaiters>> stream_waiters;
 

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <deque>
 #include <unordered_map>
+#include <map>
+#include <cstdlib>
 
 #include "core/log.hpp"
 #include "p2p/core/assert.hpp"
@@ -83,12 +85,12 @@ struct Stream {
   std::size_t send_sent = 0;
   bool fin_requested = false;
   bool fin_sent = false;
-  bool send_reset = false;                  // we reset, or the peer stopped us
-  bool peer_stopped = false;                // the peer sent STOP_SENDING
-  std::optional<std::uint64_t> stop_code;   // its code, once ngtcp2 reports it (stream_close)
-  bool queued = false;                      // in the send queue
-  bool blocked = false;                     // flow-control blocked until MAX_STREAM_DATA
-  bool want_writable = false;               // a writer waits for buffer space
+  bool send_reset = false;                 // we reset, or the peer stopped us
+  bool peer_stopped = false;               // the peer sent STOP_SENDING
+  std::optional<std::uint64_t> stop_code;  // its code, once ngtcp2 reports it (stream_close)
+  bool queued = false;                     // in the send queue
+  bool blocked = false;                    // flow-control blocked until MAX_STREAM_DATA
+  bool want_writable = false;              // a writer waits for buffer space
 
   // Receive side.
   ByteQueue recv;
@@ -100,6 +102,7 @@ struct Stream {
 
   bool closed = false;    // ngtcp2 is done with the stream
   bool released = false;  // the application is done with the stream
+  bool phantom = false;   // reset by the peer before ngtcp2 created it (see stream_reset_cb)
 
   [[nodiscard]] std::size_t unsent() const noexcept { return send.size() - send_sent; }
   [[nodiscard]] bool has_pending_send() const noexcept {
@@ -142,6 +145,7 @@ struct Connection::Impl {
 
   std::unordered_map<StreamId, Stream> streams;  // node-based: references stay valid
   std::deque<StreamId> send_queue;
+  std::uint64_t phantoms = 0;     // phantom streams not yet released
   std::uint64_t credit_bidi = 0;  // remote stream credit to return after the current ngtcp2 call
   std::uint64_t credit_uni = 0;
   std::uint64_t credit_data = 0;  // connection flow-control credit for discarded bytes
@@ -195,8 +199,13 @@ struct Connection::Impl {
 
   void maybe_erase(Stream& s) {
     if (!s.closed || !s.released) return;
-    // The stream is done for QUIC and for the application: return the peer's stream credit.
-    if (!s.local) (is_bidi(s.id) ? credit_bidi : credit_uni) += 1;
+    // The stream is done for QUIC and for the application: return the peer's stream credit (ngtcp2
+    // already returned a phantom's).
+    if (s.phantom) {
+      --phantoms;
+    } else if (!s.local) {
+      (is_bidi(s.id) ? credit_bidi : credit_uni) += 1;
+    }
     if (s.recv.size() > 0) credit_data += s.recv.size();
     streams.erase(s.id);
   }
@@ -335,7 +344,8 @@ struct Connection::Impl {
         if (stateless_reset) {
           CloseInfo info;
           info.origin = CloseOrigin::stateless_reset;
-          info.error = P2PError::connection_closed("peer reset (stateless reset: the peer lost the connection's state)");
+          info.error =
+              P2PError::connection_closed("peer reset (stateless reset: the peer lost the connection's state)");
           enter_draining(now, std::move(info));
         } else {
           enter_draining(now, remote_close_info());
@@ -344,9 +354,9 @@ struct Connection::Impl {
       case NGTCP2_ERR_RECV_VERSION_NEGOTIATION: {
         CloseInfo info;
         info.origin = CloseOrigin::version_negotiation;
-        info.error = P2PError::connection_failed(fmt::format(
-            "version negotiation: the server supports none of our QUIC versions (it offers {:#010x})",
-            fmt::join(offered_versions, ", ")));
+        info.error = P2PError::connection_failed(
+            fmt::format("version negotiation: the server supports none of our QUIC versions (it offers {:#010x})",
+                        fmt::join(offered_versions, ", ")));
         finish(std::move(info));
         return;
       }
@@ -516,6 +526,13 @@ struct Connection::Impl {
 };
 
 namespace {
+std::map<std::size_t, std::pair<long,long>>* g_sizes = nullptr;
+void* tm_malloc(size_t n, void*) { if (!g_sizes) g_sizes = new std::map<std::size_t, std::pair<long,long>>(); (*g_sizes)[n].first++; auto* p = static_cast<std::size_t*>(std::malloc(n + 16)); p[0] = n; return p + 2; }
+void tm_free(void* p, void*) { if (!p) return; auto* q = static_cast<std::size_t*>(p) - 2; (*g_sizes)[q[0]].second++; std::free(q); }
+void* tm_calloc(size_t a, size_t b, void* u) { void* p = tm_malloc(a*b, u); std::memset(p, 0, a*b); return p; }
+void* tm_realloc(void* p, size_t n, void* u) { void* q = tm_malloc(n, u); if (p) { auto* o = static_cast<std::size_t*>(p) - 2; std::memcpy(q, p, std::min(o[0], n)); tm_free(p, u); } return q; }
+const ngtcp2_mem g_mem{nullptr, tm_malloc, tm_free, tm_calloc, tm_realloc};
+struct Dump { ~Dump() { if (!g_sizes) return; for (auto& [n, c] : *g_sizes) if (c.first - c.second > 10) fprintf(stderr, "size %zu live %ld\n", n, c.first - c.second); } } g_dump;
 
 Connection::Impl* impl_of(void* user_data) { return static_cast<Connection::Impl*>(user_data); }
 
@@ -526,8 +543,7 @@ void rand_cb(std::uint8_t* dest, std::size_t len, const ngtcp2_rand_ctx* ctx) {
   impl->random(std::span<std::byte>(reinterpret_cast<std::byte*>(dest), len));
 }
 
-int get_new_connection_id_cb(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen,
-                             void* user_data) {
+int get_new_connection_id_cb(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen, void* user_data) {
   auto* impl = impl_of(user_data);
   impl->random(std::span<std::byte>(reinterpret_cast<std::byte*>(cid->data), cidlen));
   cid->datalen = cidlen;
@@ -589,8 +605,8 @@ int stream_open_cb(ngtcp2_conn*, std::int64_t sid, void* user_data) {
   return 0;
 }
 
-int stream_close_cb(ngtcp2_conn*, std::uint32_t flags, std::int64_t sid, std::uint64_t app_error_code,
-                    void* user_data, void*) {
+int stream_close_cb(ngtcp2_conn*, std::uint32_t flags, std::int64_t sid, std::uint64_t app_error_code, void* user_data,
+                    void*) {
   auto* impl = impl_of(user_data);
   Stream* s = impl->find(sid);
   if (s == nullptr) return 0;
@@ -617,11 +633,29 @@ int stream_close_cb(ngtcp2_conn*, std::uint32_t flags, std::int64_t sid, std::ui
   return 0;
 }
 
-int stream_reset_cb(ngtcp2_conn*, std::int64_t sid, std::uint64_t, std::uint64_t app_error_code, void* user_data,
+int stream_reset_cb(ngtcp2_conn* conn, std::int64_t sid, std::uint64_t, std::uint64_t app_error_code, void* user_data,
                     void*) {
   auto* impl = impl_of(user_data);
   Stream* s = impl->find(sid);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    // The peer reset a stream before any of its bytes arrived: ngtcp2 keeps no state for it and
+    // returns its credit at once. The application still sees the stream (it opened, then failed),
+    // unless too many such streams wait unaccepted: ngtcp2's credit would let a peer queue them
+    // without bound.
+    if (ngtcp2_conn_is_local_stream(conn, sid) != 0) return 0;
+    const std::uint64_t cap = is_bidi(sid) ? impl->transport.max_streams_bidi : impl->transport.max_streams_uni;
+    if (impl->phantoms >= cap) return 0;
+    Stream& p = impl->add_stream(sid, false);
+    p.phantom = true;
+    p.closed = true;
+    p.send_reset = true;  // ngtcp2 has no stream to send on
+    p.reset_code = app_error_code;
+    p.readable_signalled = true;
+    ++impl->phantoms;
+    impl->push(EventKind::stream_opened, sid);
+    impl->push(EventKind::stream_readable, sid);
+    return 0;
+  }
   if (!s->reset_code) s->reset_code = app_error_code;
   // Unread bytes are dropped; their connection credit goes back to the peer.
   impl->credit_data += s->recv.size();
@@ -639,8 +673,8 @@ int stream_stop_sending_cb(ngtcp2_conn*, std::int64_t, std::uint64_t, void*, voi
   return 0;
 }
 
-int acked_stream_data_offset_cb(ngtcp2_conn*, std::int64_t sid, std::uint64_t, std::uint64_t datalen,
-                                void* user_data, void*) {
+int acked_stream_data_offset_cb(ngtcp2_conn*, std::int64_t sid, std::uint64_t, std::uint64_t datalen, void* user_data,
+                                void*) {
   auto* impl = impl_of(user_data);
   Stream* s = impl->find(sid);
   if (s == nullptr || datalen == 0) return 0;
@@ -715,6 +749,34 @@ int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_crypto_level level, std::uint6
   return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, user_data);
 }
 
+// qlog_cb scans ngtcp2's qlog events for STOP_SENDING frames the peer sent: ngtcp2 0.12 tells a
+// writer that its stream was stopped (NGTCP2_ERR_STREAM_SHUT_WR) but not the peer's error code,
+// which the application is owed (its writes fail with stream_reset carrying that code). The qlog
+// event of a received packet lists its frames, codes included.
+void qlog_cb(void* user_data, std::uint32_t, const void* data, std::size_t len) {
+  const std::string_view text(static_cast<const char*>(data), len);
+  constexpr std::string_view kFrame = "{\"frame_type\":\"stop_sending\",\"stream_id\":";
+  std::size_t pos = text.find(kFrame);
+  if (pos == std::string_view::npos || text.find("packet_received") == std::string_view::npos) return;
+  auto* impl = impl_of(user_data);
+  while (pos != std::string_view::npos) {
+    pos += kFrame.size();
+    std::uint64_t sid = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9')
+      sid = sid * 10 + static_cast<std::uint64_t>(text[pos++] - '0');
+    constexpr std::string_view kCode = ",\"error_code\":";
+    if (text.substr(pos, kCode.size()) != kCode) return;
+    pos += kCode.size();
+    std::uint64_t code = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9')
+      code = code * 10 + static_cast<std::uint64_t>(text[pos++] - '0');
+    if (Stream* s = impl->find(static_cast<StreamId>(sid)); s != nullptr && s->can_send && !s->stop_code) {
+      s->stop_code = code;
+    }
+    pos = text.find(kFrame, pos);
+  }
+}
+
 int verify_cb(gnutls_session_t s) {
   auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(s));
   return static_cast<Connection::Impl*>(ref->user_data)->on_verify(s);
@@ -783,6 +845,10 @@ ngtcp2_settings make_settings(const TransportConfig& t, TimePoint now, Connectio
   }
   s.rand_ctx.native_handle = impl;
   if (t.debug_log) s.log_printf = log_printf_cb;
+  if (t.stop_sending_codes) {
+    s.qlog.write = qlog_cb;
+    s.qlog.odcid.datalen = 1;  // the trace's connection id label; nobody reads the trace
+  }
   return s;
 }
 
@@ -796,6 +862,7 @@ ngtcp2_transport_params make_params(const TransportConfig& t) {
   p.initial_max_streams_bidi = t.max_streams_bidi;
   p.initial_max_streams_uni = t.max_streams_uni;
   p.max_idle_timeout = to_ngtcp2_duration(t.idle_timeout);
+  p.max_ack_delay = to_ngtcp2_duration(t.max_ack_delay);
   p.active_connection_id_limit = 4;
   p.max_datagram_frame_size = t.datagrams ? 65535 : 0;
   return p;
@@ -834,8 +901,8 @@ P2PResult<void> setup_tls(Connection::Impl& impl) {
   std::vector<gnutls_datum_t> protos;
   protos.reserve(impl.alpns.size());
   for (const auto& a : impl.alpns) {
-    protos.push_back(gnutls_datum_t{reinterpret_cast<unsigned char*>(const_cast<char*>(a.data())),
-                                    static_cast<unsigned>(a.size())});
+    protos.push_back(
+        gnutls_datum_t{reinterpret_cast<unsigned char*>(const_cast<char*>(a.data())), static_cast<unsigned>(a.size())});
   }
   // A server with nothing to serve still sets ALPN as mandatory, so every client is refused with a
   // clear no_application_protocol alert. GnuTLS needs at least one entry; a name no client offers
@@ -955,7 +1022,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::connect(ClientConfig config, 
   const ngtcp2_settings settings = make_settings(impl->transport, now, impl.get());
   const ngtcp2_transport_params params = make_params(impl->transport);
   const int rv = ngtcp2_conn_client_new(&impl->conn, &dcid, &nscid, &path, config.version, &cb, &settings, &params,
-                                        nullptr, impl.get());
+                                        &g_mem, impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC client state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
   if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
@@ -998,7 +1065,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   const auto token = stateless_reset_token(impl->secret, scid);
   std::memcpy(params.stateless_reset_token, token.data(), token.size());
   const int rv = ngtcp2_conn_server_new(&impl->conn, &dcid, &nscid, &npath, initial.version, &cb, &settings, &params,
-                                        nullptr, impl.get());
+                                        &g_mem, impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC server state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
   if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
@@ -1152,9 +1219,9 @@ void Connection::on_deadline(TimePoint now) {
   if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
     CloseInfo info;
     info.origin = CloseOrigin::handshake_timeout;
-    info.error = P2PError(P2PErrc::timeout, fmt::format("{}: the QUIC handshake with {} did not complete",
-                                                        format_duration(m.transport.handshake_timeout),
-                                                        m.peer_label()));
+    info.error =
+        P2PError(P2PErrc::timeout, fmt::format("{}: the QUIC handshake with {} did not complete",
+                                               format_duration(m.transport.handshake_timeout), m.peer_label()));
     m.finish(std::move(info));
     return;
   }
@@ -1181,9 +1248,7 @@ const std::optional<NodeId>& Connection::peer_id() const noexcept {
   return impl_->peer_id;
 }
 const std::string& Connection::alpn() const noexcept { return impl_->alpn; }
-const CloseInfo* Connection::close_info() const noexcept {
-  return impl_->close_info ? &*impl_->close_info : nullptr;
-}
+const CloseInfo* Connection::close_info() const noexcept { return impl_->close_info ? &*impl_->close_info : nullptr; }
 
 std::vector<ConnectionId> Connection::local_cids() const {
   std::vector<ConnectionId> out = impl_->cids;
@@ -1246,7 +1311,7 @@ P2PResult<std::size_t> Connection::stream_write(StreamId id, ByteView data, bool
   Impl& m = *impl_;
   Stream* s = m.find(id);
   if (s == nullptr || !s->can_send) return fail(P2PError::protocol(fmt::format("stream {} cannot be written", id)));
-  if (s->peer_stopped) {
+  if (s->peer_stopped || s->stop_code) {
     if (s->stop_code) return fail(P2PError::stream_reset(*s->stop_code));
     return fail(P2PError(P2PErrc::stream_reset, "the peer stopped reading (STOP_SENDING)"));
   }
@@ -1360,7 +1425,8 @@ std::size_t Connection::max_datagram_size() const noexcept {
   const std::size_t path_max = ngtcp2_conn_get_path_max_tx_udp_payload_size(m.conn);
   const std::size_t overhead = 1 + ngtcp2_conn_get_dcid(m.conn)->datalen + 4 + 16 + 1 + 8;
   const std::size_t by_path = path_max > overhead ? path_max - overhead : 0;
-  const std::size_t by_peer = rp->max_datagram_frame_size > 9 ? static_cast<std::size_t>(rp->max_datagram_frame_size - 9) : 0;
+  const std::size_t by_peer =
+      rp->max_datagram_frame_size > 9 ? static_cast<std::size_t>(rp->max_datagram_frame_size - 9) : 0;
   return std::min(by_path, by_peer);
 }
 

@@ -146,8 +146,8 @@ class Connection {
   /// Errors: stream_reset (the peer sent STOP_SENDING; carries its code), protocol_error (the stream
   /// cannot be written: unknown, receive-only, finished or reset), the close error once ended.
   [[nodiscard]] P2PResult<std::size_t> stream_write(StreamId id, ByteView data, bool fin = false);
-  /// A stream the peer resets before any of its bytes arrived never surfaces (ngtcp2 gives it no
-  /// state and returns its credit): no stream_opened event, nothing to accept.
+  /// A stream the peer resets before any of its bytes arrived still surfaces (stream_opened, then
+  /// reads fail with stream_reset), up to the stream limit of such streams waiting at once.
   ///
   /// stream_read copies received bytes into `out`; size 0 and !fin means nothing is ready yet (wait
   /// for EventKind::stream_readable). Reading returns flow-control credit to the peer.

@@ -98,8 +98,8 @@ std::size_t write_version_negotiation(std::span<std::byte> out, const Header& he
   // Offer version 1 plus a reserved (greasing) version, as RFC 9000 §6.3 recommends.
   std::array<std::uint32_t, 2> versions{kVersion1, 0x1a2a3a4aU};
   const auto n = ngtcp2_pkt_write_version_negotiation(
-      u8(out.data()), out.size(), std::to_integer<std::uint8_t>(unused), header.scid.bytes().data(),
-      header.scid.size(), header.dcid.bytes().data(), header.dcid.size(), versions.data(), versions.size());
+      u8(out.data()), out.size(), std::to_integer<std::uint8_t>(unused), header.scid.bytes().data(), header.scid.size(),
+      header.dcid.bytes().data(), header.dcid.size(), versions.data(), versions.size());
   return n < 0 ? 0 : static_cast<std::size_t>(n);
 }
 
@@ -124,8 +124,8 @@ std::size_t write_stateless_reset(std::span<std::byte> out, const StaticSecret& 
   const auto token = stateless_reset_token(secret, dcid);
   std::array<std::byte, kResetSizeTypical> rand{};
   random(rand);
-  const auto n = ngtcp2_pkt_write_stateless_reset(u8(out.data()), size, token.data(), u8(rand.data()),
-                                                  size - token.size());
+  const auto n =
+      ngtcp2_pkt_write_stateless_reset(u8(out.data()), size, token.data(), u8(rand.data()), size - token.size());
   return n < 0 ? 0 : static_cast<std::size_t>(n);
 }
 
@@ -137,9 +137,9 @@ P2PResult<std::size_t> write_retry(std::span<std::byte> out, const InitialPacket
   const ngtcp2_cid odcid = to_ngtcp2(initial.dcid);
   const ngtcp2_cid client_scid = to_ngtcp2(initial.scid);
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token{};
-  const auto tokenlen = ngtcp2_crypto_generate_retry_token(
-      token.data(), secret.data(), secret.size(), initial.version, client.data(),
-      static_cast<ngtcp2_socklen>(client.size()), &retry_scid, &odcid, to_tstamp(now));
+  const auto tokenlen = ngtcp2_crypto_generate_retry_token(token.data(), secret.data(), secret.size(), initial.version,
+                                                           client.data(), static_cast<ngtcp2_socklen>(client.size()),
+                                                           &retry_scid, &odcid, to_tstamp(now));
   if (tokenlen < 0) return fail(P2PError::network("cannot make a Retry token"));
   const auto n = ngtcp2_crypto_write_retry(u8(out.data()), out.size(), initial.version, &client_scid, &retry_scid,
                                            &odcid, token.data(), static_cast<std::size_t>(tokenlen));

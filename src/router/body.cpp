@@ -35,7 +35,8 @@ class MemoryOutput final : public detail::BodyOutput {
  public:
   explicit MemoryOutput(std::size_t max) : max_(max) {}
   asio::awaitable<P2PResult<void>> write(ByteView data) override {
-    if (data.size() > max_ - bytes.size()) co_return fail(P2PError::message_too_large(bytes.size() + data.size(), max_));
+    if (data.size() > max_ - bytes.size())
+      co_return fail(P2PError::message_too_large(bytes.size() + data.size(), max_));
     bytes.insert(bytes.end(), data.begin(), data.end());
     co_return P2PResult<void>{};
   }
@@ -141,8 +142,8 @@ asio::awaitable<P2PResult<Bytes>> collect(Body body, std::size_t max) {
   auto r = co_await streamed->source(writer);
   if (!r) co_return fail(std::move(r.error()));
   if (streamed->length && *streamed->length != out.bytes.size()) {
-    co_return fail(P2PError::protocol(fmt::format("streamed body wrote {} bytes, declared {}", out.bytes.size(),
-                                                  *streamed->length)));
+    co_return fail(P2PError::protocol(
+        fmt::format("streamed body wrote {} bytes, declared {}", out.bytes.size(), *streamed->length)));
   }
   co_return std::move(out.bytes);
 }

@@ -62,9 +62,11 @@ P2PResponse range_response(const P2PRequest& request, std::uint64_t size, RangeS
           .with_header("content-range", content_range_value(r, size))
           .with_header("accept-ranges", "bytes");
     }
-    case RangeOutcome::full: break;
+    case RangeOutcome::full:
+      break;
   }
-  return P2PResponse::stream(StatusCode::ok, body_of(0, size), size, content_type).with_header("accept-ranges", "bytes");
+  return P2PResponse::stream(StatusCode::ok, body_of(0, size), size, content_type)
+      .with_header("accept-ranges", "bytes");
 }
 
 }  // namespace p2p::router

@@ -72,8 +72,8 @@ Middleware rate_limit_with(std::shared_ptr<RateLimiter> limiter) {
 void log_request(const RequestRecord& r) {
   const auto level = r.outcome == RequestOutcome::completed ? spdlog::level::info : spdlog::level::warn;
   logger().log(level, "router: {:s} {} {} -> {} {} in {} ({} B in, {} B out)", r.remote, r.method, r.path,
-               status_value(r.status), request_outcome_name(r.outcome), format_duration(r.duration),
-               r.bytes_received, r.bytes_sent);
+               status_value(r.status), request_outcome_name(r.outcome), format_duration(r.duration), r.bytes_received,
+               r.bytes_sent);
 }
 
 void RequestMetrics::record(const RequestRecord& r) {

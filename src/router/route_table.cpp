@@ -71,9 +71,15 @@ std::string RoutePattern::shape() const {
   for (const auto& s : segments_) {
     out.push_back('/');
     switch (s.kind) {
-      case SegmentKind::literal: out += s.text; break;
-      case SegmentKind::param: out.push_back(':'); break;
-      case SegmentKind::wildcard: out.push_back('*'); break;
+      case SegmentKind::literal:
+        out += s.text;
+        break;
+      case SegmentKind::param:
+        out.push_back(':');
+        break;
+      case SegmentKind::wildcard:
+        out.push_back('*');
+        break;
     }
   }
   return out;
@@ -123,12 +129,17 @@ P2PResult<void> RouteTable::add(Method method, std::string_view pattern, RouteId
     std::uint32_t next = kNone;
     switch (seg.kind) {
       case RoutePattern::SegmentKind::literal: {
-        const auto it = std::ranges::lower_bound(n.literals, seg.text, {}, &std::pair<std::string, std::uint32_t>::first);
+        const auto it =
+            std::ranges::lower_bound(n.literals, seg.text, {}, &std::pair<std::string, std::uint32_t>::first);
         if (it != n.literals.end() && it->first == seg.text) next = it->second;
         break;
       }
-      case RoutePattern::SegmentKind::param: next = n.param; break;
-      case RoutePattern::SegmentKind::wildcard: next = n.wildcard; break;
+      case RoutePattern::SegmentKind::param:
+        next = n.param;
+        break;
+      case RoutePattern::SegmentKind::wildcard:
+        next = n.wildcard;
+        break;
     }
     if (next == kNone) {
       exists = false;
@@ -140,8 +151,8 @@ P2PResult<void> RouteTable::add(Method method, std::string_view pattern, RouteId
     for (const auto& e : nodes_[node].entries) {
       if (e.method == method) {
         return fail(P2PError::invalid_configuration(fmt::format("route {} {} conflicts with {} {} (same paths)",
-                                                                method_name(method), pattern,
-                                                                method_name(e.method), e.pattern)));
+                                                                method_name(method), pattern, method_name(e.method),
+                                                                e.pattern)));
       }
     }
   }

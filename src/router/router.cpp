@@ -32,10 +32,14 @@ std::optional<Allowlist> combine(const std::optional<Allowlist>& a, const std::o
 
 std::string_view path_error_text(PathError e) noexcept {
   switch (e) {
-    case PathError::none: return "no error";
-    case PathError::malformed: return "malformed path";
-    case PathError::invalid_utf8: return "path is not valid UTF-8";
-    case PathError::forbidden: return "path has a dot segment or an encoded separator";
+    case PathError::none:
+      return "no error";
+    case PathError::malformed:
+      return "malformed path";
+    case PathError::invalid_utf8:
+      return "path is not valid UTF-8";
+    case PathError::forbidden:
+      return "path has a dot segment or an encoded separator";
   }
   return "invalid path";
 }
@@ -112,12 +116,16 @@ asio::awaitable<P2PResponse> P2PRouter::dispatch(std::size_t index, P2PRequest r
 std::optional<P2PResponse> P2PRouter::prepare(P2PRequest& request, const Route*& route) const {
   auto match = table_.match(request.method, request.path);
   switch (match.kind) {
-    case MatchKind::bad_path: return P2PResponse::error(StatusCode::bad_request, path_error_text(match.path_error));
-    case MatchKind::not_found: return P2PResponse::error(StatusCode::not_found);
+    case MatchKind::bad_path:
+      return P2PResponse::error(StatusCode::bad_request, path_error_text(match.path_error));
+    case MatchKind::not_found:
+      return P2PResponse::error(StatusCode::not_found);
     case MatchKind::method_not_allowed:
       return P2PResponse::error(StatusCode::method_not_allowed).with_header("allow", format_allow(match.allowed));
-    case MatchKind::options: return P2PResponse(StatusCode::no_content).with_header("allow", format_allow(match.allowed));
-    case MatchKind::found: break;
+    case MatchKind::options:
+      return P2PResponse(StatusCode::no_content).with_header("allow", format_allow(match.allowed));
+    case MatchKind::found:
+      break;
   }
   P2P_ASSERT(match.route < routes_.size());
   route = &routes_[match.route];
@@ -152,9 +160,15 @@ asio::awaitable<P2PResponse> P2PRouter::route_request(P2PRequest request) const 
     const auto& e = answer.error();
     logger().debug("router: handler {} {} failed: {}", method, route_pattern, e.message());
     switch (e.code()) {
-      case P2PErrc::message_too_large: response = P2PResponse::error(StatusCode::content_too_large); break;
-      case P2PErrc::protocol_error: response = P2PResponse::error(StatusCode::bad_request); break;
-      default: response = P2PResponse::error(StatusCode::internal_server_error); break;
+      case P2PErrc::message_too_large:
+        response = P2PResponse::error(StatusCode::content_too_large);
+        break;
+      case P2PErrc::protocol_error:
+        response = P2PResponse::error(StatusCode::bad_request);
+        break;
+      default:
+        response = P2PResponse::error(StatusCode::internal_server_error);
+        break;
     }
   } else {
     response = std::move(*answer);

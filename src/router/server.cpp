@@ -12,11 +12,11 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <fmt/format.h>
 
 #include "async_event.hpp"
 #include "core/log.hpp"
@@ -28,12 +28,18 @@ namespace p2p::router {
 
 std::string_view request_outcome_name(RequestOutcome o) noexcept {
   switch (o) {
-    case RequestOutcome::completed: return "completed";
-    case RequestOutcome::refused: return "refused";
-    case RequestOutcome::aborted_by_peer: return "aborted_by_peer";
-    case RequestOutcome::aborted_by_server: return "aborted_by_server";
-    case RequestOutcome::timed_out: return "timed_out";
-    case RequestOutcome::shut_down: return "shut_down";
+    case RequestOutcome::completed:
+      return "completed";
+    case RequestOutcome::refused:
+      return "refused";
+    case RequestOutcome::aborted_by_peer:
+      return "aborted_by_peer";
+    case RequestOutcome::aborted_by_server:
+      return "aborted_by_server";
+    case RequestOutcome::timed_out:
+      return "timed_out";
+    case RequestOutcome::shut_down:
+      return "shut_down";
   }
   return "unknown";
 }
@@ -161,7 +167,6 @@ asio::awaitable<void> watchdog([[maybe_unused]] std::shared_ptr<ServerCore> self
     (void)co_await impl->watchdog_timer->wait_until(next);
     impl->watchdog_target = kTimePointMax;
   }
-
 }
 
 // response_declared_length applies the body's length to the content-length header.
@@ -283,8 +288,8 @@ asio::awaitable<void> run_request([[maybe_unused]] std::shared_ptr<ServerCore> s
     ctx->deadline = impl->env->now() + opts.idle_timeout;
     impl->arm(ctx->deadline);
   }
-  auto written = co_await write_response(st, std::move(response), rec.method == Method::HEAD, opts.head_limits,
-                                         rec.status);
+  auto written =
+      co_await write_response(st, std::move(response), rec.method == Method::HEAD, opts.head_limits, rec.status);
   if (!written) {
     if (ctx->forced) {
       rec.outcome = *ctx->forced;
@@ -294,9 +299,9 @@ asio::awaitable<void> run_request([[maybe_unused]] std::shared_ptr<ServerCore> s
       rec.outcome = RequestOutcome::aborted_by_server;
       logger().debug("router: response to {} {} aborted: {}", rec.method, rec.path, written.error().message());
     }
-    st.abort(rec.outcome == RequestOutcome::timed_out ? ResetCode::timeout
+    st.abort(rec.outcome == RequestOutcome::timed_out   ? ResetCode::timeout
              : rec.outcome == RequestOutcome::shut_down ? ResetCode::shutdown
-                                                         : ResetCode::internal_error);
+                                                        : ResetCode::internal_error);
     co_return;
   }
   // The response is complete: whatever is left of the request body is not wanted.
@@ -310,7 +315,8 @@ std::shared_ptr<ServerCore> ServerCore::create(std::shared_ptr<AnyEnv> env, std:
                                                ServeOptions options) {
   P2P_ASSERT(env && router);
   P2P_ASSERT(options.peer_requests_max > 0 && options.requests_max > 0);
-  auto core = std::make_shared<ServerCore>(std::make_unique<Impl>(std::move(env), std::move(router), std::move(options)));
+  auto core =
+      std::make_shared<ServerCore>(std::make_unique<Impl>(std::move(env), std::move(router), std::move(options)));
   spawn_logged(core->impl_->env->executor(), watchdog(core, core->impl_.get()), "router watchdog");
   return core;
 }
@@ -463,10 +469,18 @@ void ServerCore::start(const std::shared_ptr<ConnectionState>& conn, std::unique
     rec.duration = im.env->now() - ctx->started;
     --im.stats.requests_active;
     switch (rec.outcome) {
-      case RequestOutcome::completed: ++im.stats.requests_completed; break;
-      case RequestOutcome::refused: ++im.stats.requests_refused; break;
-      case RequestOutcome::timed_out: ++im.stats.requests_timed_out; break;
-      default: ++im.stats.requests_aborted; break;
+      case RequestOutcome::completed:
+        ++im.stats.requests_completed;
+        break;
+      case RequestOutcome::refused:
+        ++im.stats.requests_refused;
+        break;
+      case RequestOutcome::timed_out:
+        ++im.stats.requests_timed_out;
+        break;
+      default:
+        ++im.stats.requests_aborted;
+        break;
     }
     --im.in_flight;
     --ctx->conn->in_flight;

@@ -173,8 +173,8 @@ asio::awaitable<P2PResult<void>> send_body(StreamState& stream, Body body) {
   BodyWriter writer(out);
   if (auto r = co_await streamed->source(writer); !r) co_return r;
   if (declared && out.written() != *declared) {
-    co_return fail(P2PError::protocol(fmt::format("body source wrote {} of its declared {} bytes", out.written(),
-                                                  *declared)));
+    co_return fail(
+        P2PError::protocol(fmt::format("body source wrote {} of its declared {} bytes", out.written(), *declared)));
   }
   co_return P2PResult<void>{};
 }

@@ -31,39 +31,72 @@ std::optional<Method> method_from_code(std::uint8_t code) noexcept {
 
 std::string_view status_text(StatusCode s) noexcept {
   switch (s) {
-    case StatusCode::ok: return "OK";
-    case StatusCode::created: return "Created";
-    case StatusCode::accepted: return "Accepted";
-    case StatusCode::no_content: return "No Content";
-    case StatusCode::partial_content: return "Partial Content";
-    case StatusCode::moved_permanently: return "Moved Permanently";
-    case StatusCode::found: return "Found";
-    case StatusCode::see_other: return "See Other";
-    case StatusCode::not_modified: return "Not Modified";
-    case StatusCode::temporary_redirect: return "Temporary Redirect";
-    case StatusCode::permanent_redirect: return "Permanent Redirect";
-    case StatusCode::bad_request: return "Bad Request";
-    case StatusCode::unauthorized: return "Unauthorized";
-    case StatusCode::forbidden: return "Forbidden";
-    case StatusCode::not_found: return "Not Found";
-    case StatusCode::method_not_allowed: return "Method Not Allowed";
-    case StatusCode::not_acceptable: return "Not Acceptable";
-    case StatusCode::request_timeout: return "Request Timeout";
-    case StatusCode::conflict: return "Conflict";
-    case StatusCode::gone: return "Gone";
-    case StatusCode::length_required: return "Length Required";
-    case StatusCode::precondition_failed: return "Precondition Failed";
-    case StatusCode::content_too_large: return "Content Too Large";
-    case StatusCode::unsupported_media_type: return "Unsupported Media Type";
-    case StatusCode::range_not_satisfiable: return "Range Not Satisfiable";
-    case StatusCode::unprocessable_content: return "Unprocessable Content";
-    case StatusCode::too_many_requests: return "Too Many Requests";
-    case StatusCode::request_header_fields_too_large: return "Request Header Fields Too Large";
-    case StatusCode::internal_server_error: return "Internal Server Error";
-    case StatusCode::not_implemented: return "Not Implemented";
-    case StatusCode::bad_gateway: return "Bad Gateway";
-    case StatusCode::service_unavailable: return "Service Unavailable";
-    case StatusCode::gateway_timeout: return "Gateway Timeout";
+    case StatusCode::ok:
+      return "OK";
+    case StatusCode::created:
+      return "Created";
+    case StatusCode::accepted:
+      return "Accepted";
+    case StatusCode::no_content:
+      return "No Content";
+    case StatusCode::partial_content:
+      return "Partial Content";
+    case StatusCode::moved_permanently:
+      return "Moved Permanently";
+    case StatusCode::found:
+      return "Found";
+    case StatusCode::see_other:
+      return "See Other";
+    case StatusCode::not_modified:
+      return "Not Modified";
+    case StatusCode::temporary_redirect:
+      return "Temporary Redirect";
+    case StatusCode::permanent_redirect:
+      return "Permanent Redirect";
+    case StatusCode::bad_request:
+      return "Bad Request";
+    case StatusCode::unauthorized:
+      return "Unauthorized";
+    case StatusCode::forbidden:
+      return "Forbidden";
+    case StatusCode::not_found:
+      return "Not Found";
+    case StatusCode::method_not_allowed:
+      return "Method Not Allowed";
+    case StatusCode::not_acceptable:
+      return "Not Acceptable";
+    case StatusCode::request_timeout:
+      return "Request Timeout";
+    case StatusCode::conflict:
+      return "Conflict";
+    case StatusCode::gone:
+      return "Gone";
+    case StatusCode::length_required:
+      return "Length Required";
+    case StatusCode::precondition_failed:
+      return "Precondition Failed";
+    case StatusCode::content_too_large:
+      return "Content Too Large";
+    case StatusCode::unsupported_media_type:
+      return "Unsupported Media Type";
+    case StatusCode::range_not_satisfiable:
+      return "Range Not Satisfiable";
+    case StatusCode::unprocessable_content:
+      return "Unprocessable Content";
+    case StatusCode::too_many_requests:
+      return "Too Many Requests";
+    case StatusCode::request_header_fields_too_large:
+      return "Request Header Fields Too Large";
+    case StatusCode::internal_server_error:
+      return "Internal Server Error";
+    case StatusCode::not_implemented:
+      return "Not Implemented";
+    case StatusCode::bad_gateway:
+      return "Bad Gateway";
+    case StatusCode::service_unavailable:
+      return "Service Unavailable";
+    case StatusCode::gateway_timeout:
+      return "Gateway Timeout";
   }
   return "";
 }

@@ -113,17 +113,28 @@ class Reader {
 
 std::string_view head_error_text(HeadError e) noexcept {
   switch (e) {
-    case HeadError::none: return "no error";
-    case HeadError::unsupported_version: return "unsupported protocol version";
-    case HeadError::wrong_frame_type: return "unexpected frame type";
-    case HeadError::too_large: return "head too large";
-    case HeadError::too_many_headers: return "too many header fields";
-    case HeadError::malformed: return "malformed head frame";
-    case HeadError::unknown_method: return "unknown method";
-    case HeadError::invalid_target: return "invalid request target";
-    case HeadError::invalid_header: return "invalid header field";
-    case HeadError::invalid_status: return "invalid status";
-    case HeadError::truncated: return "stream ended inside the head frame";
+    case HeadError::none:
+      return "no error";
+    case HeadError::unsupported_version:
+      return "unsupported protocol version";
+    case HeadError::wrong_frame_type:
+      return "unexpected frame type";
+    case HeadError::too_large:
+      return "head too large";
+    case HeadError::too_many_headers:
+      return "too many header fields";
+    case HeadError::malformed:
+      return "malformed head frame";
+    case HeadError::unknown_method:
+      return "unknown method";
+    case HeadError::invalid_target:
+      return "invalid request target";
+    case HeadError::invalid_header:
+      return "invalid header field";
+    case HeadError::invalid_status:
+      return "invalid status";
+    case HeadError::truncated:
+      return "stream ended inside the head frame";
   }
   return "unknown head error";
 }
@@ -131,9 +142,12 @@ std::string_view head_error_text(HeadError e) noexcept {
 StatusCode head_error_status(HeadError e) noexcept {
   switch (e) {
     case HeadError::too_large:
-    case HeadError::too_many_headers: return StatusCode::request_header_fields_too_large;
-    case HeadError::unknown_method: return StatusCode::not_implemented;
-    default: return StatusCode::bad_request;
+    case HeadError::too_many_headers:
+      return StatusCode::request_header_fields_too_large;
+    case HeadError::unknown_method:
+      return StatusCode::not_implemented;
+    default:
+      return StatusCode::bad_request;
   }
 }
 

@@ -641,7 +641,7 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::send(ByteView data) {
   while (true) {
     if (auto err = pair.send_error(side)) co_return fail(*err);
     if (e.window_used == 0 || e.window_used + cost <= pair.message_window()) break;
-    if (co_await e.send_waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("send"));
+    if (const auto wake = co_await e.send_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("send"));
   }
   e.window_used += cost;
   ++e.messages_sent;
@@ -664,7 +664,7 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::send(Bytes&& data) {
   while (true) {
     if (auto err = pair.send_error(side)) co_return fail(*err);
     if (e.window_used == 0 || e.window_used + cost <= pair.message_window()) break;
-    if (co_await e.send_waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("send"));
+    if (const auto wake = co_await e.send_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("send"));
   }
   e.window_used += cost;
   ++e.messages_sent;
@@ -696,7 +696,7 @@ asio::awaitable<P2PResult<Bytes>> SimulatorConnection::recv() {
   while (true) {
     if (!e.inbox.empty()) co_return take_message(pair, side);
     if (auto err = pair.recv_error(side)) co_return fail(*err);
-    if (co_await e.recv_waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("recv"));
+    if (const auto wake = co_await e.recv_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("recv"));
   }
 }
 
@@ -717,7 +717,7 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::close() {
   pair.close_side(side);
   auto& e = pair.end[side];
   while (!e.close_delivered && !pair.failed && !e.dead && !pair.end[pair.peer(side)].dead) {
-    if (co_await e.close_waiters.wait() == WaitQueue::Wake::cancelled) break;
+    if (const auto wake = co_await e.close_waiters.wait(); wake == WaitQueue::Wake::cancelled) break;
   }
   co_return P2PResult<void>{};
 }
@@ -778,7 +778,7 @@ asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::open_bi() {
   while (true) {
     if (auto err = pair.send_error(side)) co_return fail(*err);
     if (e.streams_opened < e.streams_allowed) break;
-    if (co_await e.open_waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("open_bi"));
+    if (const auto wake = co_await e.open_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("open_bi"));
   }
   const auto sid = pair.open_stream(side).id;
   co_return detail::Access::stream(keep, sid);
@@ -800,7 +800,7 @@ asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::accept_bi() {
       co_return detail::Access::stream(keep, sid);
     }
     if (auto err = pair.recv_error(side)) co_return fail(*err);
-    if (co_await e.accept_waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("accept_bi"));
+    if (const auto wake = co_await e.accept_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("accept_bi"));
   }
 }
 
@@ -854,7 +854,7 @@ asio::awaitable<P2PResult<void>> SimulatorBiStream::write(ByteView data) {
     if (done == data.size()) co_return P2PResult<void>{};
     const auto credit = out.credit_limit - out.sent_offset;
     if (credit == 0) {
-      if (co_await out.writers.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("stream write"));
+      if (const auto wake = co_await out.writers.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("stream write"));
       continue;
     }
     const auto n = std::min({data.size() - done, static_cast<std::size_t>(credit), detail::kStreamSegmentMax});
@@ -936,7 +936,7 @@ asio::awaitable<P2PResult<std::size_t>> SimulatorBiStream::read(std::span<std::b
       co_return std::size_t{0};
     }
     if (auto err = pair.recv_error(side)) co_return fail(*err);
-    if (co_await in.readers.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("stream read"));
+    if (const auto wake = co_await in.readers.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("stream read"));
   }
 }
 

@@ -410,26 +410,36 @@ std::optional<std::vector<NodeId>> NetworkGraph::find_path(const NodeId& from, c
 }
 
 NetworkGraph::ShortestPaths NetworkGraph::shortest_paths(const NodeId& root, Reach reach, bool towards_root) const {
+  const auto r = index_of(root);
+  if (!r) {
+    ShortestPaths empty;
+    empty.graph_ = this;
+    return empty;
+  }
+  return search(*r, reach, towards_root, kNone);
+}
+
+NetworkGraph::ShortestPaths NetworkGraph::search(std::uint32_t root, Reach reach, bool towards_root,
+                                                 std::uint32_t stop_at) const {
   ShortestPaths sp;
   sp.graph_ = this;
   sp.towards_root_ = towards_root;
-  const auto r = index_of(root);
-  if (!r) return sp;
-  sp.root_ = *r;
+  sp.root_ = root;
   constexpr auto kInf = std::numeric_limits<std::int64_t>::max();
   sp.dist_.assign(nodes_.size(), kInf);
   sp.via_.assign(nodes_.size(), kNone);
-  if (reach == Reach::current && !nodes_[*r].info.online) return sp;
+  if (reach == Reach::current && !nodes_[root].info.online) return sp;
   // Dijkstra with (distance, node index) ordering: equal-latency alternatives resolve the same way
-  // in every run.
+  // in every run. A single-target search stops once its target is settled.
   using Item = std::pair<std::int64_t, std::uint32_t>;
   std::priority_queue<Item, std::vector<Item>, std::greater<>> heap;
-  sp.dist_[*r] = 0;
-  heap.emplace(0, *r);
+  sp.dist_[root] = 0;
+  heap.emplace(0, root);
   while (!heap.empty()) {
     const auto [d, n] = heap.top();
     heap.pop();
     if (d != sp.dist_[n]) continue;
+    if (n == stop_at) break;
     const auto& edges = towards_root ? nodes_[n].in : nodes_[n].out;
     for (const auto l : edges) {
       const auto& link = links_[l];
@@ -479,7 +489,10 @@ std::optional<NetworkGraph::Path> NetworkGraph::ShortestPaths::path_to(const Nod
 
 std::optional<NetworkGraph::Path> NetworkGraph::find_lowest_latency_path(const NodeId& from, const NodeId& to,
                                                                          Reach reach) const {
-  return shortest_paths(from, reach).path_to(to);
+  const auto src = index_of(from);
+  const auto dst = index_of(to);
+  if (!src || !dst) return std::nullopt;
+  return search(*src, reach, false, *dst).path_to(to);
 }
 
 }  // namespace p2p::sim

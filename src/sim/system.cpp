@@ -15,7 +15,7 @@ asio::awaitable<P2PResult<SimulatorConnection>> SimulatorListener::accept() {
   while (true) {
     if (!st.backlog.empty()) co_return detail::Access::connection(st.backlog.pop_front());
     if (st.closed) co_return fail(P2PError::connection_closed(st.close_reason));
-    if (co_await st.waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("accept"));
+    if (const auto wake = co_await st.waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("accept"));
   }
 }
 
@@ -66,7 +66,7 @@ asio::awaitable<P2PResult<SimulatorConnection>> SimulatorP2P::connect(const Node
   while (true) {
     if (e.established) co_return detail::Access::connection(ref);
     if (pair->failed) co_return fail(*e.error);
-    if (co_await e.connect_waiters.wait() == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("connect"));
+    if (const auto wake = co_await e.connect_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("connect"));
   }
 }
 
@@ -97,7 +97,7 @@ asio::awaitable<P2PResult<NodeId>> SimulatorP2P::discover(std::string_view name)
   auto& w = *node->world;
   if (!node->up()) co_return fail(P2PError::discovery_failed(fmt::format("{} is down", node->name)));
   auto timer = node->env.make_timer();
-  if (!co_await timer.wait_until(w.rt.now() + w.config.discovery_delay)) {
+  if (const auto ok = co_await timer.wait_until(w.rt.now() + w.config.discovery_delay); !ok) {
     co_return fail(P2PError::cancelled("discover"));
   }
   const auto it = w.directory.find(key);

@@ -139,6 +139,7 @@ inline Bytes payload(std::size_t size, std::uint8_t seed = 1) {
 #define CO_ASSERT(cond) \
   if (cond) {           \
   } else                \
-    throw ::p2p::testing::Fatal{__FILE__, __LINE__, "Assertion failed: " #cond ". "}
+    throw ::p2p::testing::Fatal { __FILE__, __LINE__, "Assertion failed: " #cond ". " }
 /// CO_SKIP(text) skips the test from inside a test coroutine.
-#define CO_SKIP(text) throw ::p2p::testing::Skip { text }
+#define CO_SKIP(text) \
+  throw ::p2p::testing::Skip { text }

@@ -115,9 +115,8 @@ TEST(QuicConnection, WrongServerKeyFailsAuthenticationOnBothSides) {
   PairConfig cfg;
   cfg.dial_id = test_node_id("someone-else");
   Pair pair(cfg);
-  ASSERT_TRUE(pair.run_until([&] { return pair.client().is_closed() && pair.server() != nullptr &&
-                                          pair.server()->is_closed(); },
-                             5s));
+  ASSERT_TRUE(pair.run_until(
+      [&] { return pair.client().is_closed() && pair.server() != nullptr && pair.server()->is_closed(); }, 5s));
   const CloseInfo* c = pair.client().close_info();
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->error.code(), P2PErrc::authentication_failed) << c->error.message();
@@ -136,9 +135,8 @@ TEST(QuicConnection, AlpnMismatchFailsClearlyOnBothSides) {
   cfg.client_alpn = "p2p/chat/1";
   cfg.server_alpns = {"p2p/files/1", "p2p/sync/2"};
   Pair pair(cfg);
-  ASSERT_TRUE(pair.run_until([&] { return pair.client().is_closed() && pair.server() != nullptr &&
-                                          pair.server()->is_closed(); },
-                             5s));
+  ASSERT_TRUE(pair.run_until(
+      [&] { return pair.client().is_closed() && pair.server() != nullptr && pair.server()->is_closed(); }, 5s));
   const CloseInfo* c = pair.client().close_info();
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->error.code(), P2PErrc::connection_failed) << c->error.message();
@@ -254,8 +252,8 @@ void run_bidi_transfer(const StreamCase& c) {
     EXPECT_GT(pair.dropped, 0U);
   }
   // Everything acknowledged: the send buffers are empty again.
-  ASSERT_TRUE(pair.run_until([&] { return pair.client().unacked_bytes() == 0 && pair.server()->unacked_bytes() == 0; },
-                             30s));
+  ASSERT_TRUE(
+      pair.run_until([&] { return pair.client().unacked_bytes() == 0 && pair.server()->unacked_bytes() == 0; }, 30s));
 }
 
 TEST(QuicConnection, BidiStreamCarriesMegabytesBothWays) { run_bidi_transfer({0.0, {}, 3 << 20, 1}); }
@@ -303,7 +301,8 @@ TEST(QuicConnection, ManyStreamsInterleaveWithoutMixingBytes) {
   for (int i = 0; i < 20; ++i) {
     auto id = pair.client().open_bi();
     ASSERT_TRUE(id && id->has_value());
-    senders.push_back(Sender{&pair.client(), **id, pattern(20000 + static_cast<std::size_t>(i) * 997, 50 + static_cast<std::uint64_t>(i))});
+    senders.push_back(Sender{&pair.client(), **id,
+                             pattern(20000 + static_cast<std::size_t>(i) * 997, 50 + static_cast<std::uint64_t>(i))});
     receivers.push_back(Receiver{pair.server(), **id});
   }
   std::set<StreamId> opened;
@@ -316,8 +315,8 @@ TEST(QuicConnection, ManyStreamsInterleaveWithoutMixingBytes) {
       if (opened.count(r.id) != 0) r.pump();
     }
   };
-  ASSERT_TRUE(pair.run_until([&] { return std::all_of(receivers.begin(), receivers.end(), [](auto& r) { return r.fin; }); },
-                             120s));
+  ASSERT_TRUE(pair.run_until(
+      [&] { return std::all_of(receivers.begin(), receivers.end(), [](auto& r) { return r.fin; }); }, 120s));
   for (std::size_t i = 0; i < senders.size(); ++i) EXPECT_TRUE(receivers[i].received == senders[i].data) << i;
 }
 
@@ -405,11 +404,12 @@ TEST(QuicConnection, StreamLimitBlocksOpeningUntilThePeerReleasesStreams) {
     pair.client().stream_release(id, 0);
     pair.server()->stream_release(id, 0);
   }
-  ASSERT_TRUE(pair.run_until([&] {
-    auto id = pair.client().open_bi();
-    return id && id->has_value();
-  },
-                             10s));
+  ASSERT_TRUE(pair.run_until(
+      [&] {
+        auto id = pair.client().open_bi();
+        return id && id->has_value();
+      },
+      10s));
 }
 
 TEST(QuicConnection, StreamResetReachesTheReaderWithItsCode) {
@@ -443,15 +443,83 @@ TEST(QuicConnection, StopSendingFailsTheWriter) {
     pair.server()->stream_stop(**id, 77);
     ASSERT_TRUE(pair.run_until([&] { return tx.error.has_value(); }, 5s));
     EXPECT_EQ(tx.error->code(), P2PErrc::stream_reset) << tx.error->message();
+    EXPECT_NE(tx.error->message().find("77"), std::string::npos) << tx.error->message();
     EXPECT_TRUE(pair.client().is_established());
-    if (uni) {
-      // A unidirectional stream closes once the reset is acknowledged; ngtcp2 then reports the code.
-      pair.run_for(1s);
-      auto again = pair.client().stream_write(**id, as_bytes("x"));
-      ASSERT_FALSE(again);
-      EXPECT_NE(again.error().message().find("77"), std::string::npos) << again.error().message();
-    }
   }
+}
+
+TEST(QuicConnection, StopSendingWithoutCodeReportingStillFailsTheWriter) {
+  PairConfig cfg;
+  cfg.client_transport.stop_sending_codes = false;
+  Pair pair(cfg);
+  ASSERT_TRUE(pair.handshake());
+  auto id = pair.client().open_bi();
+  ASSERT_TRUE(id && id->has_value());
+  Sender tx{&pair.client(), **id, pattern(4 << 20, 5)};
+  pair.on_step = [&] { tx.pump(); };
+  ASSERT_TRUE(pair.run_until([&] { return has_event(pair.server_events, EventKind::stream_opened); }, 5s));
+  pair.server()->stream_stop(**id, 77);
+  ASSERT_TRUE(pair.run_until([&] { return tx.error.has_value(); }, 5s));
+  EXPECT_EQ(tx.error->code(), P2PErrc::stream_reset);
+  EXPECT_NE(tx.error->message().find("STOP_SENDING"), std::string::npos) << tx.error->message();
+}
+
+TEST(QuicConnection, StreamResetBeforeAnyDataStillReachesTheApplication) {
+  PairConfig cfg;
+  cfg.server_transport.max_streams_bidi = 4;
+  Pair pair(cfg);
+  ASSERT_TRUE(pair.handshake());
+  // Open and reset streams before any of their bytes leave: only RESET_STREAM reaches the server.
+  std::vector<StreamId> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto id = pair.client().open_bi();
+    ASSERT_TRUE(id && id->has_value());
+    ASSERT_TRUE(pair.client().stream_write(**id, as_bytes("never sent")));
+    pair.client().stream_reset(**id, 50 + static_cast<std::uint64_t>(i));
+    ids.push_back(**id);
+  }
+  pair.run_for(1s);
+  std::vector<StreamId> opened;
+  for (const auto& e : pair.server_events) {
+    if (e.kind == EventKind::stream_opened) opened.push_back(e.stream_id);
+  }
+  // ngtcp2 sends RESET_STREAM frames newest first; the ids tell the opening order.
+  std::sort(opened.begin(), opened.end());
+  ASSERT_EQ(opened, ids);
+  std::array<std::byte, 16> buf{};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto r = pair.server()->stream_read(ids[i], buf);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), P2PErrc::stream_reset);
+    EXPECT_NE(r.error().message().find(std::to_string(50 + i)), std::string::npos);
+  }
+  // Unreleased, they are bounded by the stream limit: more resets are not queued.
+  for (int i = 0; i < 8; ++i) {
+    auto id = pair.client().open_bi();
+    ASSERT_TRUE(id);
+    if (!id->has_value()) break;
+    pair.client().stream_reset(**id, 1);
+  }
+  pair.run_for(1s);
+  std::size_t opened_now = 0;
+  for (const auto& e : pair.server_events) opened_now += e.kind == EventKind::stream_opened ? 1 : 0;
+  EXPECT_EQ(opened_now, 4U);
+  // Released, they free their slots and new streams show up again.
+  for (const auto id : ids) pair.server()->stream_release(id, 0);
+  auto fresh = pair.client().open_bi();
+  ASSERT_TRUE(pair.run_until(
+      [&] {
+        fresh = pair.client().open_bi();
+        return fresh && fresh->has_value();
+      },
+      5s));
+  pair.client().stream_reset(**fresh, 9);
+  ASSERT_TRUE(pair.run_until(
+      [&] {
+        return std::count_if(pair.server_events.begin(), pair.server_events.end(),
+                             [](const Event& e) { return e.kind == EventKind::stream_opened; }) == 5;
+      },
+      5s));
 }
 
 TEST(QuicConnection, OpeningStreamsBeforeTheHandshakeFails) {

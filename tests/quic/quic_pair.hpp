@@ -30,7 +30,7 @@ struct LinkConfig {
   Duration latency = 5ms;
   Duration jitter{};  // uniform extra delay in [0, jitter): reorders packets
   double loss = 0.0;
-  bool up = true;     // false: everything is dropped
+  bool up = true;  // false: everything is dropped
 };
 
 /// Side names an end of the pair.
@@ -58,7 +58,8 @@ inline Address server_addr() { return Address(asio::ip::make_address("10.0.0.2")
 
 class Pair {
  public:
-  explicit Pair(PairConfig cfg = {}) : cfg_(std::move(cfg)), rng_(cfg_.seed), link_rng_(env::derive_seed(cfg_.seed, "link")) {
+  explicit Pair(PairConfig cfg = {})
+      : cfg_(std::move(cfg)), rng_(cfg_.seed), link_rng_(env::derive_seed(cfg_.seed, "link")) {
     const SecretKey ck = test_secret_key(cfg_.client_name);
     const SecretKey sk = test_secret_key(cfg_.server_name);
     client_identity_ = *TlsIdentity::create(ck);
@@ -211,11 +212,14 @@ class Pair {
       return;
     }
     Duration delay = l.latency;
-    if (l.jitter.count() > 0) delay += Duration(static_cast<std::int64_t>(link_rng_.uniform(static_cast<std::uint64_t>(l.jitter.count()))));
+    if (l.jitter.count() > 0)
+      delay += Duration(static_cast<std::int64_t>(link_rng_.uniform(static_cast<std::uint64_t>(l.jitter.count()))));
     schedule(to, std::move(bytes), now_ + delay);
   }
 
-  void schedule(Side to, Bytes bytes, TimePoint at) { inflight_.emplace(Key{at, seq_++}, Packet{to, std::move(bytes)}); }
+  void schedule(Side to, Bytes bytes, TimePoint at) {
+    inflight_.emplace(Key{at, seq_++}, Packet{to, std::move(bytes)});
+  }
 
   void deliver_due() {
     while (!inflight_.empty() && inflight_.begin()->first.first <= now_) {

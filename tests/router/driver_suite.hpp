@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "p2p/router/client.hpp"
 #include "p2p/router/middleware.hpp"
@@ -128,15 +128,13 @@ TYPED_TEST_P(RouterDriverSuite, AnswersGetWithParamsQueryAndRemote) {
   TypeParam b(test_seed());
   ROUTER_TRACE(b);
   P2PRouter r;
-  ASSERT_TRUE(r.get("/tracks/:id",
-                    [](P2PRequest req) {
-                      return P2PResponse::json(StatusCode::ok,
-                                               fmt::format(R"({{"id":"{}","q":"{}","alice":{}}})", *req.param("id"),
-                                                           req.query_param("q").value_or(""),
-                                                           req.remote == TypeParam::client_id("alice")))
-                          .with_header("x-route", req.route);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/tracks/:id", [](P2PRequest req) {
+                 return P2PResponse::json(
+                            StatusCode::ok,
+                            fmt::format(R"({{"id":"{}","q":"{}","alice":{}}})", *req.param("id"),
+                                        req.query_param("q").value_or(""), req.remote == TypeParam::client_id("alice")))
+                     .with_header("x-route", req.route);
+               }).has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   std::optional<Fetched> got;
   start(b.executor(), [&]() -> asio::awaitable<void> {
@@ -167,13 +165,11 @@ TYPED_TEST_P(RouterDriverSuite, EchoesRequestBodiesSmallAndLarge) {
   TypeParam b(test_seed());
   ROUTER_TRACE(b);
   P2PRouter r;
-  ASSERT_TRUE(r.post("/echo",
-                     [](P2PRequest req) -> asio::awaitable<P2PResponse> {
-                       auto body = co_await req.body.read_all();
-                       if (!body) co_return P2PResponse::error(StatusCode::bad_request, body.error().message());
-                       co_return P2PResponse::bytes(StatusCode::ok, std::move(*body));
-                     })
-                  .has_value());
+  ASSERT_TRUE(r.post("/echo", [](P2PRequest req) -> asio::awaitable<P2PResponse> {
+                 auto body = co_await req.body.read_all();
+                 if (!body) co_return P2PResponse::error(StatusCode::bad_request, body.error().message());
+                 co_return P2PResponse::bytes(StatusCode::ok, std::move(*body));
+               }).has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   std::vector<Fetched> got;
   const std::vector<std::size_t> sizes = {0, 1, 1000, 64 * 1024, 64 * 1024 + 1, 700 * 1024};
@@ -247,16 +243,14 @@ TYPED_TEST_P(RouterDriverSuite, ServesHundredConcurrentRequestsOnOneConnection) 
   P2PRouter r;
   // Every handler waits until all 100 requests have arrived: served one after another, the first
   // would wait forever.
-  ASSERT_TRUE(r.get("/n/:i",
-                    [&](P2PRequest req) -> asio::awaitable<P2PResponse> {
-                      ++arrived;
-                      arrived_event.notify_all();
-                      while (arrived < kCount) {
-                        if (!co_await arrived_event.wait()) break;
-                      }
-                      co_return P2PResponse::text(StatusCode::ok, std::string(*req.param("i")));
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/n/:i", [&](P2PRequest req) -> asio::awaitable<P2PResponse> {
+                 ++arrived;
+                 arrived_event.notify_all();
+                 while (arrived < kCount) {
+                   if (!co_await arrived_event.wait()) break;
+                 }
+                 co_return P2PResponse::text(StatusCode::ok, std::string(*req.param("i")));
+               }).has_value());
   ServeOptions opts;
   opts.peer_requests_max = kCount;
   ServerRun<TypeParam> server(b, std::move(r), opts);
@@ -289,14 +283,12 @@ TYPED_TEST_P(RouterDriverSuite, BoundsRequestsInFlightPerPeer) {
   int max_in_handler = 0;
   P2PRouter r;
   const auto env = b.server_env();
-  ASSERT_TRUE(r.get("/slow",
-                    [&, env](P2PRequest) -> asio::awaitable<P2PResponse> {
-                      max_in_handler = std::max(max_in_handler, ++in_handler);
-                      co_await sleep_on(env, tick<TypeParam>() / 10);
-                      --in_handler;
-                      co_return P2PResponse(StatusCode::ok);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/slow", [&, env](P2PRequest) -> asio::awaitable<P2PResponse> {
+                 max_in_handler = std::max(max_in_handler, ++in_handler);
+                 co_await sleep_on(env, tick<TypeParam>() / 10);
+                 --in_handler;
+                 co_return P2PResponse(StatusCode::ok);
+               }).has_value());
   ServeOptions opts;
   opts.peer_requests_max = 4;
   ServerRun<TypeParam> server(b, std::move(r), opts);
@@ -375,21 +367,22 @@ TYPED_TEST_P(RouterDriverSuite, StreamsHundredMiBUploadWithBoundedMemory) {
   ROUTER_TRACE(b);
   static constexpr std::uint64_t kSize = std::uint64_t{100} << 20;
   P2PRouter r;
-  ASSERT_TRUE(r.put("/upload",
-                    [](P2PRequest req) -> asio::awaitable<P2PResponse> {
-                      Bytes buf(32 * 1024);
-                      std::uint64_t got = 0;
-                      bool intact = true;
-                      while (true) {
-                        auto n = co_await req.body.read(buf);
-                        if (!n) co_return P2PResponse::error(StatusCode::bad_request, n.error().message());
-                        if (*n == 0) break;
-                        for (std::size_t k = 0; k < *n && intact; ++k) intact = buf[k] == pattern_byte(got + k);
-                        got += *n;
-                      }
-                      co_return P2PResponse::text(StatusCode::created, fmt::format("{} {}", got, intact));
-                    },
-                    RouteOptions{.body_bytes_max = kSize})
+  ASSERT_TRUE(r.put(
+                   "/upload",
+                   [](P2PRequest req) -> asio::awaitable<P2PResponse> {
+                     Bytes buf(32 * 1024);
+                     std::uint64_t got = 0;
+                     bool intact = true;
+                     while (true) {
+                       auto n = co_await req.body.read(buf);
+                       if (!n) co_return P2PResponse::error(StatusCode::bad_request, n.error().message());
+                       if (*n == 0) break;
+                       for (std::size_t k = 0; k < *n && intact; ++k) intact = buf[k] == pattern_byte(got + k);
+                       got += *n;
+                     }
+                     co_return P2PResponse::text(StatusCode::created, fmt::format("{} {}", got, intact));
+                   },
+                   RouteOptions{.body_bytes_max = kSize})
                   .has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   std::optional<Fetched> got;
@@ -414,16 +407,13 @@ TYPED_TEST_P(RouterDriverSuite, AnswersRangeRequests) {
   ROUTER_TRACE(b);
   static constexpr std::uint64_t kSize = 300000;
   P2PRouter r;
-  ASSERT_TRUE(r.get("/track",
-                    [](P2PRequest req) {
-                      return range_response(
-                          req, kSize,
-                          [](std::uint64_t off, std::uint64_t len, BodyWriter& w) {
-                            return write_pattern(w, len, 16 * 1024, off);
-                          },
-                          "audio/flac");
-                    })
-                  .has_value());
+  ASSERT_TRUE(
+      r.get("/track", [](P2PRequest req) {
+         return range_response(
+             req, kSize,
+             [](std::uint64_t off, std::uint64_t len, BodyWriter& w) { return write_pattern(w, len, 16 * 1024, off); },
+             "audio/flac");
+       }).has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   struct Case {
     std::string range;
@@ -475,20 +465,20 @@ TYPED_TEST_P(RouterDriverSuite, ClientDroppingTheResponseAbortsTheServer) {
   ROUTER_TRACE(b);
   std::vector<P2PError> source_errors;
   P2PRouter r;
-  ASSERT_TRUE(r.get("/endless",
-                    [&](P2PRequest) {
-                      return P2PResponse::stream(StatusCode::ok, [&](BodyWriter& w) -> asio::awaitable<P2PResult<void>> {
-                        const Bytes chunk = pattern(16 * 1024);
-                        while (true) {
-                          if (auto x = co_await w.write(chunk); !x) {
-                            source_errors.push_back(x.error());
-                            co_return x;
-                          }
-                        }
-                      },
-                                                 std::nullopt);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/endless", [&](P2PRequest) {
+                 return P2PResponse::stream(
+                     StatusCode::ok,
+                     [&](BodyWriter& w) -> asio::awaitable<P2PResult<void>> {
+                       const Bytes chunk = pattern(16 * 1024);
+                       while (true) {
+                         if (auto x = co_await w.write(chunk); !x) {
+                           source_errors.push_back(x.error());
+                           co_return x;
+                         }
+                       }
+                     },
+                     std::nullopt);
+               }).has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   std::uint64_t read_before_drop = 0;
   bool explicit_abort_done = false;
@@ -530,13 +520,11 @@ TYPED_TEST_P(RouterDriverSuite, ClientCancellationAbortsTheRequest) {
   P2PRouter r;
   const auto env = b.server_env();
   bool handler_done = false;
-  ASSERT_TRUE(r.get("/slow",
-                    [&, env](P2PRequest) -> asio::awaitable<P2PResponse> {
-                      co_await sleep_on(env, 2 * tick<TypeParam>());
-                      handler_done = true;
-                      co_return P2PResponse::stream(StatusCode::ok, pattern_source(10 << 20), 10 << 20);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/slow", [&, env](P2PRequest) -> asio::awaitable<P2PResponse> {
+                 co_await sleep_on(env, 2 * tick<TypeParam>());
+                 handler_done = true;
+                 co_return P2PResponse::stream(StatusCode::ok, pattern_source(10 << 20), 10 << 20);
+               }).has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   std::optional<P2PError> error;
   bool done = false;
@@ -562,11 +550,13 @@ TYPED_TEST_P(RouterDriverSuite, ServerSourceFailureResetsTheClientRead) {
   ROUTER_TRACE(b);
   P2PRouter r;
   ASSERT_TRUE(r.get("/broken", [](P2PRequest) {
-                 return P2PResponse::stream(StatusCode::ok, [](BodyWriter& w) -> asio::awaitable<P2PResult<void>> {
-                   if (auto x = co_await w.write(pattern(100000)); !x) co_return x;
-                   co_return fail(P2PError::network("disk read failed"));
-                 },
-                                            1000000);
+                 return P2PResponse::stream(
+                     StatusCode::ok,
+                     [](BodyWriter& w) -> asio::awaitable<P2PResult<void>> {
+                       if (auto x = co_await w.write(pattern(100000)); !x) co_return x;
+                       co_return fail(P2PError::network("disk read failed"));
+                     },
+                     1000000);
                }).has_value());
   ServerRun<TypeParam> server(b, std::move(r));
   std::optional<Fetched> got;
@@ -588,12 +578,10 @@ TYPED_TEST_P(RouterDriverSuite, AnswersLateHeadsWith408AndLateHandlersWith503) {
   ROUTER_TRACE(b);
   P2PRouter r;
   const auto env = b.server_env();
-  ASSERT_TRUE(r.get("/stuck",
-                    [env](P2PRequest) -> asio::awaitable<P2PResponse> {
-                      co_await sleep_on(env, std::chrono::hours(1));
-                      co_return P2PResponse(StatusCode::ok);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/stuck", [env](P2PRequest) -> asio::awaitable<P2PResponse> {
+                 co_await sleep_on(env, std::chrono::hours(1));
+                 co_return P2PResponse(StatusCode::ok);
+               }).has_value());
   ServeOptions opts;
   opts.head_timeout = 3 * tick<TypeParam>();
   opts.handler_timeout = 5 * tick<TypeParam>();
@@ -692,12 +680,12 @@ TYPED_TEST_P(RouterDriverSuite, RefusesHostileHeads) {
     big.headers.add("x-big", std::string(20000, 'a'));
     cases.push_back({"oversized header", request_frame(big), true, StatusCode::request_header_fields_too_large});
   }
-  cases.push_back({"invalid utf8 path", request_frame(RequestHead{Method::GET, "/caf%C3", "", {}}), true,
-                   StatusCode::bad_request});
+  cases.push_back(
+      {"invalid utf8 path", request_frame(RequestHead{Method::GET, "/caf%C3", "", {}}), true, StatusCode::bad_request});
   cases.push_back({"raw invalid utf8 path", request_frame(RequestHead{Method::GET, "/\xff\xfe", "", {}}), true,
                    StatusCode::bad_request});
-  cases.push_back({"dot segments", request_frame(RequestHead{Method::GET, "/a/../../etc", "", {}}), true,
-                   StatusCode::bad_request});
+  cases.push_back(
+      {"dot segments", request_frame(RequestHead{Method::GET, "/a/../../etc", "", {}}), true, StatusCode::bad_request});
   {
     auto unknown = good;
     unknown[3] = std::byte{42};  // the method code
@@ -712,8 +700,8 @@ TYPED_TEST_P(RouterDriverSuite, RefusesHostileHeads) {
   cases.push_back({"bad content-length",
                    request_frame(RequestHead{Method::GET, "/ok", "", Headers{{"content-length", "-1"}}}), true,
                    StatusCode::bad_request});
-  cases.push_back({"bad query escape", request_frame(RequestHead{Method::GET, "/ok", "a=%zz", {}}), true,
-                   StatusCode::bad_request});
+  cases.push_back(
+      {"bad query escape", request_frame(RequestHead{Method::GET, "/ok", "a=%zz", {}}), true, StatusCode::bad_request});
   cases.push_back({"empty stream", {}, true, StatusCode::bad_request});
   std::vector<RawExchange> got;
   std::optional<Fetched> after;
@@ -742,12 +730,10 @@ TYPED_TEST_P(RouterDriverSuite, Answers413ForBodiesOverTheLimit) {
   TypeParam b(test_seed());
   ROUTER_TRACE(b);
   P2PRouter r;
-  ASSERT_TRUE(r.post("/small",
-                     [](P2PRequest req) -> asio::awaitable<P2PResponse> {
-                       auto body = co_await req.body.read_all();
-                       co_return P2PResponse::text(StatusCode::ok, std::to_string(body ? body->size() : 0));
-                     })
-                  .has_value());
+  ASSERT_TRUE(r.post("/small", [](P2PRequest req) -> asio::awaitable<P2PResponse> {
+                 auto body = co_await req.body.read_all();
+                 co_return P2PResponse::text(StatusCode::ok, std::to_string(body ? body->size() : 0));
+               }).has_value());
   ServeOptions opts;
   opts.body_bytes_max = 100000;
   ServerRun<TypeParam> server(b, std::move(r), opts);
@@ -821,12 +807,10 @@ TYPED_TEST_P(RouterDriverSuite, ShutdownFinishesRequestsInFlight) {
   ROUTER_TRACE(b);
   P2PRouter r;
   const auto env = b.server_env();
-  ASSERT_TRUE(r.get("/work",
-                    [env](P2PRequest) -> asio::awaitable<P2PResponse> {
-                      co_await sleep_on(env, 2 * tick<TypeParam>());
-                      co_return P2PResponse::stream(StatusCode::ok, pattern_source(1 << 20), 1 << 20);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/work", [env](P2PRequest) -> asio::awaitable<P2PResponse> {
+                 co_await sleep_on(env, 2 * tick<TypeParam>());
+                 co_return P2PResponse::stream(StatusCode::ok, pattern_source(1 << 20), 1 << 20);
+               }).has_value());
   ServeOptions opts;
   opts.shutdown_grace = 30 * tick<TypeParam>();
   ServerRun<TypeParam> server(b, std::move(r), opts);
@@ -869,12 +853,10 @@ TYPED_TEST_P(RouterDriverSuite, ShutdownAbortsRequestsAfterTheGrace) {
   ROUTER_TRACE(b);
   P2PRouter r;
   const auto env = b.server_env();
-  ASSERT_TRUE(r.get("/forever",
-                    [env](P2PRequest) -> asio::awaitable<P2PResponse> {
-                      co_await sleep_on(env, std::chrono::hours(1));
-                      co_return P2PResponse(StatusCode::ok);
-                    })
-                  .has_value());
+  ASSERT_TRUE(r.get("/forever", [env](P2PRequest) -> asio::awaitable<P2PResponse> {
+                 co_await sleep_on(env, std::chrono::hours(1));
+                 co_return P2PResponse(StatusCode::ok);
+               }).has_value());
   ServeOptions opts;
   opts.shutdown_grace = 2 * tick<TypeParam>();
   opts.handler_timeout = std::chrono::hours(2);
@@ -898,8 +880,9 @@ TYPED_TEST_P(RouterDriverSuite, EnforcesAllowlistsAndRateLimitsPerPeer) {
   TypeParam b(test_seed());
   ROUTER_TRACE(b);
   P2PRouter r;
-  ASSERT_TRUE(r.get("/private", [](P2PRequest) { return P2PResponse::text(StatusCode::ok, "secret"); },
-                    RouteOptions{.allow = Allowlist{TypeParam::client_id("alice")}})
+  ASSERT_TRUE(r.get(
+                   "/private", [](P2PRequest) { return P2PResponse::text(StatusCode::ok, "secret"); },
+                   RouteOptions{.allow = Allowlist{TypeParam::client_id("alice")}})
                   .has_value());
   ASSERT_TRUE(r.get("/public", [](P2PRequest) { return P2PResponse::text(StatusCode::ok, "hi"); }).has_value());
   r.use(rate_limit(b.server_env(), RateLimit{.requests_per_second = 1, .burst = 3}));
@@ -921,7 +904,8 @@ TYPED_TEST_P(RouterDriverSuite, EnforcesAllowlistsAndRateLimitsPerPeer) {
     for (int i = 0; i < 3; ++i) {
       auto f = co_await fetch(cm, Method::GET, "/public");
       mallory.push_back(f.status);
-      if (f.status == StatusCode::too_many_requests) retry_after = std::string(f.headers.get("retry-after").value_or(""));
+      if (f.status == StatusCode::too_many_requests)
+        retry_after = std::string(f.headers.get("retry-after").value_or(""));
     }
     auto a2 = co_await fetch(ca, Method::GET, "/public");  // alice has her own bucket
     alice.push_back(a2.status);

@@ -49,9 +49,7 @@ TEST(RouterRange, IgnoresAbsentInvalidAndMultipleRanges) {
   EXPECT_EQ(evaluate_range("bytes=-5", 0), kFull);
 }
 
-TEST(RouterRange, AcceptsEmptyListElements) {
-  EXPECT_EQ(evaluate_range("bytes=, 0-9 ,", 100), partial(0, 9));
-}
+TEST(RouterRange, AcceptsEmptyListElements) { EXPECT_EQ(evaluate_range("bytes=, 0-9 ,", 100), partial(0, 9)); }
 
 }  // namespace
 }  // namespace p2p::router

@@ -34,7 +34,9 @@ const std::vector<std::string> kLiterals = {"a", "b", "tracks", "caf\xc3\xa9"};
 const std::vector<std::string> kValues = {"a", "b", "tracks", "v1", "x y", "%", "\xf0\x9f\x8e\xb5", "42", ""};
 const std::vector<std::string> kFreshValues = {"v1", "x y", "%", "\xf0\x9f\x8e\xb5", "42"};
 
-rc::Gen<Method> gen_method() { return rc::gen::map(rc::gen::inRange(1, 8), [](int c) { return static_cast<Method>(c); }); }
+rc::Gen<Method> gen_method() {
+  return rc::gen::map(rc::gen::inRange(1, 8), [](int c) { return static_cast<Method>(c); });
+}
 
 rc::Gen<GenRoute> gen_route() {
   return rc::gen::exec([] {
@@ -58,7 +60,8 @@ rc::Gen<GenRoute> gen_route() {
 
 std::string shape(const GenRoute& r) {
   std::string s;
-  for (const auto& seg : r.segments) s += "/" + (seg.kind == Kind::literal ? seg.text : seg.kind == Kind::param ? ":" : "*");
+  for (const auto& seg : r.segments)
+    s += "/" + (seg.kind == Kind::literal ? seg.text : seg.kind == Kind::param ? ":" : "*");
   return s;
 }
 
@@ -184,7 +187,8 @@ void check_same(const Match& got, const Match& want) {
 }
 
 RC_GTEST_PROP(RouteTableProp, AgreesWithReferenceOnAnyPath, ()) {
-  const auto candidates = *rc::gen::container<std::vector<GenRoute>>(*rc::gen::inRange<std::size_t>(1, 12), gen_route());
+  const auto candidates =
+      *rc::gen::container<std::vector<GenRoute>>(*rc::gen::inRange<std::size_t>(1, 12), gen_route());
   RouteTable table;
   const auto routes = build(candidates, table);
   RC_ASSERT(table.route_count() == routes.size());
@@ -193,7 +197,8 @@ RC_GTEST_PROP(RouteTableProp, AgreesWithReferenceOnAnyPath, ()) {
     if (!routes.empty() && *rc::gen::arbitrary<bool>()) {
       segs = instantiate(*rc::gen::elementOf(routes), kValues);
     } else {
-      segs = *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 5), rc::gen::elementOf(kValues));
+      segs = *rc::gen::container<std::vector<std::string>>(*rc::gen::inRange<std::size_t>(0, 5),
+                                                           rc::gen::elementOf(kValues));
     }
     const auto method = *gen_method();
     // "/" is the root whatever the segments were: compare on what the path decodes to.
@@ -205,7 +210,8 @@ RC_GTEST_PROP(RouteTableProp, AgreesWithReferenceOnAnyPath, ()) {
 }
 
 RC_GTEST_PROP(RouteTableProp, FindsAnyRegisteredPathWithItsParams, ()) {
-  const auto candidates = *rc::gen::container<std::vector<GenRoute>>(*rc::gen::inRange<std::size_t>(1, 12), gen_route());
+  const auto candidates =
+      *rc::gen::container<std::vector<GenRoute>>(*rc::gen::inRange<std::size_t>(1, 12), gen_route());
   RouteTable table;
   const auto routes = build(candidates, table);
   for (RouteId id = 0; id < routes.size(); ++id) {
@@ -234,9 +240,8 @@ RC_GTEST_PROP(RouteTableProp, UnknownPathsGive404AndOtherMethods405, ()) {
   // A segment no pattern can name as a literal, appended past every pattern's length, matches only
   // through a wildcard.
   std::vector<std::string> segs(6, "zz");
-  const bool any_wildcard = std::ranges::any_of(routes, [](const GenRoute& r) {
-    return !r.segments.empty() && r.segments.back().kind == Kind::wildcard;
-  });
+  const bool any_wildcard = std::ranges::any_of(
+      routes, [](const GenRoute& r) { return !r.segments.empty() && r.segments.back().kind == Kind::wildcard; });
   const auto m = table.match(Method::GET, raw_path(segs));
   if (!any_wildcard) RC_ASSERT(m.kind == MatchKind::not_found);
 

@@ -60,7 +60,8 @@ struct CoroutineStruct {
 TEST(Router, AcceptsEveryHandlerForm) {
   P2PRouter router;
   ASSERT_TRUE(router.get("/plain", [](P2PRequest) { return P2PResponse::text(StatusCode::ok, "plain"); }).has_value());
-  ASSERT_TRUE(router.get("/cref", [](const P2PRequest& r) { return P2PResponse::text(StatusCode::ok, r.path); }).has_value());
+  ASSERT_TRUE(
+      router.get("/cref", [](const P2PRequest& r) { return P2PResponse::text(StatusCode::ok, r.path); }).has_value());
   ASSERT_TRUE(router.get("/ref", [](P2PRequest& r) { return P2PResponse::text(StatusCode::ok, r.route); }).has_value());
   ASSERT_TRUE(router.get("/struct", StructHandler{}).has_value());
   ASSERT_TRUE(router.post("/coro", CoroutineStruct{}).has_value());
@@ -70,9 +71,9 @@ TEST(Router, AcceptsEveryHandlerForm) {
                          co_return P2PResponse::text(StatusCode::ok, std::string(r.query_param("q").value_or("-")));
                        })
                   .has_value());
-  ASSERT_TRUE(router
-                  .get("/result", [](P2PRequest) -> P2PResult<P2PResponse> { return fail(P2PError::protocol("bad")); })
-                  .has_value());
+  ASSERT_TRUE(
+      router.get("/result", [](P2PRequest) -> P2PResult<P2PResponse> { return fail(P2PError::protocol("bad")); })
+          .has_value());
 
   EXPECT_EQ(dispatch(router, make(Method::GET, "/plain")).body, "plain");
   EXPECT_EQ(dispatch(router, make(Method::GET, "/cref")).body, "/cref");
@@ -91,9 +92,9 @@ TEST(Router, PassesParamsRouteAndRemote) {
   ASSERT_TRUE(router
                   .get("/tracks/:id/files/*rest",
                        [](P2PRequest r) {
-                         return P2PResponse::text(StatusCode::ok, fmt::format("{}|{}|{}|{}", *r.param("id"),
-                                                                              *r.param("rest"), r.route,
-                                                                              r.remote == kAlice));
+                         return P2PResponse::text(
+                             StatusCode::ok,
+                             fmt::format("{}|{}|{}|{}", *r.param("id"), *r.param("rest"), r.route, r.remote == kAlice));
                        })
                   .has_value());
   EXPECT_EQ(dispatch(router, make(Method::GET, "/tracks/7/files/a/b%20c")).body,
@@ -129,7 +130,8 @@ TEST(Router, AnswersHeadFromGetWithoutBody) {
                   .get("/stream",
                        [](P2PRequest) {
                          return P2PResponse::stream(
-                             StatusCode::ok, [](BodyWriter&) -> asio::awaitable<P2PResult<void>> {
+                             StatusCode::ok,
+                             [](BodyWriter&) -> asio::awaitable<P2PResult<void>> {
                                ADD_FAILURE() << "a HEAD answer must not run the body source";
                                co_return P2PResult<void>{};
                              },
@@ -150,10 +152,11 @@ TEST(Router, RefusesConflictsAndKeepsServicesAtomic) {
   struct Music {
     int* calls;
     P2PResult<void> register_routes(P2PRouter& r) {
-      if (auto a = r.get("/tracks", [this](P2PRequest) {
-            ++*calls;
-            return P2PResponse(StatusCode::ok);
-          });
+      if (auto a = r.get("/tracks",
+                         [this](P2PRequest) {
+                           ++*calls;
+                           return P2PResponse(StatusCode::ok);
+                         });
           !a) {
         return a;
       }
@@ -185,8 +188,9 @@ TEST(Router, EnforcesRouteAndServiceAllowlists) {
   P2PRouter router;
   ASSERT_TRUE(router.register_service(Admin{}, ServiceOptions{.allow = Allowlist{kAlice}}).has_value());
   ASSERT_TRUE(router
-                  .get("/mallory-only", [](P2PRequest) { return P2PResponse(StatusCode::ok); },
-                       RouteOptions{.allow = Allowlist{kMallory}})
+                  .get(
+                      "/mallory-only", [](P2PRequest) { return P2PResponse(StatusCode::ok); },
+                      RouteOptions{.allow = Allowlist{kMallory}})
                   .has_value());
   EXPECT_EQ(dispatch(router, make(Method::GET, "/admin", {}, {}, kAlice)).status, StatusCode::ok);
   EXPECT_EQ(dispatch(router, make(Method::GET, "/admin", {}, {}, kMallory)).status, StatusCode::forbidden);
@@ -213,10 +217,11 @@ TEST(Router, Answers413ForDeclaredAndReadOverruns) {
                           co_return P2PResponse::text(StatusCode::ok, body ? "read" : body.error().message());
                         })
                   .has_value());
-  ASSERT_TRUE(router
-                  .post("/big", [](P2PRequest) { return P2PResponse(StatusCode::ok); },
-                        RouteOptions{.body_bytes_max = 100})
-                  .has_value());
+  ASSERT_TRUE(
+      router
+          .post(
+              "/big", [](P2PRequest) { return P2PResponse(StatusCode::ok); }, RouteOptions{.body_bytes_max = 100})
+          .has_value());
   EXPECT_EQ(dispatch(router, make(Method::POST, "/small", Bytes(11))).status, StatusCode::content_too_large);
   EXPECT_FALSE(ran);  // refused on the declared length, before the handler
   EXPECT_EQ(dispatch(router, make(Method::POST, "/small", Bytes(10))).status, StatusCode::ok);
@@ -226,10 +231,8 @@ TEST(Router, Answers413ForDeclaredAndReadOverruns) {
 
 TEST(Router, TurnsHandlerFailuresInto500) {
   P2PRouter router;
-  ASSERT_TRUE(router
-                  .get("/throws",
-                       [](P2PRequest) -> P2PResponse { throw std::runtime_error("handler bug"); })
-                  .has_value());
+  ASSERT_TRUE(
+      router.get("/throws", [](P2PRequest) -> P2PResponse { throw std::runtime_error("handler bug"); }).has_value());
   ASSERT_TRUE(router
                   .get("/fails",
                        [](P2PRequest) -> asio::awaitable<P2PResult<P2PResponse>> {
@@ -243,10 +246,12 @@ TEST(Router, TurnsHandlerFailuresInto500) {
 TEST(Router, RunsMiddlewareInOrderAroundRouting) {
   P2PRouter router;
   std::string trace;
-  ASSERT_TRUE(router.get("/x", [&trace](P2PRequest) {
-                      trace += "h";
-                      return P2PResponse(StatusCode::ok);
-                    })
+  ASSERT_TRUE(router
+                  .get("/x",
+                       [&trace](P2PRequest) {
+                         trace += "h";
+                         return P2PResponse(StatusCode::ok);
+                       })
                   .has_value());
   router.use([&trace](P2PRequest req, Next next) -> asio::awaitable<P2PResponse> {
     trace += "1";
@@ -283,7 +288,8 @@ TEST(RateLimiter, RefillsOnTheClockPerPeer) {
 
 TEST(RateLimiter, AnswersTooManyRequestsWithRetryAfter) {
   TimePoint now{};
-  auto limiter = std::make_shared<RateLimiter>([&now] { return now; }, RateLimit{.requests_per_second = 0.5, .burst = 1});
+  auto limiter =
+      std::make_shared<RateLimiter>([&now] { return now; }, RateLimit{.requests_per_second = 0.5, .burst = 1});
   P2PRouter router;
   ASSERT_TRUE(router.get("/x", [](P2PRequest) { return P2PResponse(StatusCode::ok); }).has_value());
   router.use(rate_limit_with(limiter));

@@ -28,13 +28,25 @@ TEST(RouterMethod, RejectsUnknownTokensAndCodes) {
 }
 
 TEST(RouterStatus, HasReasonPhrasesForTheCommonSet) {
-  for (const auto s : {StatusCode::ok, StatusCode::created, StatusCode::no_content, StatusCode::partial_content,
-                       StatusCode::moved_permanently, StatusCode::not_modified, StatusCode::bad_request,
-                       StatusCode::unauthorized, StatusCode::forbidden, StatusCode::not_found,
-                       StatusCode::method_not_allowed, StatusCode::request_timeout, StatusCode::conflict,
-                       StatusCode::content_too_large, StatusCode::range_not_satisfiable,
-                       StatusCode::too_many_requests, StatusCode::request_header_fields_too_large,
-                       StatusCode::internal_server_error, StatusCode::not_implemented,
+  for (const auto s : {StatusCode::ok,
+                       StatusCode::created,
+                       StatusCode::no_content,
+                       StatusCode::partial_content,
+                       StatusCode::moved_permanently,
+                       StatusCode::not_modified,
+                       StatusCode::bad_request,
+                       StatusCode::unauthorized,
+                       StatusCode::forbidden,
+                       StatusCode::not_found,
+                       StatusCode::method_not_allowed,
+                       StatusCode::request_timeout,
+                       StatusCode::conflict,
+                       StatusCode::content_too_large,
+                       StatusCode::range_not_satisfiable,
+                       StatusCode::too_many_requests,
+                       StatusCode::request_header_fields_too_large,
+                       StatusCode::internal_server_error,
+                       StatusCode::not_implemented,
                        StatusCode::service_unavailable}) {
     EXPECT_FALSE(status_text(s).empty()) << status_value(s);
   }

@@ -179,7 +179,7 @@ TEST(RouterWire, RejectsMalformedPayloads) {
   EXPECT_EQ(decode_error(request_payload(1, "/", "a\nb", 0, {})), HeadError::invalid_target);
   EXPECT_EQ(decode_error(request_payload(1, "/", "", 1, {"bad name", "v"})), HeadError::invalid_header);
   EXPECT_EQ(decode_error(request_payload(1, "/", "", 1, {"x", "a\r\nb"})), HeadError::invalid_header);
-  EXPECT_EQ(decode_error(request_payload(1, "/", "", 2, {"x", "v"})), HeadError::malformed);       // count lies
+  EXPECT_EQ(decode_error(request_payload(1, "/", "", 2, {"x", "v"})), HeadError::malformed);           // count lies
   EXPECT_EQ(decode_error(request_payload(1, "/", "", 1, {"x", "v", "extra"})), HeadError::malformed);  // leftover
   EXPECT_EQ(decode_error(request_payload(1, "/", "", 60, {})), HeadError::malformed);
   Bytes long_len{std::byte{1}};

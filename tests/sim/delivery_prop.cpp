@@ -212,7 +212,7 @@ RC_GTEST_PROP(SimDelivery, StreamBytesArriveIntactWhateverTheWriteAndReadSizes, 
     auto s = co_await c.open_bi();
     if (!s) co_return false;
     for (std::size_t off = 0; off < d->size(); off += chunk) {
-      if (!co_await s->write(ByteView(*d).subspan(off, std::min(chunk, d->size() - off)))) co_return false;
+      if (const auto ok = co_await s->write(ByteView(*d).subspan(off, std::min(chunk, d->size() - off))); !ok) co_return false;
     }
     co_return (co_await s->finish()).has_value();
   };

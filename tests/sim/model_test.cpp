@@ -380,7 +380,7 @@ TEST(SimModel, SendWaitsWhenTheReceiverDoesNotRead) {
   int sent = 0;
   w.run([](SimulatorConnection x, int* count) -> asio::awaitable<void> {
     for (int i = 0; i < 1000; ++i) {
-      if (!co_await x.send(Bytes(1000, std::byte{1}))) co_return;
+      if (const auto ok = co_await x.send(Bytes(1000, std::byte{1})); !ok) co_return;
       ++*count;
     }
   }(c, &sent), 60s);

@@ -119,7 +119,9 @@ std::uint64_t multi_hop_path(std::uint64_t seed) {
     Bytes data(256 * 1024);
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 31);
     auto out = co_await c.open_bi();
-    if (!out || !co_await out->write(data) || !co_await out->finish()) co_return false;
+    if (!out) co_return false;
+    if (const auto wrote = co_await out->write(data); !wrote) co_return false;
+    if (const auto finished = co_await out->finish(); !finished) co_return false;
     auto in = co_await s.accept_bi();
     if (!in) co_return false;
     Bytes got;
@@ -156,7 +158,7 @@ std::uint64_t partition_and_recovery(std::uint64_t seed) {
   EXPECT_TRUE(short_cut);
   EXPECT_TRUE(w.run([](SimulatorConnection c) -> asio::awaitable<bool> {
     for (int i = 0; i < 20; ++i) {
-      if (!co_await c.send(as_bytes(fmt::format("during {}", i)))) co_return false;
+      if (const auto ok = co_await c.send(as_bytes(fmt::format("during {}", i))); !ok) co_return false;
     }
     co_return true;
   }(*d.client)).value_or(false));
@@ -295,7 +297,8 @@ std::uint64_t thousand_nodes(std::uint64_t seed) {
   auto echo = [](SimulatorConnection c) -> asio::awaitable<void> {
     while (true) {
       auto m = co_await c.recv();
-      if (!m || !co_await c.send(std::move(*m))) co_return;
+      if (!m) co_return;
+      if (const auto sent = co_await c.send(std::move(*m)); !sent) co_return;
     }
   };
   auto serve = [](SimulatorListener l, decltype(echo) one) -> asio::awaitable<void> {
@@ -323,7 +326,7 @@ std::uint64_t thousand_nodes(std::uint64_t seed) {
       co_return;
     }
     for (int i = 0; i < 20; ++i) {
-      if (!co_await c->send(as_bytes(fmt::format("{} {}", a.name(), i)))) {
+      if (const auto ok = co_await c->send(as_bytes(fmt::format("{} {}", a.name(), i))); !ok) {
         t->errors.push_back(a.name() + ": send failed");
         co_return;
       }

@@ -92,7 +92,7 @@ TEST(SimulatorP2P, MessagesArriveInOrderExactlyOnce) {
   static constexpr int kCount = 5000;
   auto sender = [](SimulatorConnection c) -> asio::awaitable<bool> {
     for (int i = 0; i < kCount; ++i) {
-      if (!co_await c.send(as_bytes(std::to_string(i)))) co_return false;
+      if (const auto ok = co_await c.send(as_bytes(std::to_string(i))); !ok) co_return false;
     }
     co_return true;
   };

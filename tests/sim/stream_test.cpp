@@ -63,14 +63,14 @@ TEST(SimulatorStream, DataFlowsBothWaysUntilFinish) {
   auto result = n.world.run([](SimulatorConnection c, SimulatorConnection s) -> asio::awaitable<bool> {
     auto out = co_await c.open_bi();
     if (!out) co_return false;
-    if (!co_await out->write(as_bytes("ping"))) co_return false;
-    if (!co_await out->finish()) co_return false;
+    if (const auto ok = co_await out->write(as_bytes("ping")); !ok) co_return false;
+    if (const auto ok = co_await out->finish(); !ok) co_return false;
     auto in = co_await s.accept_bi();
     if (!in || in->id() != out->id()) co_return false;
     auto request = co_await read_all(*in);
     if (!request || to_string(*request) != "ping") co_return false;
-    if (!co_await in->write(as_bytes("pong"))) co_return false;
-    if (!co_await in->finish()) co_return false;
+    if (const auto ok = co_await in->write(as_bytes("pong")); !ok) co_return false;
+    if (const auto ok = co_await in->finish(); !ok) co_return false;
     auto response = co_await read_all(*out);
     co_return response && to_string(*response) == "pong";
   }(*n.client, *n.server));
@@ -138,7 +138,7 @@ TEST(SimulatorStream, FlowControlBoundsWhatAWriterMayBuffer) {
   auto writer = [](SimulatorConnection c, const Bytes* d, bool* done, std::size_t* progress) -> asio::awaitable<void> {
     auto out = std::move(*co_await c.open_bi());
     for (std::size_t off = 0; off < d->size(); off += 4096) {
-      if (!co_await out.write(ByteView(*d).subspan(off, 4096))) co_return;
+      if (const auto ok = co_await out.write(ByteView(*d).subspan(off, 4096)); !ok) co_return;
       *progress = off + 4096;
     }
     (void)co_await out.finish();
@@ -172,9 +172,9 @@ TEST(SimulatorStream, ABlockedStreamDoesNotBlockOtherStreamsOrMessages) {
     auto first = co_await (blocked.write(big) || timer.wait_until(w->now() + std::chrono::seconds(5)));
     if (first.index() != 1) co_return false;
     // The other stream and the message API still flow.
-    if (!co_await free.write(as_bytes("free"))) co_return false;
-    if (!co_await free.finish()) co_return false;
-    if (!co_await c.send(as_bytes("message"))) co_return false;
+    if (const auto ok = co_await free.write(as_bytes("free")); !ok) co_return false;
+    if (const auto ok = co_await free.finish(); !ok) co_return false;
+    if (const auto ok = co_await c.send(as_bytes("message")); !ok) co_return false;
     auto got = co_await read_all(in_free);
     auto msg = co_await s.recv();
     co_return got && to_string(*got) == "free" && msg && to_string(*msg) == "message";
@@ -271,7 +271,7 @@ TEST(SimulatorStream, LargeTransferSurvivesLossAndABandwidthLimit) {
     auto out = std::move(*co_await c.open_bi());
     auto in = std::move(*co_await s.accept_bi());
     auto [w, got] = co_await ([](SimulatorBiStream& o, const Bytes* bytes) -> asio::awaitable<bool> {
-      if (!co_await o.write(*bytes)) co_return false;
+      if (const auto ok = co_await o.write(*bytes); !ok) co_return false;
       co_return (co_await o.finish()).has_value();
     }(out, d) && read_all(in));
     if (!w) co_return fail(P2PError::protocol("writer failed"));

@@ -32,9 +32,9 @@ namespace detail {
 class BodyInput {
  public:
   virtual ~BodyInput() = default;
-  std::uint64_t consumed = 0;                  ///< body bytes returned so far
-  std::uint64_t limit = UINT64_MAX;            ///< reads past this many bytes fail
-  bool exceeded = false;                       ///< a read passed the limit
+  std::uint64_t consumed = 0;        ///< body bytes returned so far
+  std::uint64_t limit = UINT64_MAX;  ///< reads past this many bytes fail
+  bool exceeded = false;             ///< a read passed the limit
   /// read reads up to buffer.size() bytes; 0 at the end. Errors: those of the source.
   virtual asio::awaitable<P2PResult<std::size_t>> read(std::span<std::byte> buffer) = 0;
   /// content_length returns the length the sender declared, if any.
@@ -126,7 +126,7 @@ class Body {
   /// Body holds `bytes`.
   Body(Bytes bytes) : value_(std::move(bytes)) {}  // NOLINT(google-explicit-constructor): a body is its bytes
   /// Body holds a copy of `text`.
-  Body(std::string_view text) : value_(to_bytes(text)) {}  // NOLINT(google-explicit-constructor)
+  Body(std::string_view text) : value_(to_bytes(text)) {}   // NOLINT(google-explicit-constructor)
   Body(const char* text) : Body(std::string_view(text)) {}  // NOLINT(google-explicit-constructor)
   /// stream returns a streamed body of `length` bytes (nullopt when unknown).
   [[nodiscard]] static Body stream(BodySource source, std::optional<std::uint64_t> length = std::nullopt);

@@ -27,9 +27,7 @@ struct P2PRequest {
                                                     Headers headers = {}, BodyReader body = {});
 
   /// param returns the value captured by the route parameter or wildcard `name`.
-  [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const noexcept {
-    return params.get(name);
-  }
+  [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const noexcept { return params.get(name); }
   /// query_param returns the first query parameter named `name`.
   [[nodiscard]] std::optional<std::string_view> query_param(std::string_view name) const noexcept {
     return query_params.get(name);

@@ -102,12 +102,12 @@ enum class MatchKind : std::uint8_t {
 /// Match is the result of RouteTable::match.
 struct Match {
   MatchKind kind = MatchKind::not_found;
-  RouteId route = 0;             ///< valid when kind == found
-  PathParams params;             ///< valid when kind == found
-  bool head_from_get = false;    ///< a HEAD request answered by the GET route
-  std::vector<Method> allowed;   ///< for 405 and OPTIONS: the methods the path answers, in code order
+  RouteId route = 0;            ///< valid when kind == found
+  PathParams params;            ///< valid when kind == found
+  bool head_from_get = false;   ///< a HEAD request answered by the GET route
+  std::vector<Method> allowed;  ///< for 405 and OPTIONS: the methods the path answers, in code order
   PathError path_error = PathError::none;
-  std::string pattern;           ///< the matched pattern's text (when the path matched)
+  std::string pattern;  ///< the matched pattern's text (when the path matched)
 };
 
 /// format_allow renders methods as an Allow header value ("GET, HEAD, OPTIONS").
@@ -143,8 +143,8 @@ class RouteTable {
     std::uint32_t wildcard = kNone;  // a wildcard node is always a leaf
     std::vector<Entry> entries;      // the routes whose pattern ends here
   };
-  bool find(std::uint32_t node, const std::vector<std::string>& segs, std::size_t at,
-            std::vector<std::string>& values, std::uint32_t& found) const;
+  bool find(std::uint32_t node, const std::vector<std::string>& segs, std::size_t at, std::vector<std::string>& values,
+            std::uint32_t& found) const;
 
   std::vector<Node> nodes_{Node{}};
   std::size_t route_count_ = 0;

@@ -37,8 +37,9 @@ template <class R>
 concept HandlerAnswer = std::same_as<R, P2PResponse> || std::same_as<R, P2PResult<P2PResponse>>;
 
 template <class R>
-concept HandlerReturn = HandlerAnswer<std::remove_cvref_t<R>> || (IsAwaitable<std::remove_cvref_t<R>>::value &&
-                                                                   HandlerAnswer<typename IsAwaitable<std::remove_cvref_t<R>>::value_type>);
+concept HandlerReturn = HandlerAnswer<std::remove_cvref_t<R>> ||
+    (IsAwaitable<std::remove_cvref_t<R>>::value&&
+         HandlerAnswer<typename IsAwaitable<std::remove_cvref_t<R>>::value_type>);
 
 // invoke_handler calls `h` with the request as an rvalue when it accepts one (by value, const& or
 // &&), otherwise as an lvalue (a P2PRequest& parameter); structs are called through handle().
@@ -94,7 +95,7 @@ asio::awaitable<P2PResult<P2PResponse>> call_boxed(std::shared_ptr<H> h, P2PRequ
 /// 500), directly or as asio::awaitable<...> (a coroutine handler, for work that waits). An
 /// exception escaping a handler also becomes 500.
 template <class H>
-concept Handler = std::move_constructible<H> && (detail::CallableHandler<H> || detail::HandleMethodHandler<H>);
+concept Handler = std::move_constructible<H> &&(detail::CallableHandler<H> || detail::HandleMethodHandler<H>);
 
 /// Allowlist restricts who may call a route: node ids outside it get 403.
 using Allowlist = std::vector<NodeId>;
@@ -157,8 +158,8 @@ class P2PRouter {
   template <Handler H>
   [[nodiscard]] P2PResult<void> route(Method method, std::string_view pattern, H handler, RouteOptions options = {}) {
     auto h = std::make_shared<H>(std::move(handler));
-    return add_route(method, pattern,
-                     [h](P2PRequest req) { return detail::call_boxed<H>(h, std::move(req)); }, std::move(options));
+    return add_route(
+        method, pattern, [h](P2PRequest req) { return detail::call_boxed<H>(h, std::move(req)); }, std::move(options));
   }
   /// get registers a GET route (which also answers HEAD). Errors: as route.
   template <Handler H>
@@ -186,7 +187,8 @@ class P2PRouter {
   /// Errors: those of the service's registrations.
   template <P2PService S>
   [[nodiscard]] P2PResult<void> register_service(std::shared_ptr<S> service, ServiceOptions options = {}) {
-    return register_scoped(std::move(options), service, [service](P2PRouter& r) { return service->register_routes(r); });
+    return register_scoped(std::move(options), service,
+                           [service](P2PRouter& r) { return service->register_routes(r); });
   }
   /// register_service moves `service` into the router. Errors: as above.
   template <P2PService S>

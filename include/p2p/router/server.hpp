@@ -34,12 +34,12 @@ namespace p2p::router {
 
 /// RequestOutcome is how a served request ended.
 enum class RequestOutcome : std::uint8_t {
-  completed,        ///< the response was sent in full
-  refused,          ///< the head was refused (400, 408, 413, 431, 501) and answered
-  aborted_by_peer,  ///< the client reset or stopped the stream, or the connection went away
-  aborted_by_server,///< the body source failed mid-body: the stream was reset
-  timed_out,        ///< a timeout expired (answered with 408 or 503 when the head was not yet sent)
-  shut_down,        ///< the server shut down before the request finished
+  completed,          ///< the response was sent in full
+  refused,            ///< the head was refused (400, 408, 413, 431, 501) and answered
+  aborted_by_peer,    ///< the client reset or stopped the stream, or the connection went away
+  aborted_by_server,  ///< the body source failed mid-body: the stream was reset
+  timed_out,          ///< a timeout expired (answered with 408 or 503 when the head was not yet sent)
+  shut_down,          ///< the server shut down before the request finished
 };
 
 /// request_outcome_name returns the outcome's name ("completed", ...).
@@ -47,14 +47,14 @@ enum class RequestOutcome : std::uint8_t {
 
 /// RequestRecord describes one finished request, for logging and metrics hooks.
 struct RequestRecord {
-  NodeId remote;                        ///< the peer
-  Method method = Method::GET;          ///< the method (GET when the head never arrived)
-  std::string path;                     ///< the raw path ("" when the head never arrived)
-  StatusCode status = StatusCode::ok;   ///< the status sent (or that would have been sent)
+  NodeId remote;                       ///< the peer
+  Method method = Method::GET;         ///< the method (GET when the head never arrived)
+  std::string path;                    ///< the raw path ("" when the head never arrived)
+  StatusCode status = StatusCode::ok;  ///< the status sent (or that would have been sent)
   RequestOutcome outcome = RequestOutcome::completed;
-  std::uint64_t bytes_received = 0;     ///< stream bytes read (head and body)
-  std::uint64_t bytes_sent = 0;         ///< stream bytes written (head and body)
-  Duration duration{};                  ///< from the stream's acceptance to the end
+  std::uint64_t bytes_received = 0;  ///< stream bytes read (head and body)
+  std::uint64_t bytes_sent = 0;      ///< stream bytes written (head and body)
+  Duration duration{};               ///< from the stream's acceptance to the end
 };
 
 /// ServerStats counts a server's work.
@@ -165,8 +165,8 @@ class ConnectionTicket {
 /// then waits for its requests. It runs with the connection's cancellation slot bound (shutdown
 /// cancels its pending accept_bi), and holds the core by value, so it may outlive the Server object.
 template <P2PStreamConnection C>
-asio::awaitable<P2PResult<void>> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<ConnectionState> state,
-                                                C conn) {
+asio::awaitable<P2PResult<void>> run_connection(std::shared_ptr<ServerCore> core,
+                                                std::shared_ptr<ConnectionState> state, C conn) {
   // Shutdown arrives as a cancellation: it must end the pending accept, not throw at the next wait.
   co_await asio::this_coro::throw_if_cancelled(false);
   ConnectionTicket ticket(core, state);
@@ -210,12 +210,13 @@ class Server {
   /// the call. Errors: those of listener.accept() other than a cancelled accept during shutdown
   /// (the requests in flight are drained first).
   template <P2PListener L>
-    requires P2PStreamConnection<typename L::Connection>
-  asio::awaitable<P2PResult<void>> serve(L& listener) {
-    using namespace asio::experimental::awaitable_operators;
+  requires P2PStreamConnection<typename L::Connection> asio::awaitable<P2PResult<void>> serve(L& listener) {
     P2PResult<void> result;
     while (!core_->shutting_down()) {
-      auto next = co_await (listener.accept() || core_->wait_shutdown());
+      // The accept races the shutdown: awaitable_operators' ||, spelled out (no using-directive in
+      // a public header).
+      auto next =
+          co_await asio::experimental::awaitable_operators::operator||(listener.accept(), core_->wait_shutdown());
       if (next.index() == 1) break;
       auto& conn = std::get<0>(next);
       if (!conn) {
@@ -258,8 +259,9 @@ class Server {
 /// serve serves `router` on `listener` until the listener fails (there is no handle to shut it
 /// down: use Server for that). Errors: those of listener.accept().
 template <env::Environment E, P2PListener L>
-  requires P2PStreamConnection<typename L::Connection>
-asio::awaitable<P2PResult<void>> serve(E env, L& listener, P2PRouter router, ServeOptions options = {}) {
+requires P2PStreamConnection<typename L::Connection> asio::awaitable<P2PResult<void>> serve(E env, L& listener,
+                                                                                            P2PRouter router,
+                                                                                            ServeOptions options = {}) {
   Server<E> server(std::move(env), std::move(router), std::move(options));
   co_return co_await server.serve(listener);
 }

@@ -22,8 +22,8 @@ namespace p2p::router {
 
 /// StreamPriority is a scheduling hint for a stream's outgoing data.
 enum class StreamPriority : std::int8_t {
-  bulk = -1,       ///< a large body: sent after interactive streams
-  interactive = 0, ///< heads and small bodies (the default)
+  bulk = -1,        ///< a large body: sent after interactive streams
+  interactive = 0,  ///< heads and small bodies (the default)
 };
 
 /// AnyBiStream is one bidirectional stream behind a virtual interface. The operations follow
@@ -64,7 +64,7 @@ class BiStreamAdapter final : public AnyBiStream {
   void stop(std::uint64_t code) override { stream_.stop(code); }
   [[nodiscard]] std::uint64_t id() const override { return static_cast<std::uint64_t>(stream_.id()); }
   void set_priority(StreamPriority priority) override {
-    if constexpr (requires(S& s) { s.set_priority(std::int32_t{0}); }) {
+    if constexpr (requires(S & s) { s.set_priority(std::int32_t{0}); }) {
       stream_.set_priority(static_cast<std::int32_t>(priority));
     }
   }

@@ -55,7 +55,7 @@ struct HeadLimits {
   std::size_t head_bytes_max = 16 * 1024;
   /// header_count_max bounds the number of header fields. More get 431.
   std::size_t header_count_max = 100;
-  /// path_bytes_max bounds the raw path plus query of a request. Longer gets 431 (as a large head).
+  /// target_bytes_max bounds the raw path plus query of a request. Longer gets 431 (as a large head).
   std::size_t target_bytes_max = 8 * 1024;
 };
 
@@ -108,8 +108,7 @@ void append_varint(Bytes& out, std::uint64_t v);
 /// encode_response_head appends the frame of `head` to `out`.
 /// Errors: protocol_error for an invalid header or a status outside [200, 599]; message_too_large
 /// when the frame breaks `limits`.
-[[nodiscard]] P2PResult<void> encode_response_head(const ResponseHead& head, const HeadLimits& limits,
-                                                   Bytes& out);
+[[nodiscard]] P2PResult<void> encode_response_head(const ResponseHead& head, const HeadLimits& limits, Bytes& out);
 
 /// HeadDecoder parses one head frame from successive chunks of a stream.
 class HeadDecoder {

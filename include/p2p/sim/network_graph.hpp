@@ -219,6 +219,7 @@ class NetworkGraph {
   };
 
   [[nodiscard]] std::optional<std::uint32_t> index_of(const NodeId& id) const;
+  [[nodiscard]] ShortestPaths search(std::uint32_t root, Reach reach, bool towards_root, std::uint32_t stop_at) const;
   [[nodiscard]] bool usable(const Link& l) const noexcept;
   [[nodiscard]] bool passes(const Link& l, Reach reach) const noexcept;
   [[nodiscard]] std::uint32_t link_between(std::uint32_t from, std::uint32_t to) const;

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include <boost/asio/co_spawn.hpp>
 #include <fmt/format.h>
+#include <boost/asio/co_spawn.hpp>
 
 #include "p2p/core/node_id.hpp"
 #include "p2p/env/sim_env.hpp"

@@ -404,7 +404,8 @@ struct MemConnection::Handle {
   int side;
 };
 
-MemConnection::MemConnection(std::shared_ptr<mem::Conn> c, int side) : h_(std::make_shared<Handle>(std::move(c), side)) {}
+MemConnection::MemConnection(std::shared_ptr<mem::Conn> c, int side)
+    : h_(std::make_shared<Handle>(std::move(c), side)) {}
 
 asio::awaitable<P2PResult<void>> MemConnection::send(ByteView data) {
   auto h = h_;
@@ -548,7 +549,8 @@ asio::awaitable<P2PResult<MemConnection>> MemNetwork::connect(NodeId client, Nod
     st->wake.notify_all();
   });
   env::SimEnv::Timer timer(*net->rt);
-  if (auto r = co_await timer.wait_until(net->rt->now() + 2 * net->cfg.latency); !r) co_return fail(std::move(r.error()));
+  if (auto r = co_await timer.wait_until(net->rt->now() + 2 * net->cfg.latency); !r)
+    co_return fail(std::move(r.error()));
   co_return MemConnection(std::move(c), 0);
 }
 

@@ -23,7 +23,7 @@ class SimBackend {
   using Listener = sim::SimulatorListener;
   using Connection = sim::SimulatorConnection;
 
-  explicit SimBackend(std::uint64_t seed) : world_(seed, config()) {
+  explicit SimBackend(std::uint64_t seed, NetworkConfig net = config()) : world_(seed, net) {
     auto node = world_.add_node("server");
     EXPECT_TRUE(node.has_value());
     server_.emplace(std::move(*node));
@@ -46,13 +46,15 @@ class SimBackend {
   void run_for(Duration d) { world_.run_for(d); }
   [[nodiscard]] sim::World& world() noexcept { return world_; }
 
- private:
+  /// config is the suite's network: 2 ms links without loss.
   static NetworkConfig config() {
     NetworkConfig c;
     c.latency = std::chrono::milliseconds(2);
     c.packet_loss = 0.0;
     return c;
   }
+
+ private:
   static asio::awaitable<P2PResult<Connection>> connect_as(sim::SimulatorP2P node, NodeId server) {
     co_return co_await node.connect(server);
   }
