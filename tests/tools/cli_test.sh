@@ -75,5 +75,11 @@ expect_text "listener printed the file" "$dir/listen.out" ": file body$"
 expect_text "listener knows who sent" "$dir/listen.out" "connected from 127.0.0.1:"
 check "send to a node that is gone fails cleanly" 1 timeout 30 "$bin" send "$ticket" late --bind 127.0.0.1:0 --timeout 2
 
+# The README's main job: the demo (real QUIC on loopback, then a simulated network).
+check "demo" 0 timeout 120 "$bin" demo --seed 3
+expect_text "demo used the router" "$dir/out" "GET /tracks -> 200"
+expect_text "demo simulated a relayed path" "$dir/out" "relayed"
+expect_text "demo prints the seed" "$dir/out" "P2P_SIM_SEED=3"
+
 if [ $failures -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "all CLI checks passed"

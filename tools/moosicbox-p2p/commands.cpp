@@ -42,12 +42,4 @@ int id(const std::optional<std::filesystem::path>& path, bool hex) {
   return 0;
 }
 
-int demo(std::optional<std::uint64_t> /*seed*/) {
-  env::OsRandom rng;
-  const auto key = SecretKey::generate(rng);
-  fmt::print("part 2: simulated network\n");
-  fmt::print("  (the simulator is not built yet; this node's id would be {})\n", key.public_key());
-  return 0;
-}
-
 }  // namespace p2p::cli

@@ -12,7 +12,5 @@ namespace p2p::cli {
 int keygen(const std::filesystem::path& path, bool force);
 /// id prints the node id of the key at `path`, or of a fresh ephemeral key when none is given.
 int id(const std::optional<std::filesystem::path>& path, bool hex);
-/// demo runs the embedded demonstration and prints what happens.
-int demo(std::optional<std::uint64_t> seed);
 
 }  // namespace p2p::cli

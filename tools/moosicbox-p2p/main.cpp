@@ -9,6 +9,8 @@
 #include "net_commands.hpp"
 #include "p2p/build_config.hpp"
 #include "quic_commands.hpp"
+#include "router_commands.hpp"
+#include "sim_commands.hpp"
 
 namespace {
 
@@ -67,7 +69,9 @@ int main(int argc, char** argv) {
   std::string bench_what;
   bool bench_json = false;
   auto* bench = app.add_subcommand("bench", "Measure a part of the stack and print the figures");
-  bench->add_option("what", bench_what, "What to measure: quic")->required()->check(CLI::IsMember({"quic"}));
+  bench->add_option("what", bench_what, "What to measure: sim, quic, router")
+      ->required()
+      ->check(CLI::IsMember({"sim", "quic", "router"}));
   bench->add_flag("--json", bench_json, "Print one JSON object");
 
   try {
@@ -91,11 +95,13 @@ int main(int argc, char** argv) {
   if (*demo) {
     int rc = 0;
     if (demo_only == "all" || demo_only == "quic") rc = p2p::cli::quic_demo();
-    if (rc == 0 && (demo_only == "all" || demo_only == "sim")) rc = p2p::cli::demo(demo_seed);
+    if (rc == 0 && (demo_only == "all" || demo_only == "sim")) rc = p2p::cli::sim_demo(demo_seed);
     return rc;
   }
   if (*bench) {
+    if (bench_what == "sim") return p2p::cli::sim_bench(bench_json);
     if (bench_what == "quic") return p2p::cli::quic_bench(bench_json);
+    if (bench_what == "router") return p2p::cli::router_bench(bench_json);
   }
   return 2;
 }

@@ -79,8 +79,7 @@ asio::awaitable<void> serve(SimulatorListener listener, const World* w, Story* s
 }
 
 // ask sends one request and waits for its answer.
-asio::awaitable<bool> ask(SimulatorConnection c, const World* w, std::string_view who, std::string request,
-                          Story* s) {
+asio::awaitable<bool> ask(SimulatorConnection c, const World* w, std::string_view who, std::string request, Story* s) {
   s->say("{}: sends \"{}\"", who, request);
   const auto start = w->now();
   const auto sent = co_await c.send(as_bytes(request));
