@@ -60,47 +60,89 @@ P2PError protocol_violation(ConnState& c, std::string why) {
   return e;
 }
 
+// kMessageReadChunk is how much of the message stream one read pulls: many small messages per
+// read, instead of a few engine calls per message.
+constexpr std::size_t kMessageReadChunk = 64 * 1024;
+
+// fill_messages reads more of the message stream into msg_buf. Returns false when the stream
+// failed (reset: a protocol violation, reported through msg_error) or nothing could be read.
+bool fill_messages(ConnState& c, bool& fin) {
+  fin = false;
+  if (c.msg_buf_pos > 0) {
+    c.msg_buf.erase(c.msg_buf.begin(), c.msg_buf.begin() + static_cast<std::ptrdiff_t>(c.msg_buf_pos));
+    c.msg_buf_pos = 0;
+  }
+  const std::size_t old = c.msg_buf.size();
+  c.msg_buf.resize(old + kMessageReadChunk);
+  auto r = c.quic->stream_read(*c.msg_in, std::span(c.msg_buf).subspan(old));
+  if (!r) {
+    c.msg_buf.resize(old);
+    if (r.error().code() == P2PErrc::stream_reset) (void)protocol_violation(c, "the peer reset its message stream");
+    return false;
+  }
+  c.msg_buf.resize(old + r->size);
+  fin = r->fin;
+  return r->size > 0;
+}
+
 // take_message returns the next complete message from the message stream, nullopt when none is
 // complete yet. Reading returns flow-control credit, so the caller flushes afterwards.
 std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
   if (c.msg_error) return fail(*c.msg_error);
-  if (!c.msg_in || c.msg_in_finished) return std::nullopt;
-  quic::Connection& q = *c.quic;
-  const quic::StreamId sid = *c.msg_in;
-  while (!c.msg_length) {
-    const std::size_t want = c.msg_header_size == 0 ? 1 : varint_size(c.msg_header[0]);
-    auto r = q.stream_read(sid, std::span(c.msg_header).subspan(c.msg_header_size, want - c.msg_header_size));
-    if (!r) {
-      if (r.error().code() == P2PErrc::stream_reset) {
-        return fail(protocol_violation(c, "the peer reset its message stream"));
-      }
-      return std::nullopt;  // the connection ended: the caller reports its error
+  if (!c.msg_in) return std::nullopt;
+  auto buffered = [&] { return c.msg_buf.size() - c.msg_buf_pos; };
+  bool fin = false;
+  if (!c.msg_length) {
+    // The header: a QUIC varint, 1 to 8 bytes; its first byte says how long it is.
+    if (buffered() == 0 && !c.msg_in_finished) (void)fill_messages(c, fin);
+    if (c.msg_error) return fail(*c.msg_error);
+    if (buffered() == 0) {
+      if (fin) c.msg_in_finished = true;
+      return std::nullopt;
     }
-    c.msg_header_size += r->size;
-    if (r->fin && c.msg_header_size < want) {
-      if (c.msg_header_size == 0) {
-        c.msg_in_finished = true;
-        return std::nullopt;
-      }
-      return fail(protocol_violation(c, "the message stream ended inside a message header"));
+    const std::size_t hlen = varint_size(c.msg_buf[c.msg_buf_pos]);
+    if (buffered() < hlen && !c.msg_in_finished) (void)fill_messages(c, fin);
+    if (c.msg_error) return fail(*c.msg_error);
+    if (buffered() < hlen) {
+      if (fin || c.msg_in_finished)
+        return fail(protocol_violation(c, "the message stream ended inside a message header"));
+      return std::nullopt;
     }
-    if (r->size == 0) return std::nullopt;
-    if (c.msg_header_size == want && want == varint_size(c.msg_header[0])) {
-      const std::uint64_t len = decode_varint(std::span(c.msg_header).first(want));
-      const std::size_t max = c.ep->config.limits.max_message_size;
-      if (len > max) {
-        return fail(protocol_violation(c, fmt::format("message of {} bytes exceeds max {}", len, max)));
-      }
-      c.msg_length = static_cast<std::size_t>(len);
-      c.msg_body.clear();
-      c.msg_body.reserve(std::min<std::size_t>(*c.msg_length, 64 * 1024));
-    }
+    const std::uint64_t len = decode_varint(std::span(c.msg_buf).subspan(c.msg_buf_pos, hlen));
+    const std::size_t max = c.ep->config.limits.max_message_size;
+    if (len > max) return fail(protocol_violation(c, fmt::format("message of {} bytes exceeds max {}", len, max)));
+    c.msg_buf_pos += hlen;
+    c.msg_length = static_cast<std::size_t>(len);
+    c.msg_body.clear();
   }
-  while (c.msg_body.size() < *c.msg_length) {
+  const std::size_t len = *c.msg_length;
+  if (c.msg_body.empty()) {
+    if (buffered() < len && !c.msg_in_finished) (void)fill_messages(c, fin);
+    if (c.msg_error) return fail(*c.msg_error);
+    if (buffered() >= len) {
+      // Fast path: the whole message is buffered.
+      const auto begin = c.msg_buf.begin() + static_cast<std::ptrdiff_t>(c.msg_buf_pos);
+      Bytes out(begin, begin + static_cast<std::ptrdiff_t>(len));
+      c.msg_buf_pos += len;
+      if (c.msg_buf_pos == c.msg_buf.size()) {
+        c.msg_buf.clear();
+        c.msg_buf_pos = 0;
+      }
+      c.msg_length.reset();
+      return P2PResult<Bytes>(std::move(out));
+    }
+    if (fin || c.msg_in_finished) return fail(protocol_violation(c, "the message stream ended inside a message"));
+    // A large message: take what is buffered and read the rest straight into it.
+    c.msg_body.reserve(std::min<std::size_t>(len, 1 << 20));
+    c.msg_body.assign(c.msg_buf.begin() + static_cast<std::ptrdiff_t>(c.msg_buf_pos), c.msg_buf.end());
+    c.msg_buf.clear();
+    c.msg_buf_pos = 0;
+  }
+  while (c.msg_body.size() < len) {
     const std::size_t old = c.msg_body.size();
-    const std::size_t want = std::min<std::size_t>(*c.msg_length - old, 256 * 1024);
+    const std::size_t want = std::min<std::size_t>(len - old, 256 * 1024);
     c.msg_body.resize(old + want);
-    auto r = q.stream_read(sid, std::span(c.msg_body).subspan(old, want));
+    auto r = c.quic->stream_read(*c.msg_in, std::span(c.msg_body).subspan(old, want));
     if (!r) {
       c.msg_body.resize(old);
       if (r.error().code() == P2PErrc::stream_reset) {
@@ -109,7 +151,7 @@ std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
       return std::nullopt;
     }
     c.msg_body.resize(old + r->size);
-    if (r->fin && c.msg_body.size() < *c.msg_length) {
+    if (r->fin && c.msg_body.size() < len) {
       return fail(protocol_violation(c, "the message stream ended inside a message"));
     }
     if (r->size == 0) return std::nullopt;
@@ -117,7 +159,6 @@ std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
   Bytes out = std::move(c.msg_body);
   c.msg_body = Bytes{};
   c.msg_length.reset();
-  c.msg_header_size = 0;
   return P2PResult<Bytes>(std::move(out));
 }
 

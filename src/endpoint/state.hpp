@@ -77,10 +77,10 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   std::optional<quic::StreamId> msg_out;
   std::optional<quic::StreamId> msg_in;
   bool msg_sending = false;
-  std::array<std::byte, 8> msg_header{};
-  std::size_t msg_header_size = 0;
-  std::optional<std::size_t> msg_length;
-  Bytes msg_body;
+  Bytes msg_buf;  // bytes read from the message stream, not yet parsed: [msg_buf_pos, end)
+  std::size_t msg_buf_pos = 0;
+  std::optional<std::size_t> msg_length;  // the length of the message being assembled
+  Bytes msg_body;                         // a message larger than what msg_buf held, assembled in place
   bool msg_in_finished = false;
   std::optional<P2PError> msg_error;  // the peer broke the framing
 
@@ -131,6 +131,7 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   EndpointConfig config;
   NodeId id;
   std::shared_ptr<const quic::TlsIdentity> tls;
+  std::shared_ptr<quic::PageArena> arena;  // ngtcp2's large blocks of every connection (may be null)
   quic::StaticSecret secret{};
   quic::TransportConfig transport;
   std::vector<std::unique_ptr<SocketState>> sockets;

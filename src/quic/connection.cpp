@@ -17,8 +17,6 @@
 #include <cstring>
 #include <deque>
 #include <unordered_map>
-#include <map>
-#include <cstdlib>
 
 #include "core/log.hpp"
 #include "p2p/core/assert.hpp"
@@ -114,6 +112,9 @@ struct Stream {
 
 struct Connection::Impl {
   bool server = false;
+  // The arena outlives the ngtcp2 state allocated from it (members are destroyed after ~Impl).
+  std::shared_ptr<PageArena> arena;
+  ngtcp2_mem mem{};
   ngtcp2_conn* conn = nullptr;
   gnutls_session_t session = nullptr;
   ngtcp2_crypto_conn_ref conn_ref{};
@@ -526,13 +527,6 @@ struct Connection::Impl {
 };
 
 namespace {
-std::map<std::size_t, std::pair<long,long>>* g_sizes = nullptr;
-void* tm_malloc(size_t n, void*) { if (!g_sizes) g_sizes = new std::map<std::size_t, std::pair<long,long>>(); (*g_sizes)[n].first++; auto* p = static_cast<std::size_t*>(std::malloc(n + 16)); p[0] = n; return p + 2; }
-void tm_free(void* p, void*) { if (!p) return; auto* q = static_cast<std::size_t*>(p) - 2; (*g_sizes)[q[0]].second++; std::free(q); }
-void* tm_calloc(size_t a, size_t b, void* u) { void* p = tm_malloc(a*b, u); std::memset(p, 0, a*b); return p; }
-void* tm_realloc(void* p, size_t n, void* u) { void* q = tm_malloc(n, u); if (p) { auto* o = static_cast<std::size_t*>(p) - 2; std::memcpy(q, p, std::min(o[0], n)); tm_free(p, u); } return q; }
-const ngtcp2_mem g_mem{nullptr, tm_malloc, tm_free, tm_calloc, tm_realloc};
-struct Dump { ~Dump() { if (!g_sizes) return; for (auto& [n, c] : *g_sizes) if (c.first - c.second > 10) fprintf(stderr, "size %zu live %ld\n", n, c.first - c.second); } } g_dump;
 
 Connection::Impl* impl_of(void* user_data) { return static_cast<Connection::Impl*>(user_data); }
 
@@ -782,6 +776,22 @@ int verify_cb(gnutls_session_t s) {
   return static_cast<Connection::Impl*>(ref->user_data)->on_verify(s);
 }
 
+void* arena_malloc(std::size_t size, void* user_data) { return static_cast<PageArena*>(user_data)->allocate(size); }
+void arena_free(void* p, void* user_data) { static_cast<PageArena*>(user_data)->deallocate(p); }
+void* arena_calloc(std::size_t n, std::size_t size, void* user_data) {
+  return static_cast<PageArena*>(user_data)->allocate_zeroed(n * size);
+}
+void* arena_realloc(void* p, std::size_t size, void* user_data) {
+  return static_cast<PageArena*>(user_data)->reallocate(p, size);
+}
+
+// mem_for returns the ngtcp2 allocator of `impl`: its arena's, or ngtcp2's default (malloc).
+const ngtcp2_mem* mem_for(Connection::Impl& impl) {
+  if (!impl.arena) return nullptr;
+  impl.mem = ngtcp2_mem{impl.arena.get(), arena_malloc, arena_free, arena_calloc, arena_realloc};
+  return &impl.mem;
+}
+
 ngtcp2_callbacks make_callbacks(bool server) {
   ngtcp2_callbacks cb{};
   if (server) {
@@ -954,10 +964,18 @@ int Connection::Impl::on_verify(gnutls_session_t s) {
   if (gnutls_pubkey_export_ecc_raw(pub, &curve, &x, nullptr) != GNUTLS_E_SUCCESS) {
     return reject("the peer's key cannot be read");
   }
-  auto id = NodeId::from_bytes(std::span<const std::uint8_t>(x.data, x.size));
+  const std::span<const std::uint8_t> raw(x.data, x.size);
+  if (expected_peer && std::ranges::equal(raw, expected_peer->as_bytes())) {
+    // The dialed id, already a validated NodeId: no need to validate the point again (a costly
+    // subgroup check) on every connect.
+    gnutls_free(x.data);
+    peer_id = *expected_peer;
+    return 0;
+  }
+  auto id = NodeId::from_bytes(raw);
   gnutls_free(x.data);
   if (!id) return reject(fmt::format("the peer's key is not a valid node id ({})", id.error().context()));
-  if (expected_peer && *id != *expected_peer) {
+  if (expected_peer) {
     return reject(fmt::format("the server presented key {}, not the dialed node id", id->to_string()));
   }
   peer_id = *id;
@@ -1009,6 +1027,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::connect(ClientConfig config, 
   impl->alpns = {std::move(config.alpn)};
   impl->expected_peer = config.server_id;
   impl->peer_id = config.server_id;
+  impl->arena = std::move(config.arena);
 
   std::array<std::uint8_t, 16> dcid_bytes{};  // RFC 9000 §7.2: at least 8 unpredictable bytes
   std::array<std::uint8_t, kLocalCidSize> scid_bytes{};
@@ -1022,7 +1041,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::connect(ClientConfig config, 
   const ngtcp2_settings settings = make_settings(impl->transport, now, impl.get());
   const ngtcp2_transport_params params = make_params(impl->transport);
   const int rv = ngtcp2_conn_client_new(&impl->conn, &dcid, &nscid, &path, config.version, &cb, &settings, &params,
-                                        &g_mem, impl.get());
+                                        mem_for(*impl), impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC client state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
   if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
@@ -1044,6 +1063,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   impl->random = std::move(config.random);
   impl->alpns = std::move(config.alpns);
   impl->client_dcid = initial.dcid;
+  impl->arena = std::move(config.arena);
 
   std::array<std::uint8_t, kLocalCidSize> scid_bytes{};
   impl->random(std::as_writable_bytes(std::span(scid_bytes)));
@@ -1065,7 +1085,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   const auto token = stateless_reset_token(impl->secret, scid);
   std::memcpy(params.stateless_reset_token, token.data(), token.size());
   const int rv = ngtcp2_conn_server_new(&impl->conn, &dcid, &nscid, &npath, initial.version, &cb, &settings, &params,
-                                        &g_mem, impl.get());
+                                        mem_for(*impl), impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC server state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
   if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());

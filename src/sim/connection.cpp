@@ -14,10 +14,11 @@ namespace p2p::sim::detail {
 asio::awaitable<WaitQueue::Wake> WaitQueue::wait(TimePoint deadline) {
   const auto token = next_token_++;
   auto* rt = rt_;
-  const auto ec = co_await rt->suspend([this, token, deadline, rt](env::SimRuntime::ParkId id) {
+  // Three words of captures fit the function wrapper's inline storage: no allocation per wait.
+  const auto ec = co_await rt->suspend([this, token, deadline](env::SimRuntime::ParkId id) {
     EventId ev = kNoEvent;
     if (deadline != kTimePointMax) {
-      ev = rt->schedule_at(deadline, [rt, id] { rt->resume(id, asio::error::timed_out); });
+      ev = rt_->schedule_at(deadline, [r = rt_, id] { r->resume(id, asio::error::timed_out); });
     }
     waiters_.push_back(Waiter{token, id, ev});
   });
@@ -641,7 +642,8 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::send(ByteView data) {
   while (true) {
     if (auto err = pair.send_error(side)) co_return fail(*err);
     if (e.window_used == 0 || e.window_used + cost <= pair.message_window()) break;
-    if (const auto wake = co_await e.send_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("send"));
+    if (const auto wake = co_await e.send_waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("send"));
   }
   e.window_used += cost;
   ++e.messages_sent;
@@ -664,7 +666,8 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::send(Bytes&& data) {
   while (true) {
     if (auto err = pair.send_error(side)) co_return fail(*err);
     if (e.window_used == 0 || e.window_used + cost <= pair.message_window()) break;
-    if (const auto wake = co_await e.send_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("send"));
+    if (const auto wake = co_await e.send_waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("send"));
   }
   e.window_used += cost;
   ++e.messages_sent;
@@ -696,7 +699,8 @@ asio::awaitable<P2PResult<Bytes>> SimulatorConnection::recv() {
   while (true) {
     if (!e.inbox.empty()) co_return take_message(pair, side);
     if (auto err = pair.recv_error(side)) co_return fail(*err);
-    if (const auto wake = co_await e.recv_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("recv"));
+    if (const auto wake = co_await e.recv_waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("recv"));
   }
 }
 
@@ -778,7 +782,8 @@ asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::open_bi() {
   while (true) {
     if (auto err = pair.send_error(side)) co_return fail(*err);
     if (e.streams_opened < e.streams_allowed) break;
-    if (const auto wake = co_await e.open_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("open_bi"));
+    if (const auto wake = co_await e.open_waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("open_bi"));
   }
   const auto sid = pair.open_stream(side).id;
   co_return detail::Access::stream(keep, sid);
@@ -800,7 +805,8 @@ asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::accept_bi() {
       co_return detail::Access::stream(keep, sid);
     }
     if (auto err = pair.recv_error(side)) co_return fail(*err);
-    if (const auto wake = co_await e.accept_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("accept_bi"));
+    if (const auto wake = co_await e.accept_waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("accept_bi"));
   }
 }
 
@@ -854,14 +860,16 @@ asio::awaitable<P2PResult<void>> SimulatorBiStream::write(ByteView data) {
     if (done == data.size()) co_return P2PResult<void>{};
     const auto credit = out.credit_limit - out.sent_offset;
     if (credit == 0) {
-      if (const auto wake = co_await out.writers.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("stream write"));
+      if (const auto wake = co_await out.writers.wait(); wake == WaitQueue::Wake::cancelled)
+        co_return fail(P2PError::cancelled("stream write"));
       continue;
     }
     const auto n = std::min({data.size() - done, static_cast<std::size_t>(credit), detail::kStreamSegmentMax});
     detail::Frame f;
     f.kind = detail::FrameKind::stream_data;
     f.stream = sid;
-    f.data.assign(data.begin() + static_cast<std::ptrdiff_t>(done), data.begin() + static_cast<std::ptrdiff_t>(done + n));
+    f.data.assign(data.begin() + static_cast<std::ptrdiff_t>(done),
+                  data.begin() + static_cast<std::ptrdiff_t>(done + n));
     out.sent_offset += n;
     done += n;
     pair.push(out.lane, std::move(f));
@@ -936,7 +944,8 @@ asio::awaitable<P2PResult<std::size_t>> SimulatorBiStream::read(std::span<std::b
       co_return std::size_t{0};
     }
     if (auto err = pair.recv_error(side)) co_return fail(*err);
-    if (const auto wake = co_await in.readers.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("stream read"));
+    if (const auto wake = co_await in.readers.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("stream read"));
   }
 }
 

@@ -322,7 +322,12 @@ struct Inbound {
 /// End is one side of a connection.
 struct End {
   explicit End(env::SimRuntime& rt) noexcept
-      : recv_waiters(rt), send_waiters(rt), close_waiters(rt), connect_waiters(rt), accept_waiters(rt), open_waiters(rt) {}
+      : recv_waiters(rt),
+        send_waiters(rt),
+        close_waiters(rt),
+        connect_waiters(rt),
+        accept_waiters(rt),
+        open_waiters(rt) {}
 
   std::shared_ptr<NodeState> node;
   bool established = false;

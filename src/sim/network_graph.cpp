@@ -51,7 +51,8 @@ P2PResult<void> LinkInfo::validate() const {
   if (latency < Duration::zero()) return fail(P2PError::invalid_configuration("link latency must not be negative"));
   if (jitter < Duration::zero()) return fail(P2PError::invalid_configuration("link jitter must not be negative"));
   if (!(packet_loss >= 0.0 && packet_loss <= 1.0)) {
-    return fail(P2PError::invalid_configuration(fmt::format("link packet_loss {} is not between 0 and 1", packet_loss)));
+    return fail(
+        P2PError::invalid_configuration(fmt::format("link packet_loss {} is not between 0 and 1", packet_loss)));
   }
   return {};
 }
@@ -227,8 +228,8 @@ P2PResult<void> NetworkGraph::disconnect_nodes(const NodeId& a, const NodeId& b)
   const auto ab = link_between(*ia, *ib);
   const auto ba = link_between(*ib, *ia);
   if (ab == kNone && ba == kNone) {
-    return fail(P2PError::invalid_configuration(fmt::format("no link between {} and {}", nodes_[*ia].info.name,
-                                                            nodes_[*ib].info.name)));
+    return fail(P2PError::invalid_configuration(
+        fmt::format("no link between {} and {}", nodes_[*ia].info.name, nodes_[*ib].info.name)));
   }
   if (ab != kNone) remove_link(ab);
   if (ba != kNone) remove_link(ba);
@@ -244,8 +245,8 @@ P2PResult<void> NetworkGraph::update_link(const NodeId& from, const NodeId& to,
   if (!ib) return fail(P2PError::node_not_found(to.to_string()));
   const auto l = link_between(*ia, *ib);
   if (l == kNone) {
-    return fail(P2PError::invalid_configuration(fmt::format("no link from {} to {}", nodes_[*ia].info.name,
-                                                            nodes_[*ib].info.name)));
+    return fail(P2PError::invalid_configuration(
+        fmt::format("no link from {} to {}", nodes_[*ia].info.name, nodes_[*ib].info.name)));
   }
   LinkInfo info = links_[l].info;
   fn(info);
@@ -263,8 +264,8 @@ P2PResult<void> NetworkGraph::set_link_active(const NodeId& a, const NodeId& b, 
   const auto ab = link_between(*ia, *ib);
   const auto ba = link_between(*ib, *ia);
   if (ab == kNone && ba == kNone) {
-    return fail(P2PError::invalid_configuration(fmt::format("no link between {} and {}", nodes_[*ia].info.name,
-                                                            nodes_[*ib].info.name)));
+    return fail(P2PError::invalid_configuration(
+        fmt::format("no link between {} and {}", nodes_[*ia].info.name, nodes_[*ib].info.name)));
   }
   if (ab != kNone) links_[ab].info.active = active;
   if (ba != kNone) links_[ba].info.active = active;
@@ -325,7 +326,7 @@ void NetworkGraph::recount_cuts() {
 }
 
 P2PResult<NetworkGraph::PartitionId> NetworkGraph::add_partition(std::span<const NodeId> group_a,
-                                                                std::span<const NodeId> group_b) {
+                                                                 std::span<const NodeId> group_b) {
   if (group_a.empty() || group_b.empty()) {
     return fail(P2PError::invalid_configuration("a partition needs two non-empty groups"));
   }

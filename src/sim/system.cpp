@@ -15,7 +15,8 @@ asio::awaitable<P2PResult<SimulatorConnection>> SimulatorListener::accept() {
   while (true) {
     if (!st.backlog.empty()) co_return detail::Access::connection(st.backlog.pop_front());
     if (st.closed) co_return fail(P2PError::connection_closed(st.close_reason));
-    if (const auto wake = co_await st.waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("accept"));
+    if (const auto wake = co_await st.waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("accept"));
   }
 }
 
@@ -66,7 +67,8 @@ asio::awaitable<P2PResult<SimulatorConnection>> SimulatorP2P::connect(const Node
   while (true) {
     if (e.established) co_return detail::Access::connection(ref);
     if (pair->failed) co_return fail(*e.error);
-    if (const auto wake = co_await e.connect_waiters.wait(); wake == WaitQueue::Wake::cancelled) co_return fail(P2PError::cancelled("connect"));
+    if (const auto wake = co_await e.connect_waiters.wait(); wake == WaitQueue::Wake::cancelled)
+      co_return fail(P2PError::cancelled("connect"));
   }
 }
 
@@ -84,8 +86,8 @@ asio::awaitable<P2PResult<SimulatorListener>> SimulatorP2P::listen(std::string_v
   if (node->listener != nullptr) {
     co_return fail(P2PError::connection_failed(fmt::format("{} is already listening", node->name)));
   }
-  auto st = std::make_shared<detail::ListenerState>(w, node,
-                                                    addr.empty() ? fmt::format("sim://{}", node->name) : std::string(addr));
+  auto st = std::make_shared<detail::ListenerState>(
+      w, node, addr.empty() ? fmt::format("sim://{}", node->name) : std::string(addr));
   node->listener = st.get();
   w.rt.trace(fmt::format("listen {}", node->name));
   co_return detail::Access::listener(std::make_shared<detail::ListenerRef>(std::move(st)));

@@ -26,8 +26,8 @@ P2PResult<std::optional<std::uint64_t>> seed_from_env() {
   std::uint64_t seed = 0;
   const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seed);
   if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
-    return fail(P2PError::invalid_configuration(
-        fmt::format("P2P_SIM_SEED='{}': not a decimal unsigned 64-bit number", value)));
+    return fail(
+        P2PError::invalid_configuration(fmt::format("P2P_SIM_SEED='{}': not a decimal unsigned 64-bit number", value)));
   }
   return std::optional<std::uint64_t>{seed};
 }
@@ -126,7 +126,8 @@ TimePoint WorldImpl::transmit_time(const std::vector<Hop>& hops, std::size_t wir
     last += hop.extra;
     Duration latency = info.latency;
     if (info.jitter > Duration::zero()) {
-      latency += Duration(static_cast<std::int64_t>(state.rng.uniform(static_cast<std::uint64_t>(info.jitter.count()) + 1)));
+      latency +=
+          Duration(static_cast<std::int64_t>(state.rng.uniform(static_cast<std::uint64_t>(info.jitter.count()) + 1)));
     }
     if (info.bandwidth > 0) {
       const auto start = std::max(first, state.busy_until);
@@ -307,9 +308,9 @@ P2PResult<SimulatorP2P> World::add_node(std::string_view name, NodeOptions optio
     return fail(P2PError::invalid_configuration(fmt::format("node name '{}' is already used", name)));
   }
   env::SimEnv node_env(w.rt, name);
-  SecretKey key = options.key                                   ? *options.key
+  SecretKey key = options.key                               ? *options.key
                   : options.identity == Identity::from_seed ? SecretKey::generate(node_env)
-                                                                : test_secret_key(name);
+                                                            : test_secret_key(name);
   const NodeId id = key.public_key();
   const NodeInfo info{.id = id,
                       .name = std::string(name),
@@ -329,10 +330,7 @@ P2PResult<SimulatorP2P> World::add_node(std::string_view name, NodeOptions optio
 std::optional<SimulatorP2P> World::node(const NodeId& id) const {
   auto* n = impl_->find(id);
   if (n == nullptr) return std::nullopt;
-  for (const auto& shared : impl_->nodes) {
-    if (shared.get() == n) return detail::Access::system(shared);
-  }
-  return std::nullopt;
+  return detail::Access::system(n->shared_from_this());
 }
 
 std::optional<SimulatorP2P> World::node_by_name(std::string_view name) const {

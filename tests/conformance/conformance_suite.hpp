@@ -39,8 +39,8 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "p2p/concepts.hpp"
 #include "p2p/streams.hpp"
@@ -79,20 +79,19 @@ inline bool is_one_of(P2PErrc code, std::initializer_list<P2PErrc> codes) {
 }  // namespace p2p::conformance
 
 /// P2P_CO_CHECK(cond) ends a test coroutine with a description of `cond` when it does not hold.
-#define P2P_CO_CHECK(cond)                                                            \
-  do {                                                                                \
+#define P2P_CO_CHECK(cond)                                                                      \
+  do {                                                                                          \
     if (!(cond)) co_return ::fmt::format("{}:{}: check failed: {}", __FILE__, __LINE__, #cond); \
   } while (false)
 
 /// P2P_CO_CHECK_OK(expr) ends a test coroutine when the P2PResult `expr` (evaluated once) holds an
 /// error, naming it.
-#define P2P_CO_CHECK_OK(expr)                                                                            \
-  do {                                                                                                   \
-    const auto& p2p_co_result = (expr);                                                                  \
-    if (!p2p_co_result) {                                                                                \
-      co_return ::fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr,                         \
-                              p2p_co_result.error().message());                                          \
-    }                                                                                                    \
+#define P2P_CO_CHECK_OK(expr)                                                                                      \
+  do {                                                                                                             \
+    const auto& p2p_co_result = (expr);                                                                            \
+    if (!p2p_co_result) {                                                                                          \
+      co_return ::fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, p2p_co_result.error().message()); \
+    }                                                                                                              \
   } while (false)
 
 namespace p2p::conformance {
@@ -124,7 +123,9 @@ class ConformanceBase : public ::testing::Test {
   }
 
   /// listen starts `server` listening on the harness's address.
-  asio::awaitable<P2PResult<Listener>> listen(System& server) { co_return co_await server.listen(harness_.listen_addr()); }
+  asio::awaitable<P2PResult<Listener>> listen(System& server) {
+    co_return co_await server.listen(harness_.listen_addr());
+  }
 
   /// check runs a test coroutine and reports its outcome as a test failure.
   void check(asio::awaitable<Outcome> task) {
@@ -277,9 +278,8 @@ TYPED_TEST_P(P2PConformance, RecvWaitsForAMessageSentLater) {
     std::optional<P2PResult<Bytes>> early;
     auto server_side = [](Conn s, std::optional<P2PResult<Bytes>>* out) -> asio::awaitable<void> {
       using namespace boost::asio::experimental::awaitable_operators;
-      co_await (into(s.recv(), out) && [](Conn s2) -> asio::awaitable<void> {
-        (void)co_await s2.send(as_bytes("go"));
-      }(s));
+      co_await (into(s.recv(), out) &&
+                    [](Conn s2) -> asio::awaitable<void> { (void)co_await s2.send(as_bytes("go")); }(s));
     };
     auto client_side = [](Conn c) -> asio::awaitable<void> {
       auto go = co_await c.recv();
@@ -374,8 +374,8 @@ TYPED_TEST_P(P2PConformance, ConnectingToASystemThatDoesNotListenFails) {
     auto [client, server] = f->make_pair();
     auto conn = co_await client->connect(server->local_node_id());
     P2P_CO_CHECK(!conn);
-    P2P_CO_CHECK(is_one_of(conn.error().code(), {P2PErrc::connection_failed, P2PErrc::timeout, P2PErrc::no_route,
-                                                 P2PErrc::node_not_found}));
+    P2P_CO_CHECK(is_one_of(conn.error().code(),
+                           {P2PErrc::connection_failed, P2PErrc::timeout, P2PErrc::no_route, P2PErrc::node_not_found}));
     co_return std::nullopt;
   }(this));
 }
@@ -473,7 +473,8 @@ TYPED_TEST_P(P2PConformance, ManyConcurrentConnectionsEachCarryTheirOwnMessages)
     };
     std::vector<Sys*> systems;
     for (int i = 0; i < kClients; ++i) systems.push_back(&f->harness_.make_system(fmt::format("client{}", i)));
-    auto all_clients = [](std::vector<Sys*> sys, typename Sys::NodeId target, decltype(client) one) -> asio::awaitable<std::string> {
+    auto all_clients = [](std::vector<Sys*> sys, typename Sys::NodeId target,
+                          decltype(client) one) -> asio::awaitable<std::string> {
       // Every client runs at once: a chain of && over a fixed count.
       auto results = co_await (one(sys[0], target, 0) && one(sys[1], target, 1) && one(sys[2], target, 2) &&
                                one(sys[3], target, 3) && one(sys[4], target, 4) && one(sys[5], target, 5) &&

@@ -12,6 +12,9 @@
 #include "p2p/core/spawn.hpp"
 #include "quic/connection.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 namespace p2p {
 namespace {
 
@@ -418,6 +421,49 @@ TEST(Endpoint, DualStackWildcardServerAnswersIpv4LoopbackClients) {
   });
 }
 
+TEST(Endpoint, ConfiguredProtocolsQueueConnectionsUntilListened) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server = bind_or_fail(ex, loopback_config("server", {"early/1"}));
+    auto client = bind_or_fail(ex, loopback_config("client"));
+    // The protocol is served from bind() on: the connection is accepted before anyone listens.
+    auto c = co_await client.connect(server.addr(), "early/1");
+    CO_ASSERT(c) << c.error().message();
+    CO_ASSERT(co_await c->send(as_bytes("queued")));
+    auto listener = server.listen("early/1");
+    CO_ASSERT(listener) << listener.error().message();
+    auto s = co_await listener->accept();
+    CO_ASSERT(s);
+    auto m = co_await s->recv();
+    CO_ASSERT(m);
+    EXPECT_EQ(to_string(*m), "queued");
+    // The listener is handed out once.
+    auto again = server.listen("early/1");
+    CO_ASSERT(!again);
+    EXPECT_EQ(again.error().code(), P2PErrc::connection_failed);
+  });
+}
+
+TEST(Endpoint, BindRejectsBadConfiguration) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto no_addr = loopback_config("x");
+    no_addr.bind_addrs.clear();
+    EXPECT_EQ(Endpoint::bind(ex, no_addr).error().code(), P2PErrc::invalid_configuration);
+    auto bad_alpn = loopback_config("x", {std::string(300, 'a')});
+    EXPECT_EQ(Endpoint::bind(ex, bad_alpn).error().code(), P2PErrc::invalid_configuration);
+    auto zero_limit = loopback_config("x");
+    zero_limit.limits.connections = 0;
+    EXPECT_EQ(Endpoint::bind(ex, zero_limit).error().code(), P2PErrc::invalid_configuration);
+    // A port already bound cannot be bound again.
+    auto first = bind_or_fail(ex, loopback_config("x"));
+    auto taken = loopback_config("y");
+    taken.bind_addrs = {first.local_addrs().front()};
+    auto second = Endpoint::bind(ex, taken);
+    CO_ASSERT(!second);
+    EXPECT_EQ(second.error().code(), P2PErrc::network_error) << second.error().message();
+    co_return;
+  });
+}
+
 TEST(Endpoint, RetryValidatesAddressesWhenRequired) {
   run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto server_cfg = loopback_config("server");
@@ -545,6 +591,88 @@ TEST(EndpointHostile, HandshakesBeyondTheLimitAreRefusedWithoutHurtingOthers) {
     auto m = co_await p.server.recv();
     CO_ASSERT(m);
     EXPECT_EQ(to_string(*m), "unaffected");
+  });
+}
+
+// RawPeer is a QUIC client driven by hand over a plain UDP socket, to send what the library never
+// sends: broken message framing.
+class RawPeer {
+ public:
+  RawPeer(asio::any_io_executor ex, const Endpoint& server, std::string alpn)
+      : env_(ex), sock_(ex, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    to_ = quic::Address(boost::asio::ip::make_address("127.0.0.1"), server.local_addrs().front().port());
+    quic::ClientConfig cc;
+    cc.identity = *quic::TlsIdentity::create(test_secret_key("raw"));
+    cc.server_id = server.node_id();
+    cc.alpn = std::move(alpn);
+    cc.path = quic::Path{sock_.local_endpoint(), to_};
+    cc.random = quic::make_random_fn(env_);
+    conn_ = std::move(*quic::Connection::connect(std::move(cc), env_.now()));
+  }
+  quic::Connection& conn() { return *conn_; }
+
+  // drive exchanges packets until `done()` or `limit` passes.
+  asio::awaitable<bool> drive(std::function<bool()> done, Duration limit) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    const TimePoint end = env_.now() + limit;
+    std::vector<std::byte> buf(65536);
+    auto timer = env_.make_timer();
+    while (!done() && env_.now() < end) {
+      while (auto t = conn_->poll_transmit(env_.now(), buf)) {
+        sock_.send_to(boost::asio::buffer(buf.data(), t->size), to_);
+      }
+      const TimePoint wake = std::min(end, conn_->next_deadline());
+      boost::asio::ip::udp::endpoint from;
+      auto r = co_await (
+          sock_.async_receive_from(boost::asio::buffer(buf), from, boost::asio::as_tuple(boost::asio::use_awaitable)) ||
+          timer.wait_until(wake));
+      if (r.index() == 0) {
+        auto [ec, n] = std::get<0>(r);
+        if (!ec) conn_->on_datagram(env_.now(), quic::Path{sock_.local_endpoint(), from}, ByteView(buf).first(n));
+      } else if (conn_->next_deadline() <= env_.now()) {
+        conn_->on_deadline(env_.now());
+      }
+    }
+    co_return done();
+  }
+
+ private:
+  env::AsioEnv env_;
+  boost::asio::ip::udp::socket sock_;
+  quic::Address to_;
+  std::unique_ptr<quic::Connection> conn_;
+};
+
+TEST(EndpointHostile, BrokenMessageFramingIsAProtocolError) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server = bind_or_fail(ex, loopback_config("server"));
+    auto listener = server.listen("test/1");
+    CO_ASSERT(listener);
+    RawPeer peer(ex, server, "test/1");
+    CO_ASSERT(co_await peer.drive([&] { return peer.conn().is_established(); }, 5s));
+    // The first unidirectional stream is the message stream: announce 10 bytes, send 3, end it.
+    auto sid = peer.conn().open_uni();
+    CO_ASSERT(sid && sid->has_value());
+    const std::array<std::byte, 4> broken{std::byte{10}, std::byte{'a'}, std::byte{'b'}, std::byte{'c'}};
+    CO_ASSERT(peer.conn().stream_write(**sid, broken, true));
+    auto c = co_await listener->accept();
+    CO_ASSERT(c);
+    bool got = false;
+    std::optional<P2PResult<Bytes>> r;
+    spawn_logged(
+        ex,
+        [](Connection conn, std::optional<P2PResult<Bytes>>* out, bool* flag) -> asio::awaitable<void> {
+          out->emplace(co_await conn.recv());
+          *flag = true;
+        }(*c, &r, &got),
+        "recv");
+    CO_ASSERT(co_await peer.drive([&] { return got; }, 5s));
+    CO_ASSERT(!*r);
+    EXPECT_EQ(r->error().code(), P2PErrc::protocol_error);
+    EXPECT_NE(r->error().message().find("ended inside a message"), std::string::npos) << r->error().message();
+    // The peer learns why.
+    CO_ASSERT(co_await peer.drive([&] { return peer.conn().is_closed(); }, 5s));
+    EXPECT_NE(peer.conn().close_info()->reason.find("inside a message"), std::string::npos);
   });
 }
 

@@ -2,6 +2,8 @@
 // sizes and reports every key with a plausible value.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "quic_commands.hpp"
 
 namespace p2p::cli {
@@ -41,6 +43,15 @@ namespace {
 // The full benchmark, as `moosicbox-p2p bench quic --json` runs it. Disabled in normal runs (it
 // takes about half a minute); run with --gtest_also_run_disabled_tests --gtest_filter=*FullRun*.
 TEST(QuicBench, DISABLED_FullRun) { EXPECT_EQ(quic_bench(true), 0); }
+
+// The same with the internet's 1452-byte datagrams on loopback as well (what quinn uses there).
+TEST(QuicBench, DISABLED_FullRunInternetDatagrams) {
+  QuicBenchOptions o;
+  o.loopback_udp_payload_size = 0;
+  auto r = run_quic_bench(o);
+  ASSERT_TRUE(r) << r.error().message();
+  std::printf("%s\n", to_json(*r).c_str());
+}
 
 }  // namespace
 }  // namespace p2p::cli

@@ -22,12 +22,10 @@ Run run_scenario(std::uint64_t seed) {
   net.packet_loss = 0.02;
   SimBackend b(seed, net);
   P2PRouter r;
-  EXPECT_TRUE(r.get("/blob/:n",
-                    [](const P2PRequest& req) {
-                      const auto n = std::stoull(std::string(*req.param("n")));
-                      return P2PResponse::stream(StatusCode::ok, pattern_source(n, 16 * 1024), n);
-                    })
-                  .has_value());
+  EXPECT_TRUE(r.get("/blob/:n", [](const P2PRequest& req) {
+                 const auto n = std::stoull(std::string(*req.param("n")));
+                 return P2PResponse::stream(StatusCode::ok, pattern_source(n, 16 * 1024), n);
+               }).has_value());
   ServerRun<SimBackend> server(b, std::move(r));
   Run run;
   int finished = 0;

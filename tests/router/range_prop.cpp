@@ -67,7 +67,8 @@ RC_GTEST_PROP(RouterQueryProp, EncodedParamsParseBack, ()) {
   QueryParams q;
   for (int i = 0; i < n; ++i) {
     // Printable ASCII and a few UTF-8 sequences: every decoded value must be valid UTF-8.
-    auto text = rc::gen::container<std::string>(rc::gen::elementOf(std::string(" !\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~")));
+    auto text =
+        rc::gen::container<std::string>(rc::gen::elementOf(std::string(" !\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~")));
     auto key = *rc::gen::nonEmpty(text);
     auto value = *text + (*rc::gen::arbitrary<bool>() ? "\xc3\xa9\xf0\x9f\x8e\xb5" : "");
     q.add(key, value);

@@ -35,13 +35,11 @@ rc::Gen<T> full(rc::Gen<T> gen) {
 }
 
 rc::Gen<NetParams> gen_net() {
-  return rc::gen::build<NetParams>(rc::gen::set(&NetParams::latency_ms, rc::gen::inRange<std::int64_t>(0, 200)),
-                                   rc::gen::set(&NetParams::jitter_ms, rc::gen::inRange<std::int64_t>(0, 30)),
-                                   rc::gen::set(&NetParams::loss, rc::gen::map(rc::gen::inRange(0, 31), [](int p) {
-                                                  return p / 100.0;
-                                                })),
-                                   rc::gen::set(&NetParams::bandwidth,
-                                                rc::gen::element<std::uint64_t>(0, 100'000, 1'000'000, 50'000'000)));
+  return rc::gen::build<NetParams>(
+      rc::gen::set(&NetParams::latency_ms, rc::gen::inRange<std::int64_t>(0, 200)),
+      rc::gen::set(&NetParams::jitter_ms, rc::gen::inRange<std::int64_t>(0, 30)),
+      rc::gen::set(&NetParams::loss, rc::gen::map(rc::gen::inRange(0, 31), [](int p) { return p / 100.0; })),
+      rc::gen::set(&NetParams::bandwidth, rc::gen::element<std::uint64_t>(0, 100'000, 1'000'000, 50'000'000)));
 }
 
 LinkInfo link_of(const NetParams& p) {
@@ -69,10 +67,16 @@ struct TwoNodes {
     listener.emplace(world.run(b->listen())->value());
     auto c = world.run(a->connect(b->local_node_id()));
     RC_ASSERT(c.has_value());
-    RC_ASSERT(c->has_value());
+    if (!*c) {
+      // Under heavy loss the handshake may need more retransmissions (1 s each) than the timeout
+      // allows: a clean timeout is a correct outcome, and the case has nothing more to check.
+      RC_ASSERT(c->error().code() == P2PErrc::timeout);
+      return;
+    }
     client.emplace(**c);
     server.emplace(world.run(listener->accept())->value());
   }
+  [[nodiscard]] bool connected() const { return client.has_value(); }
   World world;
   std::optional<SimulatorP2P> a;
   std::optional<SimulatorP2P> b;
@@ -87,9 +91,10 @@ RC_GTEST_PROP(SimDelivery, AnyMessageUpToTheMaximumArrivesIntact, ()) {
   const auto net = *full(gen_net());
   NetworkConfig config;
   const std::size_t max = config.max_message_size;
-  const auto size = *rc::gen::oneOf(rc::gen::element<std::size_t>(0, 1, max - 1, max),
-                                    rc::gen::inRange<std::size_t>(0, max + 1));
+  const auto size =
+      *rc::gen::oneOf(rc::gen::element<std::size_t>(0, 1, max - 1, max), rc::gen::inRange<std::size_t>(0, max + 1));
   TwoNodes n(seed, link_of(net), config);
+  RC_PRE(n.connected());
   const Bytes data = pattern(size, seed);
   auto sent = n.world.run(n.client->send(data));
   RC_ASSERT(sent.has_value());
@@ -106,6 +111,7 @@ RC_GTEST_PROP(SimDelivery, OversizedMessagesAreRejectedBeforeSending, ()) {
   config.max_message_size = *rc::gen::inRange<std::size_t>(1, 100'000);
   const auto extra = *rc::gen::inRange<std::size_t>(1, 1000);
   TwoNodes n(seed, link_of(NetParams{10, 0, 0, 0}), config);
+  RC_PRE(n.connected());
   auto r = n.world.run(n.client->send(Bytes(config.max_message_size + extra)));
   RC_ASSERT(r.has_value());
   RC_ASSERT(!r->has_value());
@@ -133,6 +139,7 @@ RC_GTEST_PROP(SimDelivery, ExactlyOnceInOrderOrBothEndsFail, ()) {
       full(rc::gen::build<Fault>(rc::gen::set(&Fault::start_ms, rc::gen::inRange<std::int64_t>(0, 6'000)),
                                  rc::gen::set(&Fault::length_ms, rc::gen::inRange<std::int64_t>(1, 8'000)))));
   TwoNodes n(seed, link_of(net), config);
+  RC_PRE(n.connected());
   const auto a = n.a->local_node_id();
   const auto b = n.b->local_node_id();
   auto& rt = n.world.runtime();
@@ -140,9 +147,8 @@ RC_GTEST_PROP(SimDelivery, ExactlyOnceInOrderOrBothEndsFail, ()) {
     rt.schedule_after(std::chrono::milliseconds(f.start_ms), [&n, a, b, f] {
       auto p = n.world.graph().add_partition(std::vector{a}, std::vector{b});
       if (!p) return;
-      n.world.runtime().schedule_after(std::chrono::milliseconds(f.length_ms), [&n, id = *p] {
-        (void)n.world.graph().heal_partition(id);
-      });
+      n.world.runtime().schedule_after(std::chrono::milliseconds(f.length_ms),
+                                       [&n, id = *p] { (void)n.world.graph().heal_partition(id); });
     });
   }
   std::vector<std::uint32_t> received;
@@ -205,6 +211,7 @@ RC_GTEST_PROP(SimDelivery, StreamBytesArriveIntactWhateverTheWriteAndReadSizes, 
   const auto write_size = *full(rc::gen::inRange<std::size_t>(1, 100'000));
   const auto read_size = *full(rc::gen::inRange<std::size_t>(1, 70'000));
   TwoNodes n(seed, link_of(net));
+  RC_PRE(n.connected());
   const Bytes data = pattern(total, seed);
   std::optional<Bytes> got;
   std::optional<P2PError> error;
@@ -212,7 +219,8 @@ RC_GTEST_PROP(SimDelivery, StreamBytesArriveIntactWhateverTheWriteAndReadSizes, 
     auto s = co_await c.open_bi();
     if (!s) co_return false;
     for (std::size_t off = 0; off < d->size(); off += chunk) {
-      if (const auto ok = co_await s->write(ByteView(*d).subspan(off, std::min(chunk, d->size() - off))); !ok) co_return false;
+      if (const auto ok = co_await s->write(ByteView(*d).subspan(off, std::min(chunk, d->size() - off))); !ok)
+        co_return false;
     }
     co_return (co_await s->finish()).has_value();
   };

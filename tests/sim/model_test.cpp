@@ -33,8 +33,8 @@ struct Nodes {
   }
   // dial returns both sides of a new connection from `a` to `b` (which must listen).
   std::pair<P2PResult<SimulatorConnection>, std::optional<SimulatorConnection>> dial(SimulatorP2P& a,
-                                                                                      SimulatorListener& l,
-                                                                                      const SimulatorP2P& b) {
+                                                                                     SimulatorListener& l,
+                                                                                     const SimulatorP2P& b) {
     auto c = world.run(a.connect(b.local_node_id()));
     EXPECT_TRUE(c);
     if (!c || !*c) return {c ? *c : fail(P2PError::timeout(0s)), std::nullopt};
@@ -145,9 +145,9 @@ TEST(SimModel, PartitionStallsDeliveryAndHealResumesIt) {
   ASSERT_TRUE(part);
   ASSERT_TRUE(n.world.run(c->send(as_bytes("during"))).value());
   std::optional<P2PResult<Bytes>> got;
-  n.world.run([](SimulatorConnection x, std::optional<P2PResult<Bytes>>* out) -> asio::awaitable<void> {
-    *out = co_await x.recv();
-  }(*s, &got), 10s);
+  n.world.run([](SimulatorConnection x,
+                 std::optional<P2PResult<Bytes>>* out) -> asio::awaitable<void> { *out = co_await x.recv(); }(*s, &got),
+              10s);
   EXPECT_FALSE(got.has_value());  // stalled, not lost and not failed
   EXPECT_TRUE(c->is_connected());
   const auto heal = n.world.now();
@@ -378,12 +378,14 @@ TEST(SimModel, SendWaitsWhenTheReceiverDoesNotRead) {
   auto c = w.run(a.connect(b.local_node_id()))->value();
   auto s = w.run(l.accept())->value();
   int sent = 0;
-  w.run([](SimulatorConnection x, int* count) -> asio::awaitable<void> {
-    for (int i = 0; i < 1000; ++i) {
-      if (const auto ok = co_await x.send(Bytes(1000, std::byte{1})); !ok) co_return;
-      ++*count;
-    }
-  }(c, &sent), 60s);
+  w.run(
+      [](SimulatorConnection x, int* count) -> asio::awaitable<void> {
+        for (int i = 0; i < 1000; ++i) {
+          if (const auto ok = co_await x.send(Bytes(1000, std::byte{1})); !ok) co_return;
+          ++*count;
+        }
+      }(c, &sent),
+      60s);
   // 64 KiB of window at 1064 bytes per message: the sender stops after 61 messages.
   EXPECT_EQ(sent, 61);
   int got = 0;

@@ -31,7 +31,8 @@ LinkInfo wan_link(env::Rng& rng, Duration base) {
 asio::awaitable<std::string> exchange(SimulatorConnection mine, SimulatorConnection theirs, int count) {
   auto send = [](SimulatorConnection c, int n, std::string tag) -> asio::awaitable<std::string> {
     for (int i = 0; i < n; ++i) {
-      if (auto r = co_await c.send(as_bytes(fmt::format("{} {}", tag, i))); !r) co_return "send: " + r.error().message();
+      if (auto r = co_await c.send(as_bytes(fmt::format("{} {}", tag, i))); !r)
+        co_return "send: " + r.error().message();
     }
     co_return std::string();
   };
@@ -157,11 +158,12 @@ std::uint64_t partition_and_recovery(std::uint64_t seed) {
   auto short_cut = w.graph().add_partition(side_a, side_b);
   EXPECT_TRUE(short_cut);
   EXPECT_TRUE(w.run([](SimulatorConnection c) -> asio::awaitable<bool> {
-    for (int i = 0; i < 20; ++i) {
-      if (const auto ok = co_await c.send(as_bytes(fmt::format("during {}", i))); !ok) co_return false;
-    }
-    co_return true;
-  }(*d.client)).value_or(false));
+                 for (int i = 0; i < 20; ++i) {
+                   if (const auto ok = co_await c.send(as_bytes(fmt::format("during {}", i))); !ok) co_return false;
+                 }
+                 co_return true;
+               }(*d.client))
+                  .value_or(false));
   w.run_for(5s);
   EXPECT_EQ(d.server->try_recv().value(), std::nullopt);
   EXPECT_TRUE(w.graph().heal_partition(*short_cut));
@@ -274,7 +276,10 @@ std::uint64_t thousand_nodes(std::uint64_t seed) {
       o.relay = true;
     } else {
       const auto r = rng.uniform(10);
-      o.nat = r == 0 ? NatType::symmetric : r < 3 ? NatType::port_restricted : r < 5 ? NatType::full_cone : NatType::none;
+      o.nat = r == 0  ? NatType::symmetric
+              : r < 3 ? NatType::port_restricted
+              : r < 5 ? NatType::full_cone
+                      : NatType::none;
     }
     nodes.push_back(*w.add_node(fmt::format("n{}", i), o));
   }
@@ -364,9 +369,12 @@ struct Named {
 };
 
 const Named kScenarios[] = {
-    {"ThreeNodeMesh", three_node_mesh},     {"MultiHopPath", multi_hop_path},
-    {"PartitionAndRecovery", partition_and_recovery}, {"DiscoveryByName", discovery_by_name},
-    {"NatMatrix", nat_matrix},              {"ThousandNodes", thousand_nodes},
+    {"ThreeNodeMesh", three_node_mesh},
+    {"MultiHopPath", multi_hop_path},
+    {"PartitionAndRecovery", partition_and_recovery},
+    {"DiscoveryByName", discovery_by_name},
+    {"NatMatrix", nat_matrix},
+    {"ThousandNodes", thousand_nodes},
 };
 
 class SimScenario : public ::testing::TestWithParam<std::tuple<std::size_t, std::uint64_t>> {};

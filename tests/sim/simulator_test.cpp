@@ -75,9 +75,11 @@ TEST(SimulatorP2P, RecvWaitsForTheMessage) {
   Pair p;
   auto [client, server] = p.connect();
   std::optional<P2PResult<Bytes>> got;
-  p.world.run([](SimulatorConnection s, std::optional<P2PResult<Bytes>>* out) -> asio::awaitable<void> {
-    *out = co_await s.recv();
-  }(server, &got), ms(1));
+  p.world.run(
+      [](SimulatorConnection s, std::optional<P2PResult<Bytes>>* out) -> asio::awaitable<void> {
+        *out = co_await s.recv();
+      }(server, &got),
+      ms(1));
   EXPECT_FALSE(got.has_value());  // nothing sent yet: recv is still waiting, not failing
   ASSERT_TRUE(p.world.run(client.send(as_bytes("late"))));
   p.world.run_until_idle();
@@ -103,9 +105,8 @@ TEST(SimulatorP2P, MessagesArriveInOrderExactlyOnce) {
     }
     co_return kCount;
   };
-  auto both = p.world.run([&]() -> asio::awaitable<std::tuple<bool, int>> {
-    co_return co_await (sender(client) && receiver(server));
-  }());
+  auto both = p.world.run(
+      [&]() -> asio::awaitable<std::tuple<bool, int>> { co_return co_await (sender(client) && receiver(server)); }());
   ASSERT_TRUE(both);
   EXPECT_TRUE(std::get<0>(*both));
   EXPECT_EQ(std::get<1>(*both), kCount);

@@ -72,7 +72,7 @@ TEST(SimulatorStream, DataFlowsBothWaysUntilFinish) {
     if (const auto ok = co_await in->write(as_bytes("pong")); !ok) co_return false;
     if (const auto ok = co_await in->finish(); !ok) co_return false;
     auto response = co_await read_all(*out);
-    co_return response && to_string(*response) == "pong";
+    co_return response&& to_string(*response) == "pong";
   }(*n.client, *n.server));
   ASSERT_TRUE(result);
   EXPECT_TRUE(*result);
@@ -80,16 +80,17 @@ TEST(SimulatorStream, DataFlowsBothWaysUntilFinish) {
 
 TEST(SimulatorStream, AcceptReturnsStreamsInOpeningOrder) {
   Net n;
-  auto ids = n.world.run([](SimulatorConnection c, SimulatorConnection s) -> asio::awaitable<std::vector<std::uint64_t>> {
-    std::vector<SimulatorBiStream> opened;
-    for (int i = 0; i < 3; ++i) opened.push_back(std::move(*co_await c.open_bi()));
-    // Only the last one carries data: its arrival still opens the earlier ones first.
-    (void)co_await opened[2].write(as_bytes("x"));
-    std::vector<std::uint64_t> out;
-    for (int i = 0; i < 3; ++i) out.push_back((co_await s.accept_bi())->id());
-    for (const auto& o : opened) out.push_back(o.id());
-    co_return out;
-  }(*n.client, *n.server));
+  auto ids =
+      n.world.run([](SimulatorConnection c, SimulatorConnection s) -> asio::awaitable<std::vector<std::uint64_t>> {
+        std::vector<SimulatorBiStream> opened;
+        for (int i = 0; i < 3; ++i) opened.push_back(std::move(*co_await c.open_bi()));
+        // Only the last one carries data: its arrival still opens the earlier ones first.
+        (void)co_await opened[2].write(as_bytes("x"));
+        std::vector<std::uint64_t> out;
+        for (int i = 0; i < 3; ++i) out.push_back((co_await s.accept_bi())->id());
+        for (const auto& o : opened) out.push_back(o.id());
+        co_return out;
+      }(*n.client, *n.server));
   ASSERT_TRUE(ids);
   EXPECT_EQ(*ids, (std::vector<std::uint64_t>{0, 4, 8, 0, 4, 8}));
 }
@@ -177,7 +178,7 @@ TEST(SimulatorStream, ABlockedStreamDoesNotBlockOtherStreamsOrMessages) {
     if (const auto ok = co_await c.send(as_bytes("message")); !ok) co_return false;
     auto got = co_await read_all(in_free);
     auto msg = co_await s.recv();
-    co_return got && to_string(*got) == "free" && msg && to_string(*msg) == "message";
+    co_return got&& to_string(*got) == "free" && msg&& to_string(*msg) == "message";
   }(*n.client, *n.server, &n.world));
   ASSERT_TRUE(r);
   EXPECT_TRUE(*r);
@@ -189,16 +190,18 @@ TEST(SimulatorStream, OpenWaitsAtTheStreamLimitUntilAStreamCloses) {
   Net n(3, quiet_link(ms(10)), limits);
   std::vector<SimulatorBiStream> streams;
   streams.reserve(3);
-  auto opened = n.world.run([](SimulatorConnection c, std::vector<SimulatorBiStream>* out) -> asio::awaitable<int> {
-    int count = 0;
-    for (int i = 0; i < 3; ++i) {
-      auto s = co_await c.open_bi();
-      if (!s) co_return -1;
-      out->push_back(std::move(*s));
-      ++count;
-    }
-    co_return count;
-  }(*n.client, &streams), std::chrono::seconds(5));
+  auto opened = n.world.run(
+      [](SimulatorConnection c, std::vector<SimulatorBiStream>* out) -> asio::awaitable<int> {
+        int count = 0;
+        for (int i = 0; i < 3; ++i) {
+          auto s = co_await c.open_bi();
+          if (!s) co_return -1;
+          out->push_back(std::move(*s));
+          ++count;
+        }
+        co_return count;
+      }(*n.client, &streams),
+      std::chrono::seconds(5));
   EXPECT_FALSE(opened);  // the third open waits
   EXPECT_EQ(streams.size(), 2U);
   // The acceptor finishes both halves of the first stream; its slot comes back.
@@ -267,16 +270,17 @@ TEST(SimulatorStream, LargeTransferSurvivesLossAndABandwidthLimit) {
   Net n(9, link);
   const Bytes data = pattern(4 << 20, 3);
   const auto start = n.world.now();
-  auto r = n.world.run([](SimulatorConnection c, SimulatorConnection s, const Bytes* d) -> asio::awaitable<P2PResult<Bytes>> {
-    auto out = std::move(*co_await c.open_bi());
-    auto in = std::move(*co_await s.accept_bi());
-    auto [w, got] = co_await ([](SimulatorBiStream& o, const Bytes* bytes) -> asio::awaitable<bool> {
-      if (const auto ok = co_await o.write(*bytes); !ok) co_return false;
-      co_return (co_await o.finish()).has_value();
-    }(out, d) && read_all(in));
-    if (!w) co_return fail(P2PError::protocol("writer failed"));
-    co_return got;
-  }(*n.client, *n.server, &data));
+  auto r = n.world.run(
+      [](SimulatorConnection c, SimulatorConnection s, const Bytes* d) -> asio::awaitable<P2PResult<Bytes>> {
+        auto out = std::move(*co_await c.open_bi());
+        auto in = std::move(*co_await s.accept_bi());
+        auto [w, got] = co_await ([](SimulatorBiStream& o, const Bytes* bytes) -> asio::awaitable<bool> {
+          if (const auto ok = co_await o.write(*bytes); !ok) co_return false;
+          co_return (co_await o.finish()).has_value();
+        }(out, d) && read_all(in));
+        if (!w) co_return fail(P2PError::protocol("writer failed"));
+        co_return got;
+      }(*n.client, *n.server, &data));
   ASSERT_TRUE(r && *r);
   EXPECT_EQ(**r, data);
   // 4 MiB at 10 MB/s cannot take less than the serialisation time.

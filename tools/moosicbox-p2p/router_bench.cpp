@@ -158,13 +158,15 @@ asio::awaitable<LoadFigures> router_load(router::P2PClient<C>& client, int concu
   std::optional<P2PError> failure;
   const auto start = clock.now();
   const auto end = start + run;
-  int running = concurrency;
-  for (int i = 0; i < concurrency; ++i) {
+  int running = concurrency - 1;
+  for (int i = 1; i < concurrency; ++i) {
     asio::co_spawn(co_await asio::this_coro::executor, router_worker(client, clock, end, lat, failure),
                    [&running](std::exception_ptr) { --running; });
   }
+  // One worker runs here, so a run at concurrency 1 has no other work on the executor.
+  co_await router_worker(client, clock, end, lat, failure);
   auto timer = clock.make_timer();
-  while (running > 0) (void)co_await timer.wait_until(clock.now() + std::chrono::milliseconds(5));
+  while (running > 0) (void)co_await timer.wait_until(clock.now() + std::chrono::milliseconds(1));
   if (failure) throw std::runtime_error(failure->message());
   co_return lat.figures(clock.now() - start);
 }
@@ -307,17 +309,18 @@ asio::awaitable<LoadFigures> beast_load(tcp::endpoint server, int connections, D
   Latencies lat;
   const auto start = clock.now();
   const auto end = start + run;
-  int running = connections;
+  int running = connections - 1;
   std::exception_ptr failure;
-  for (int i = 0; i < connections; ++i) {
+  for (int i = 1; i < connections; ++i) {
     asio::co_spawn(co_await asio::this_coro::executor, beast_worker(server, clock, end, lat),
                    [&](std::exception_ptr e) {
                      if (e) failure = e;
                      --running;
                    });
   }
+  co_await beast_worker(server, clock, end, lat);
   auto timer = clock.make_timer();
-  while (running > 0) (void)co_await timer.wait_until(clock.now() + std::chrono::milliseconds(5));
+  while (running > 0) (void)co_await timer.wait_until(clock.now() + std::chrono::milliseconds(1));
   if (failure) std::rethrow_exception(failure);
   co_return lat.figures(clock.now() - start);
 }

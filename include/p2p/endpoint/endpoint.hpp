@@ -60,7 +60,8 @@ struct EndpointConfig {
   /// bind_addrs lists the UDP addresses to bind, one socket each; port 0 picks a free port. The
   /// default is one dual-stack socket on every interface.
   std::vector<SocketAddr> bind_addrs = {SocketAddr::v6_any(0)};
-  /// alpns lists application protocols accepted from the start (listen() adds more).
+  /// alpns lists application protocols served from the start: their connections queue (up to
+  /// limits.accept_queue) until listen(alpn) hands out the listener. listen() adds more protocols.
   std::vector<std::string> alpns;
   /// limits bounds what peers can make the endpoint hold.
   EndpointLimits limits;
@@ -71,7 +72,8 @@ struct EndpointConfig {
   /// keep_alive_interval sends a PING after this much quiet, keeping connections and NAT bindings
   /// alive (0: off).
   Duration keep_alive_interval = std::chrono::seconds(10);
-  /// close_timeout bounds a graceful close's wait for the peer to acknowledge what was sent.
+  /// close_timeout bounds a graceful close: it gives up waiting for the peer to acknowledge what was
+  /// sent when no progress was made for this long.
   Duration close_timeout = std::chrono::seconds(5);
   /// initial_rtt is the round-trip estimate before the first measurement.
   Duration initial_rtt = std::chrono::milliseconds(100);

@@ -93,6 +93,10 @@ struct ServeOptions {
   std::function<void(const RequestRecord&)> on_request;
 };
 
+/// StreamListener is a P2PListener whose connections carry streams: what a Server serves.
+template <class L>
+concept StreamListener = P2PListener<L> && P2PStreamConnection<typename L::Connection>;
+
 namespace detail {
 
 struct ConnectionState;
@@ -209,8 +213,8 @@ class Server {
   /// requests in flight (see ServeOptions::shutdown_grace) and returns. The listener must outlive
   /// the call. Errors: those of listener.accept() other than a cancelled accept during shutdown
   /// (the requests in flight are drained first).
-  template <P2PListener L>
-  requires P2PStreamConnection<typename L::Connection> asio::awaitable<P2PResult<void>> serve(L& listener) {
+  template <StreamListener L>
+  asio::awaitable<P2PResult<void>> serve(L& listener) {
     P2PResult<void> result;
     while (!core_->shutting_down()) {
       // The accept races the shutdown: awaitable_operators' ||, spelled out (no using-directive in
@@ -237,9 +241,11 @@ class Server {
   /// Use it to serve connections accepted elsewhere (e.g. dispatched by ALPN).
   template <P2PStreamConnection C>
   asio::awaitable<P2PResult<void>> serve_connection(C conn) {
-    auto state = core_->open_connection(NodeId(conn.remote_node_id()));
-    return asio::co_spawn(core_->executor(), detail::run_connection(core_, state, std::move(conn)),
-                          asio::bind_cancellation_slot(core_->connection_slot(state), asio::use_awaitable));
+    // Registered only once awaited, so a serve_connection() never awaited leaves no trace.
+    auto core = core_;
+    auto state = core->open_connection(NodeId(conn.remote_node_id()));
+    co_return co_await asio::co_spawn(core->executor(), detail::run_connection(core, state, std::move(conn)),
+                                      asio::bind_cancellation_slot(core->connection_slot(state), asio::use_awaitable));
   }
 
   /// shutdown stops accepting connections and streams; serve() then drains and returns.
@@ -258,10 +264,8 @@ class Server {
 
 /// serve serves `router` on `listener` until the listener fails (there is no handle to shut it
 /// down: use Server for that). Errors: those of listener.accept().
-template <env::Environment E, P2PListener L>
-requires P2PStreamConnection<typename L::Connection> asio::awaitable<P2PResult<void>> serve(E env, L& listener,
-                                                                                            P2PRouter router,
-                                                                                            ServeOptions options = {}) {
+template <env::Environment E, StreamListener L>
+asio::awaitable<P2PResult<void>> serve(E env, L& listener, P2PRouter router, ServeOptions options = {}) {
   Server<E> server(std::move(env), std::move(router), std::move(options));
   co_return co_await server.serve(listener);
 }

@@ -49,12 +49,12 @@ using ::p2p::to_string;
 
 /// NodeInfo describes one node of the graph.
 struct NodeInfo {
-  NodeId id;                                             ///< the node's identity
-  std::string name;                                      ///< a unique, human-readable name
-  bool online = true;                                    ///< offline nodes neither send nor receive
-  NatType nat = NatType::none;                           ///< the NAT in front of the node
-  bool relay = false;                                    ///< relays forward traffic between nodes that
-                                                         ///< cannot talk directly; they are public
+  NodeId id;                                              ///< the node's identity
+  std::string name;                                       ///< a unique, human-readable name
+  bool online = true;                                     ///< offline nodes neither send nor receive
+  NatType nat = NatType::none;                            ///< the NAT in front of the node
+  bool relay = false;                                     ///< relays forward traffic between nodes that
+                                                          ///< cannot talk directly; they are public
   Duration relay_delay = std::chrono::microseconds(500);  ///< a relay's forwarding delay per packet
 };
 
@@ -91,9 +91,9 @@ class NetworkGraph {
   /// Path is a route: the nodes from source to destination, the links between them and the sum of
   /// their latencies.
   struct Path {
-    std::vector<NodeId> nodes;
-    std::vector<LinkId> links;
-    Duration latency{};
+    std::vector<NodeId> nodes;  ///< from the source to the destination, both included
+    std::vector<LinkId> links;  ///< the links between consecutive nodes
+    Duration latency{};         ///< the sum of the links' latencies
   };
 
   /// ShortestPaths is the result of a lowest-latency search from (or towards) one node.
@@ -132,7 +132,8 @@ class NetworkGraph {
   [[nodiscard]] P2PResult<void> set_nat(const NodeId& id, NatType nat);
   /// set_relay makes a node a relay (public: its NAT becomes none) or an ordinary node.
   /// Errors: node_not_found, invalid_configuration (negative delay).
-  [[nodiscard]] P2PResult<void> set_relay(const NodeId& id, bool relay, Duration delay = std::chrono::microseconds(500));
+  [[nodiscard]] P2PResult<void> set_relay(const NodeId& id, bool relay,
+                                          Duration delay = std::chrono::microseconds(500));
   /// node_count returns the number of nodes.
   [[nodiscard]] std::size_t node_count() const noexcept { return by_id_.size(); }
   /// nodes returns the ids of every node, in the order they were added.
@@ -161,8 +162,7 @@ class NetworkGraph {
 
   /// add_partition cuts every link between a node of `group_a` and a node of `group_b` until healed.
   /// Errors: node_not_found, invalid_configuration (a node in both groups, or an empty group).
-  [[nodiscard]] P2PResult<PartitionId> add_partition(std::span<const NodeId> group_a,
-                                                     std::span<const NodeId> group_b);
+  [[nodiscard]] P2PResult<PartitionId> add_partition(std::span<const NodeId> group_a, std::span<const NodeId> group_b);
   /// heal_partition restores the links cut by `id`. Errors: invalid_configuration (unknown id).
   [[nodiscard]] P2PResult<void> heal_partition(PartitionId id);
   /// heal_all_partitions restores every cut link.
@@ -188,8 +188,9 @@ class NetworkGraph {
   [[nodiscard]] bool link_exists(LinkId link) const noexcept;
   /// link_slot_count bounds every LinkId ever handed out (for per-link side tables).
   [[nodiscard]] std::size_t link_slot_count() const noexcept { return links_.size(); }
-  /// link_from and link_to return a link's endpoints. `link` must be valid.
+  /// link_from returns the node a link leaves. `link` must be valid.
   [[nodiscard]] const NodeId& link_from(LinkId link) const;
+  /// link_to returns the node a link reaches. `link` must be valid.
   [[nodiscard]] const NodeId& link_to(LinkId link) const;
 
   /// version changes whenever anything that affects routing changes.
@@ -219,6 +220,8 @@ class NetworkGraph {
   };
 
   [[nodiscard]] std::optional<std::uint32_t> index_of(const NodeId& id) const;
+  // search runs Dijkstra from `root`; with `stop_at` set it stops once that node is settled, so only
+  // the path to `stop_at` is then final.
   [[nodiscard]] ShortestPaths search(std::uint32_t root, Reach reach, bool towards_root, std::uint32_t stop_at) const;
   [[nodiscard]] bool usable(const Link& l) const noexcept;
   [[nodiscard]] bool passes(const Link& l, Reach reach) const noexcept;

@@ -165,11 +165,11 @@ enum class Identity : std::uint8_t {
 
 /// NodeOptions configures a node added to a World.
 struct NodeOptions {
-  NatType nat = NatType::none;                          ///< the NAT the node sits behind
-  bool relay = false;                                   ///< whether the node relays for others
+  NatType nat = NatType::none;                            ///< the NAT the node sits behind
+  bool relay = false;                                     ///< whether the node relays for others
   Duration relay_delay = std::chrono::microseconds(500);  ///< a relay's forwarding delay
-  Identity identity = Identity::from_name;              ///< where the key comes from
-  std::optional<SecretKey> key;                         ///< an explicit key (overrides identity)
+  Identity identity = Identity::from_name;                ///< where the key comes from
+  std::optional<SecretKey> key;                           ///< an explicit key (overrides identity)
 };
 
 /// SimulatorP2P is one simulated node (a P2PSystem). It is a cheap, copyable handle.

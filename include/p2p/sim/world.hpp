@@ -63,6 +63,10 @@ struct PartitionedNetwork {
   NetworkGraph::PartitionId partition = 0;
 };
 
+/// test_node_id (from core) is also the spec's simulator helper: the id of a node added with its
+/// default identity is test_node_id(name).
+using ::p2p::test_node_id;
+
 /// seed_from_env reads P2P_SIM_SEED: nullopt when unset.
 /// Errors: invalid_configuration when it is not a decimal unsigned 64-bit number.
 [[nodiscard]] P2PResult<std::optional<std::uint64_t>> seed_from_env();
@@ -153,10 +157,12 @@ class World {
   env::SimRuntime::RunResult run_while(const std::function<bool()>& keep_going, TimePoint limit = kTimePointMax);
 
   /// run spawns `task` on the world and runs until it completes, at most `limit` of virtual time.
-  /// Returns its value, or nullopt when it did not complete in time. Rethrows its exception.
+  /// Returns its value, or nullopt when it did not complete in time or the world went idle with the
+  /// task still waiting (nothing could ever complete it; time then stays where it was). Rethrows its
+  /// exception. A task that did not complete stays in the world and may finish in a later run.
   template <class T>
   std::optional<T> run(asio::awaitable<T> task, Duration limit = kRunLimitDefault);
-  /// run spawns a task without a value; returns whether it completed within `limit`.
+  /// run spawns a task without a value; returns whether it completed (see above).
   bool run(asio::awaitable<void> task, Duration limit = kRunLimitDefault);
 
   /// trace adds a line to the trace (and its hash).
