@@ -27,6 +27,18 @@ check_lib 'steady_timer|system_timer|high_resolution_timer|cancel_after' 'real-t
 check_lib 'random_device|[^a-z_]rand\(|srand\(|randombytes_buf|getrandom\(' 'system randomness (use env.fill_random)'
 check_lib 'asio::detached|boost::asio::detached' 'detached co_spawn drops errors (use spawn_logged)'
 
+# g++ 12 miscompiles co_await inside an if/while/switch condition and as an operand of && / || / ?:
+# (the coroutine resumes in a wrong state). Bind the result first: `auto r = co_await f(); if (!r)`
+# or `if (auto r = co_await f(); !r)`.
+all_cpp=$(find include src tests tools examples bench -name '*.cpp' -o -name '*.hpp' 2>/dev/null | sort)
+for f in $all_cpp; do
+  hits=$(grep -nE '\b(if|while|switch) \(!?\(?co_await|(&&|\|\||\?) *co_await|co_await [^;]*(&&|\|\|) *co_await' "$f" || true)
+  if [ -n "$hits" ]; then
+    while IFS= read -r hit; do echo "lint: $f:${hit%%:*}: co_await in a condition or operand (g++ 12 miscompiles it)"; done <<<"$hits"
+    status=1
+  fi
+done
+
 for f in $(find include/p2p -name '*.hpp' | sort); do
   if grep -nE '^\s*using namespace' "$f" >/dev/null; then
     echo "lint: $f: 'using namespace' in a public header"

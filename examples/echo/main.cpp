@@ -25,14 +25,14 @@ asio::awaitable<void> serve(p2p::Connection conn) {
     while (true) {
       auto n = co_await stream->read(buf);
       if (!n || *n == 0) break;
-      if (!co_await stream->write(p2p::ByteView(buf).first(*n))) break;
+      if (auto done = co_await stream->write(p2p::ByteView(buf).first(*n)); !done) break;
     }
     (void)co_await stream->finish();
   }
   while (true) {
     auto msg = co_await conn.recv();
     if (!msg) co_return;  // the client closed
-    if (!co_await conn.send(*msg)) co_return;
+    if (auto done = co_await conn.send(*msg); !done) co_return;
   }
 }
 
@@ -63,7 +63,10 @@ asio::awaitable<int> run(asio::io_context& io) {
   std::vector<std::byte> payload(4 << 20);
   for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::byte>(i * 31 % 251);
   auto [wrote, echoed] = co_await ([&]() -> asio::awaitable<bool> {
-    co_return co_await stream->write(payload) && co_await stream->finish();
+    auto wrote_all = co_await stream->write(payload);
+    if (!wrote_all) co_return false;
+    auto finished = co_await stream->finish();
+    co_return finished.has_value();
   }() && [&]() -> asio::awaitable<std::vector<std::byte>> {
     std::vector<std::byte> back;
     std::vector<std::byte> buf(64 * 1024);
@@ -81,7 +84,7 @@ asio::awaitable<int> run(asio::io_context& io) {
   bool messages_ok = true;
   for (int i = 0; i < 100 && messages_ok; ++i) {
     const auto text = "echo " + std::to_string(i);
-    if (!co_await conn->send(p2p::as_bytes(text))) messages_ok = false;
+    if (auto done = co_await conn->send(p2p::as_bytes(text)); !done) messages_ok = false;
     auto back = co_await conn->recv();
     messages_ok = messages_ok && back && p2p::to_string(*back) == text;
   }
