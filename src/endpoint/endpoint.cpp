@@ -112,7 +112,8 @@ SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
   // worth of bytes (the engine fits its datagram size into the slot).
   datagrams_per_transmit = std::max<std::size_t>(1, sock.gso_segments_max());
   slot_size = kGsoBytesMax;
-  arena.resize(kSendSlots * slot_size);
+  // Not zeroed: a large block stays unbacked by memory until a slot is written.
+  arena = std::make_unique_for_overwrite<std::byte[]>(kSendSlots * slot_size);
   pending.reserve(kSendSlots);
 }
 
@@ -423,7 +424,7 @@ void EndpointState::flush(ConnState& c) {
       s.waiting.push_back(c.serial);
       return;
     }
-    auto slot = std::span<std::byte>(s.arena).subspan(s.pending.size() * s.slot_size, s.slot_size);
+    auto slot = std::span<std::byte>(s.arena.get() + s.pending.size() * s.slot_size, s.slot_size);
     auto t = c.quic->poll_transmit(now, slot, s.datagrams_per_transmit);
     if (!t) break;
     env::Transmit tx;
@@ -451,7 +452,7 @@ bool EndpointState::send_pending(SocketState& s) {
   const std::size_t sent = *r;
   std::vector<env::Transmit> rest(s.pending.begin() + static_cast<std::ptrdiff_t>(sent), s.pending.end());
   for (std::size_t i = 0; i < rest.size(); ++i) {
-    std::byte* dst = s.arena.data() + i * s.slot_size;
+    std::byte* dst = s.arena.get() + i * s.slot_size;
     std::memmove(dst, rest[i].contents.data(), rest[i].contents.size());
     rest[i].contents = ByteView(dst, rest[i].contents.size());
   }
@@ -618,10 +619,15 @@ struct LoopGuard {
 asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t index) {
   const LoopGuard guard(self);
   SocketState& s = *self->sockets[index];
-  // 64 KiB buffers hold a GRO run or one loopback jumbo datagram.
-  env::RecvBuffers bufs(kRecvBatch, 65536);
+  // 64 KiB buffers hold a GRO run or one loopback jumbo datagram. Not zeroed, so binding an
+  // endpoint does not touch a megabyte of memory per socket.
+  constexpr std::size_t kRecvBufferSize = 65536;
+  const auto storage = std::make_unique_for_overwrite<std::byte[]>(kRecvBatch * kRecvBufferSize);
+  std::vector<std::span<std::byte>> views;
+  for (std::size_t i = 0; i < kRecvBatch; ++i) views.emplace_back(storage.get() + i * kRecvBufferSize, kRecvBufferSize);
+  std::vector<env::RecvMeta> metas(kRecvBatch);
   while (!self->stopped) {
-    auto n = s.sock.try_receive_batch(bufs.buffers(), bufs.metas());
+    auto n = s.sock.try_receive_batch(views, metas);
     if (!n) {
       logger().warn("endpoint: receive on {} failed: {}", s.local.to_string(), n.error().message());
       break;
@@ -633,7 +639,9 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     }
     const TimePoint now = self->env.now();
     for (std::size_t i = 0; i < *n; ++i) {
-      for (const ByteView datagram : bufs.segments(i)) self->on_datagram(index, datagram, bufs.meta(i), now);
+      for (const ByteView datagram : env::Segments(views[i], metas[i])) {
+        self->on_datagram(index, datagram, metas[i], now);
+      }
     }
     std::vector<std::shared_ptr<ConnState>> touched;
     touched.swap(self->touched);
@@ -687,7 +695,7 @@ void EndpointState::start() {
 asio::awaitable<void> endpoint_close(std::shared_ptr<EndpointState> ep) {
   if (ep->closing) {
     while (!ep->stopped) {
-      if (!co_await ep->on_progress.wait()) co_return;
+      if (auto done = co_await ep->on_progress.wait(); !done) co_return;
     }
     co_return;
   }
@@ -1022,7 +1030,7 @@ asio::awaitable<P2PResult<Connection>> Listener::accept() {
       if (c->error()) continue;  // ended while it waited
       co_return detail::Access::connection(std::move(c));
     }
-    if (!co_await state->on_accept.wait()) co_return fail(P2PError::cancelled("accept"));
+    if (auto done = co_await state->on_accept.wait(); !done) co_return fail(P2PError::cancelled("accept"));
   }
 }
 

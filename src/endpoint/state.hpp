@@ -116,7 +116,7 @@ struct SocketState {
   bool wildcard = false;
   std::size_t datagrams_per_transmit = 1;
   std::size_t slot_size = 0;
-  std::vector<std::byte> arena;        // slots of slot_size bytes, one per pending transmit
+  std::unique_ptr<std::byte[]> arena;  // slots of slot_size bytes, one per pending transmit
   std::vector<env::Transmit> pending;  // written, not yet accepted by the kernel
   bool blocked = false;                // the kernel's send buffer is full
   std::vector<std::uint64_t> waiting;  // connections to flush once writable

@@ -33,6 +33,8 @@ constexpr std::size_t kAlpnSizeMax = 255;
 constexpr std::size_t kReasonSizeMax = 512;
 // One packet's STREAM frame can reference at most this many separate storage runs.
 constexpr std::size_t kStreamVecMax = 16;
+// Datagrams stay at most this large until the handshake is confirmed.
+constexpr std::size_t kHandshakeDatagramMax = 1452;
 // Every write loop is bounded; a stuck loop is a bug, not a hang.
 constexpr std::size_t kWriteLoopMax = 4096;
 
@@ -1125,7 +1127,11 @@ void Connection::on_datagram(TimePoint now, const Path& path, ByteView datagram)
 std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::byte> buffer,
                                                   std::size_t datagrams_max) {
   Impl& m = *impl_;
-  const std::size_t packet_max = m.transport.max_udp_payload_size;
+  // Handshake packets keep the internet's size even where larger datagrams are allowed: ngtcp2 pads
+  // a client's Initial to the whole datagram, and a 16 KiB Initial costs time for nothing.
+  const std::size_t packet_max = m.state == State::established
+                                     ? m.transport.max_udp_payload_size
+                                     : std::min<std::size_t>(m.transport.max_udp_payload_size, kHandshakeDatagramMax);
   P2P_ASSERT(buffer.size() >= packet_max);
   if (m.state == State::drained || m.state == State::draining) return std::nullopt;
   if (m.state == State::closing) {

@@ -32,31 +32,34 @@ bool PageArena::owns(const void* p) const noexcept {
   return b >= base_ && b < base_ + size_;
 }
 
-void* PageArena::allocate(std::size_t size) noexcept {
-  if (size < kPageAllocMin) return std::malloc(size);
+void* PageArena::take(std::size_t size, bool zeroed) noexcept {
   const std::size_t pages = (size + page_ - 1) / page_;
   std::byte* p = nullptr;
   if (auto it = free_.find(pages); it != free_.end() && !it->second.empty()) {
-    p = it->second.back();
+    const FreeBlock b = it->second.back();
     it->second.pop_back();
+    p = b.p;
+    if (b.dirty && zeroed) std::memset(p, 0, size);
   } else if (used_ + pages * page_ <= size_) {
-    p = base_ + used_;
+    p = base_ + used_;  // never touched: zero, and not resident until written
     used_ += pages * page_;
   } else {
     // The reservation is exhausted: malloc still works, without the page savings.
-    void* m = std::malloc(size);
-    if (m != nullptr) std::memset(m, 0, size);
-    return m;
+    return zeroed ? std::calloc(1, size) : std::malloc(size);
   }
   sizes_.emplace(p, pages);
   pages_in_use_ += pages;
   return p;
 }
 
+void* PageArena::allocate(std::size_t size) noexcept {
+  if (size < kPageAllocMin) return std::malloc(size);
+  return take(size, false);
+}
+
 void* PageArena::allocate_zeroed(std::size_t size) noexcept {
   if (size < kPageAllocMin) return std::calloc(1, size);
-  // Pages from the arena are zero already: writing zeroes would only make them resident.
-  return allocate(size);
+  return take(size, true);
 }
 
 std::size_t PageArena::block_pages(const void* p) const noexcept {
@@ -95,9 +98,14 @@ void PageArena::deallocate(void* p) noexcept {
   const std::size_t pages = block_pages(b);
   sizes_.erase(b);
   pages_in_use_ -= pages;
-  // Give the memory back; the pages read as zeroes when reused.
+  auto& list = free_[pages];
+  if (list.size() < kKeptBlocksMax) {
+    list.push_back(FreeBlock{b, true});
+    return;
+  }
+  // Enough of this size are kept: give the memory back (the pages read as zeroes when reused).
   ::madvise(b, pages * page_, MADV_DONTNEED);
-  free_[pages].push_back(b);
+  list.insert(list.begin(), FreeBlock{b, false});
 }
 
 }  // namespace p2p::quic

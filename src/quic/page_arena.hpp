@@ -2,8 +2,9 @@
 // ngtcp2 allocates its per-connection state in blocks sized for the worst case (64 streams, 64 sent
 // packets, 8 KiB reorder chunks...), of which an idle connection touches a small part. PageArena
 // serves large requests with whole pages from a reserved address range, so the untouched pages of
-// a block are never backed by memory, and it returns freed pages to the kernel. Small requests go to
-// malloc.
+// a block are never backed by memory. Freed blocks are kept for reuse (a few per size, still
+// resident: returning pages to the kernel costs a TLB shootdown on every CPU the process runs on)
+// and the rest returned to the kernel. Small requests go to malloc.
 // Layer: quic. Not thread-safe: one arena belongs to one endpoint (one executor).
 #pragma once
 
@@ -31,7 +32,10 @@ class PageArena {
   PageArena& operator=(const PageArena&) = delete;
   ~PageArena();
 
-  /// allocate returns `size` bytes (zeroed when served with pages), or nullptr when out of memory.
+  /// kKeptBlocksMax is how many freed blocks of one size stay resident for reuse.
+  static constexpr std::size_t kKeptBlocksMax = 64;
+
+  /// allocate returns `size` bytes of unspecified content, or nullptr when out of memory.
   [[nodiscard]] void* allocate(std::size_t size) noexcept;
   /// allocate_zeroed returns `size` zeroed bytes.
   [[nodiscard]] void* allocate_zeroed(std::size_t size) noexcept;
@@ -53,8 +57,13 @@ class PageArena {
   std::size_t page_;
   std::size_t used_ = 0;  // bump pointer, bytes from base_
   std::size_t pages_in_use_ = 0;
-  // Freed blocks by their page count, reused whole (returned to the kernel when freed).
-  std::unordered_map<std::size_t, std::vector<std::byte*>> free_;
+  struct FreeBlock {
+    std::byte* p;
+    bool dirty;  // still holds old contents (kept resident); clean blocks read as zeroes
+  };
+  [[nodiscard]] void* take(std::size_t size, bool zeroed) noexcept;
+  // Freed blocks by their page count, reused whole.
+  std::unordered_map<std::size_t, std::vector<FreeBlock>> free_;
   // The page count of every block handed out, by its address.
   std::unordered_map<const std::byte*, std::size_t> sizes_;
 };

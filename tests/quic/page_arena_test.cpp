@@ -28,10 +28,29 @@ TEST(PageArena, LargeBlocksAreZeroedPagesAndReusedZeroed) {
   std::memset(a, 0xab, 10000);
   arena->deallocate(a);
   EXPECT_EQ(arena->pages_in_use(), 0U);
-  void* b = arena->allocate(9000);  // same page count: the freed block comes back, zeroed
+  void* b = arena->allocate_zeroed(9000);  // same page count: the freed block comes back, zeroed
   EXPECT_EQ(b, a);
   EXPECT_TRUE(all_zero(b, 9000));
   arena->deallocate(b);
+}
+
+TEST(PageArena, BlocksBeyondTheKeptOnesAreReturnedAndComeBackZeroed) {
+  auto arena = PageArena::create(std::size_t{64} << 20);
+  ASSERT_NE(arena, nullptr);
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < PageArena::kKeptBlocksMax + 10; ++i) {
+    void* p = arena->allocate(5000);
+    std::memset(p, 0x5a, 5000);
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) arena->deallocate(p);
+  // Every reused block reads as zeroes when zeroes are asked for, kept or returned.
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    void* p = arena->allocate_zeroed(5000);
+    ASSERT_TRUE(all_zero(p, 5000)) << i;
+    blocks[i] = p;
+  }
+  for (void* p : blocks) arena->deallocate(p);
 }
 
 TEST(PageArena, SmallRequestsUseMalloc) {
