@@ -29,10 +29,10 @@ boost::asio::awaitable<int> exchange(S& alice, S& bob, typename S::Listener& bob
               to_bob.remote_node_id().fmt_short().c_str());
   for (int i = 0; i < 5; ++i) {
     const auto text = fmt::format("message {}", i);
-    if (auto done = co_await to_bob.send(p2p::as_bytes(text)); !done) co_return 1;
+    if (auto awaited = co_await to_bob.send(p2p::as_bytes(text)); !awaited) co_return 1;
     auto got = co_await to_alice.recv();
     if (!got || p2p::to_string(*got) != text) co_return 1;
-    if (auto done = co_await to_alice.send(p2p::as_bytes("ack " + text)); !done) co_return 1;
+    if (auto awaited = co_await to_alice.send(p2p::as_bytes("ack " + text)); !awaited) co_return 1;
     auto ack = co_await to_bob.recv();
     if (!ack || p2p::to_string(*ack) != "ack " + text) co_return 1;
     std::printf("  alice -> bob: \"%s\", bob -> alice: \"%s\"\n", text.c_str(), p2p::to_string(*ack).c_str());

@@ -25,14 +25,14 @@ asio::awaitable<void> serve(p2p::Connection conn) {
     while (true) {
       auto n = co_await stream->read(buf);
       if (!n || *n == 0) break;
-      if (auto done = co_await stream->write(p2p::ByteView(buf).first(*n)); !done) break;
+      if (auto awaited = co_await stream->write(p2p::ByteView(buf).first(*n)); !awaited) break;
     }
     (void)co_await stream->finish();
   }
   while (true) {
     auto msg = co_await conn.recv();
     if (!msg) co_return;  // the client closed
-    if (auto done = co_await conn.send(*msg); !done) co_return;
+    if (auto awaited = co_await conn.send(*msg); !awaited) co_return;
   }
 }
 
@@ -84,7 +84,7 @@ asio::awaitable<int> run(asio::io_context& io) {
   bool messages_ok = true;
   for (int i = 0; i < 100 && messages_ok; ++i) {
     const auto text = "echo " + std::to_string(i);
-    if (auto done = co_await conn->send(p2p::as_bytes(text)); !done) messages_ok = false;
+    if (auto awaited = co_await conn->send(p2p::as_bytes(text)); !awaited) messages_ok = false;
     auto back = co_await conn->recv();
     messages_ok = messages_ok && back && p2p::to_string(*back) == text;
   }

@@ -179,7 +179,7 @@ asio::awaitable<P2PResult<void>> write_all(ConnState& c, quic::StreamId id, Byte
     if (!n) co_return fail(n.error());
     off += *n;
     if (off == data.size()) co_return P2PResult<void>{};
-    if (auto done = co_await writable.wait(); !done) co_return fail(P2PError::cancelled("stream write"));
+    if (auto awaited = co_await writable.wait(); !awaited) co_return fail(P2PError::cancelled("stream write"));
   }
 }
 
@@ -199,13 +199,13 @@ asio::awaitable<void> graceful_close(std::shared_ptr<ConnState> c, std::string r
   };
   // A message being written is completed first, so the peer never sees half a message.
   while (c->msg_sending && !c->quic->is_closed() && env.now() < deadline) {
-    if (auto done = co_await wait_progress(); !done) break;
+    if (auto awaited = co_await wait_progress(); !awaited) break;
   }
   if (c->msg_out && !c->quic->is_closed()) (void)try_write(*c, *c->msg_out, {}, true);
   c->ep->schedule_flush(*c);
   std::uint64_t unacked = c->quic->unacked_bytes();
   while (unacked > 0 && !c->quic->is_closed() && c->registered && env.now() < deadline) {
-    if (auto done = co_await wait_progress(); !done) break;
+    if (auto awaited = co_await wait_progress(); !awaited) break;
     const std::uint64_t now_unacked = c->quic->unacked_bytes();
     if (now_unacked < unacked) deadline = env.now() + c->ep->config.close_timeout;
     unacked = now_unacked;
@@ -248,7 +248,7 @@ asio::awaitable<P2PResult<std::size_t>> StreamRef::read(std::span<std::byte> buf
     if (r->size > 0) keep->ep->schedule_flush(*keep);  // window updates
     if (r->fin) read_end = true;
     if (r->size > 0 || r->fin || buffer.empty()) co_return r->size;
-    if (auto done = co_await keep->waiters(id).readable.wait(); !done)
+    if (auto awaited = co_await keep->waiters(id).readable.wait(); !awaited)
       co_return fail(P2PError::cancelled("stream read"));
   }
 }
@@ -300,7 +300,7 @@ asio::awaitable<P2PResult<void>> Connection::send(ByteView data) {
     if (auto e = c->error()) co_return fail(*e);
     if (c->user_closed) co_return fail(detail::closed_here());
     if (!c->msg_sending) break;
-    if (auto done = co_await c->on_msg_writable.wait(); !done) co_return fail(P2PError::cancelled("send"));
+    if (auto awaited = co_await c->on_msg_writable.wait(); !awaited) co_return fail(P2PError::cancelled("send"));
   }
   // One message at a time, so concurrent senders never interleave their bytes.
   c->msg_sending = true;
@@ -318,7 +318,7 @@ asio::awaitable<P2PResult<void>> Connection::send(ByteView data) {
       c->msg_out = **id;
       break;
     }
-    if (auto done = co_await c->on_streams.wait(); !done) co_return fail(P2PError::cancelled("send"));
+    if (auto awaited = co_await c->on_streams.wait(); !awaited) co_return fail(P2PError::cancelled("send"));
   }
   std::array<std::byte, 8> header{};
   const std::size_t hn = detail::encode_varint(data.size(), header);
@@ -360,12 +360,12 @@ asio::awaitable<P2PResult<Bytes>> Connection::recv() {
       // follows; report that close.
       if (auto e = c->error()) co_return fail(*e);
       if (!c->registered || c->user_closed) co_return fail(P2PError::connection_closed("peer"));
-      if (auto done = co_await c->on_state.wait(); !done) co_return fail(P2PError::cancelled("recv"));
+      if (auto awaited = co_await c->on_state.wait(); !awaited) co_return fail(P2PError::cancelled("recv"));
       continue;
     }
     if (auto e = c->error()) co_return fail(*e);
     if (c->user_closed) co_return fail(detail::closed_here());
-    if (auto done = co_await c->on_message.wait(); !done) co_return fail(P2PError::cancelled("recv"));
+    if (auto awaited = co_await c->on_message.wait(); !awaited) co_return fail(P2PError::cancelled("recv"));
   }
 }
 
@@ -426,7 +426,7 @@ asio::awaitable<P2PResult<BiStream>> Connection::open_bi() {
     auto id = c->quic->open_bi();
     if (!id) co_return fail(id.error());
     if (id->has_value()) co_return detail::Access::bi(c, **id);
-    if (auto done = co_await c->on_streams.wait(); !done) co_return fail(P2PError::cancelled("open_bi"));
+    if (auto awaited = co_await c->on_streams.wait(); !awaited) co_return fail(P2PError::cancelled("open_bi"));
   }
 }
 
@@ -440,7 +440,7 @@ asio::awaitable<P2PResult<BiStream>> Connection::accept_bi() {
     }
     if (auto e = c->error()) co_return fail(*e);
     if (c->user_closed) co_return fail(detail::closed_here());
-    if (auto done = co_await c->on_accept.wait(); !done) co_return fail(P2PError::cancelled("accept_bi"));
+    if (auto awaited = co_await c->on_accept.wait(); !awaited) co_return fail(P2PError::cancelled("accept_bi"));
   }
 }
 
@@ -452,7 +452,7 @@ asio::awaitable<P2PResult<SendStream>> Connection::open_uni() {
     auto id = c->quic->open_uni();
     if (!id) co_return fail(id.error());
     if (id->has_value()) co_return detail::Access::send(c, **id);
-    if (auto done = co_await c->on_streams.wait(); !done) co_return fail(P2PError::cancelled("open_uni"));
+    if (auto awaited = co_await c->on_streams.wait(); !awaited) co_return fail(P2PError::cancelled("open_uni"));
   }
 }
 
@@ -466,7 +466,7 @@ asio::awaitable<P2PResult<RecvStream>> Connection::accept_uni() {
     }
     if (auto e = c->error()) co_return fail(*e);
     if (c->user_closed) co_return fail(detail::closed_here());
-    if (auto done = co_await c->on_accept.wait(); !done) co_return fail(P2PError::cancelled("accept_uni"));
+    if (auto awaited = co_await c->on_accept.wait(); !awaited) co_return fail(P2PError::cancelled("accept_uni"));
   }
 }
 
@@ -486,7 +486,7 @@ asio::awaitable<P2PResult<Bytes>> Connection::recv_datagram() {
     if (auto d = c->quic->recv_datagram()) co_return std::move(*d);
     if (auto e = c->error()) co_return fail(*e);
     if (c->user_closed) co_return fail(detail::closed_here());
-    if (auto done = co_await c->on_datagram.wait(); !done) co_return fail(P2PError::cancelled("recv_datagram"));
+    if (auto awaited = co_await c->on_datagram.wait(); !awaited) co_return fail(P2PError::cancelled("recv_datagram"));
   }
 }
 

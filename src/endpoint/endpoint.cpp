@@ -695,7 +695,7 @@ void EndpointState::start() {
 asio::awaitable<void> endpoint_close(std::shared_ptr<EndpointState> ep) {
   if (ep->closing) {
     while (!ep->stopped) {
-      if (auto done = co_await ep->on_progress.wait(); !done) co_return;
+      if (auto awaited = co_await ep->on_progress.wait(); !awaited) co_return;
     }
     co_return;
   }
@@ -1030,7 +1030,7 @@ asio::awaitable<P2PResult<Connection>> Listener::accept() {
       if (c->error()) continue;  // ended while it waited
       co_return detail::Access::connection(std::move(c));
     }
-    if (auto done = co_await state->on_accept.wait(); !done) co_return fail(P2PError::cancelled("accept"));
+    if (auto awaited = co_await state->on_accept.wait(); !awaited) co_return fail(P2PError::cancelled("accept"));
   }
 }
 

@@ -344,7 +344,7 @@ TEST(Endpoint, ManyClientsConnectConcurrently) {
           [](Endpoint ep, NodeAddr to, int& count) -> asio::awaitable<void> {
             auto c = co_await ep.connect(to, "test/1");
             if (!c) co_return;
-            if (auto done = co_await c->send(as_bytes("hi")); !done) co_return;
+            if (auto awaited = co_await c->send(as_bytes("hi")); !awaited) co_return;
             auto echo = co_await c->recv();
             if (echo && to_string(*echo) == "hi") ++count;
           }(clients.back(), server.addr(), done),

@@ -247,7 +247,7 @@ TYPED_TEST_P(RouterDriverSuite, ServesHundredConcurrentRequestsOnOneConnection) 
                  ++arrived;
                  arrived_event.notify_all();
                  while (arrived < kCount) {
-                   if (auto done = co_await arrived_event.wait(); !done) break;
+                   if (auto awaited = co_await arrived_event.wait(); !awaited) break;
                  }
                  co_return P2PResponse::text(StatusCode::ok, std::string(*req.param("i")));
                }).has_value());

@@ -283,7 +283,7 @@ asio::awaitable<int> demo_steps(asio::io_context& io) {
             auto msg = co_await c.recv();
             if (!msg) co_return;
             const auto reply = "home got: " + to_string(*msg);
-            if (auto done = co_await c.send(as_bytes(reply)); !done) co_return;
+            if (auto awaited = co_await c.send(as_bytes(reply)); !awaited) co_return;
           }
         }(*conn),
         "demo echo");

@@ -127,7 +127,7 @@ asio::awaitable<void> serve_bi(BiStream s) {
   for (;;) {
     auto n = co_await s.read(buf);
     if (!n || *n == 0) break;
-    if (auto done = co_await s.write(ByteView(buf).first(*n)); !done) co_return;
+    if (auto awaited = co_await s.write(ByteView(buf).first(*n)); !awaited) co_return;
   }
   (void)co_await s.finish();
 }
@@ -152,7 +152,7 @@ asio::awaitable<void> serve_uni(Connection c) {
       if (!n || *n == 0) break;
       total += *n;
     }
-    if (auto done = co_await c.send(as_bytes(fmt::format("bulk:{}", total))); !done) co_return;
+    if (auto awaited = co_await c.send(as_bytes(fmt::format("bulk:{}", total))); !awaited) co_return;
   }
 }
 
@@ -172,7 +172,7 @@ asio::awaitable<void> serve_messages(Connection c) {
       continue;
     }
     if (++seen == expected) {
-      if (auto done = co_await c.send(as_bytes("ok")); !done) co_return;
+      if (auto awaited = co_await c.send(as_bytes("ok")); !awaited) co_return;
     }
   }
 }
