@@ -14,6 +14,7 @@ run(${CMAKE_COMMAND} -S ${P2P_CONSUMER_DIR} -B ${P2P_WORK_DIR}/cmake-build -G ${
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${P2P_WORK_DIR}/cmake-build)
 run(${P2P_WORK_DIR}/cmake-build/consumer)
+run(${P2P_WORK_DIR}/cmake-build/consumer_sim)
 
 # pkg-config consumer: one compiler line from the .pc file.
 find_program(PKG_CONFIG pkg-config REQUIRED)
