@@ -157,8 +157,32 @@ std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Co
   for (const auto& cid : c->routed) routes[cid] = c;
   conns[c->serial] = c;
   c->registered = true;
+  c->handshaking = true;
+  ++handshaking;
+  last_handshake_start = env.now();
   counters.connections_live = conns.size();
   return c;
+}
+
+bool EndpointState::keep_polling(TimePoint now) const {
+  if (handshaking > 0 && now - std::max(last_receive, last_handshake_start) < config.busy_poll_handshake) return true;
+  return conns_awaiting_ack > 0 && last_batch_bytes <= kPollBatchBytesMax && now - last_receive < config.busy_poll;
+}
+
+void EndpointState::handshake_over(ConnState& c) {
+  if (!c.handshaking) return;
+  c.handshaking = false;
+  --handshaking;
+}
+
+void EndpointState::set_awaiting_ack(ConnState& c, bool awaiting) {
+  if (c.awaiting_ack == awaiting) return;
+  c.awaiting_ack = awaiting;
+  if (awaiting) {
+    ++conns_awaiting_ack;
+  } else {
+    --conns_awaiting_ack;
+  }
 }
 
 void EndpointState::send_raw(std::size_t socket, const SocketAddr& to, ByteView data,
@@ -298,6 +322,7 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
   while (auto e = c->quic->poll_event()) {
     switch (e->kind) {
       case quic::EventKind::connected: {
+        handshake_over(*c);
         c->established = true;
         c->established_at = env.now();
         c->alpn = c->quic->alpn();
@@ -386,6 +411,7 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
         break;
       }
       case quic::EventKind::closed:
+        handshake_over(*c);
         if (c->handshake_counted) {
           c->handshake_counted = false;
           --handshakes_live;
@@ -489,6 +515,7 @@ void EndpointState::flush_waiting(SocketState& s) {
 }
 
 void EndpointState::update_deadline(ConnState& c) {
+  set_awaiting_ack(c, c.registered && c.quic->awaits_answer());
   TimePoint next = c.registered ? c.quic->next_deadline() : kTimePointMax;
   if (next == c.deadline_key) return;
   if (c.deadline_key != kTimePointMax) deadlines.erase({c.deadline_key, c.serial});
@@ -508,6 +535,8 @@ void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
   if (c->deadline_key != kTimePointMax) deadlines.erase({c->deadline_key, c->serial});
   c->deadline_key = kTimePointMax;
   c->registered = false;
+  set_awaiting_ack(*c, false);
+  handshake_over(*c);
   if (c->handshake_counted) {
     c->handshake_counted = false;
     --handshakes_live;
@@ -520,6 +549,7 @@ void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
 }
 
 void EndpointState::schedule_flush(ConnState& c) {
+  ++activity;
   if (!c.registered) return;
   if (!c.dirty) {
     c.dirty = true;
@@ -578,10 +608,14 @@ void EndpointState::abandon() {
 void EndpointState::stop() {
   if (stopped) return;
   stopped = true;
+  conns_awaiting_ack = 0;
+  handshaking = 0;
   timer.cancel();
   for (auto& s : sockets) s->sock.cancel();
   for (auto& [serial, c] : conns) {
     c->registered = false;
+    c->awaiting_ack = false;
+    c->handshaking = false;
     c->wake_all();
   }
   for (auto& [alpn, l] : listeners) {
@@ -633,11 +667,25 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
       break;
     }
     if (*n == 0) {
+      // Busy polling: look again after everything else ready on the executor ran.
+      if (self->keep_polling(self->env.now())) {
+        const std::uint64_t before = self->activity;
+        co_await asio::post(self->ex, asio::use_awaitable);
+        // Only an otherwise idle thread polls: when the application used the endpoint meanwhile,
+        // it is busy (a sender producing, say), and polling would only add system calls to its
+        // work. Sleep on the socket instead; the reactor sees arrivals between handlers anyway.
+        if (self->activity == before) continue;
+        if (auto w = co_await s.sock.wait_readable(); !w && self->stopped) break;
+        continue;
+      }
       auto w = co_await s.sock.wait_readable();
       if (!w && self->stopped) break;
       continue;
     }
     const TimePoint now = self->env.now();
+    self->last_receive = now;
+    self->last_batch_bytes = 0;
+    for (std::size_t i = 0; i < *n; ++i) self->last_batch_bytes += metas[i].length;
     for (std::size_t i = 0; i < *n; ++i) {
       for (const ByteView datagram : env::Segments(views[i], metas[i])) {
         self->on_datagram(index, datagram, metas[i], now);
@@ -657,7 +705,13 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     }
     // Let the application run before receiving more: the coroutines this batch woke answer now (a
     // request's response leaves before the next receive call), and a flood cannot starve them.
-    co_await asio::post(self->ex, asio::use_awaitable);
+    if (*n == kRecvBatch || self->keep_polling(now)) {
+      co_await asio::post(self->ex, asio::use_awaitable);
+      continue;
+    }
+    // A short batch emptied the socket's queue: wait for the next datagram at once instead of
+    // asking the kernel again (waiting re-arms the socket, so one that arrived meanwhile is seen).
+    if (auto w = co_await s.sock.wait_readable(); !w && self->stopped) break;
   }
 }
 
@@ -808,6 +862,9 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   }
   if (config.connect_timeout.count() <= 0 || config.idle_timeout.count() <= 0 || config.close_timeout.count() < 0) {
     return fail(P2PError::invalid_configuration("endpoint timeouts must be positive"));
+  }
+  if (config.busy_poll.count() < 0 || config.busy_poll_handshake.count() < 0) {
+    return fail(P2PError::invalid_configuration("endpoint busy_poll durations must not be negative"));
   }
   auto st = std::make_shared<detail::EndpointState>(ex, std::move(config));
   auto tls = quic::TlsIdentity::create(st->config.secret_key);

@@ -55,6 +55,8 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
 
   bool established = false;
   bool handshake_counted = false;  // counted in EndpointState::handshakes_live
+  bool awaiting_ack = false;       // counted in EndpointState::conns_awaiting_ack
+  bool handshaking = false;        // counted in EndpointState::handshaking
   bool dirty = false;              // queued for a flush
   bool registered = false;         // in the endpoint's maps
   bool user_closed = false;        // close() was called or the last handle dropped
@@ -142,6 +144,21 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   std::vector<std::shared_ptr<ListenerState>> config_listeners;  // from EndpointConfig::alpns, until listen()
   std::uint64_t next_serial = 1;
   std::size_t handshakes_live = 0;
+  // Busy polling (EndpointConfig::busy_poll) is for exchanges bound by latency: it runs while a
+  // handshake is in progress and after a small receive batch while some connection awaits a small
+  // answer. Polling while a transfer arrives would shrink its receive batches, and every batch is
+  // acknowledged: the sender would spend its time on acknowledgements.
+  TimePoint last_receive{};            // when the last datagram arrived
+  TimePoint last_handshake_start{};    // when a handshake was last dialled or accepted
+  std::size_t handshaking = 0;         // connections of either role whose handshake is in progress
+  std::size_t conns_awaiting_ack = 0;  // connections with a little ack-eliciting data in flight
+  std::size_t last_batch_bytes = 0;    // what the last receive call read
+  std::uint64_t activity = 0;          // counts the application's sends (an idle thread sees no change)
+  // A receive batch larger than this (one datagram of the smallest full size QUIC allows) may be
+  // part of a transfer: its receiver keeps sleeping between batches (no polling), so data piles up
+  // into large batches, each acknowledged once. Requests and answers that fit in a small datagram
+  // are what polling is for.
+  static constexpr std::size_t kPollBatchBytesMax = 1200;
 
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines;
   env::AsioEnv::Timer timer;
@@ -178,6 +195,9 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   void flush_dirty();
   void flush_waiting(SocketState& s);
   void on_deadlines(TimePoint now);
+  [[nodiscard]] bool keep_polling(TimePoint now) const;
+  void handshake_over(ConnState& c);
+  void set_awaiting_ack(ConnState& c, bool awaiting);
   void stop();
   /// abandon breaks the ownership cycles when the driver loops died with their io_context.
   void abandon();

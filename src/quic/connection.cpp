@@ -1203,6 +1203,15 @@ std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::
   if (burst_over && m.state == State::established) {
     ngtcp2_conn_update_pkt_tx_time(m.conn, ts);
     m.burst_bytes = 0;
+    if (out.size == 0) {
+      // Nothing more to send: ngtcp2 still reports the burst's pacing time as its next deadline,
+      // though it allows the next write anyway when that time is less than a millisecond away (the
+      // common case: small bursts, or any burst on a fast path). Left alone, it wakes the endpoint
+      // for nothing after every burst. Handling expiry now drops it; whatever else is due is
+      // handled as the deadline would, and what that queued (a probe, a close) is written at once.
+      on_deadline(now);
+      return poll_transmit(now, buffer, datagrams_max);
+    }
   }
   if (out.size == 0) return std::nullopt;
   m.count_sent(out.size, out.datagram_count());
@@ -1268,6 +1277,13 @@ bool Connection::is_server() const noexcept { return impl_->server; }
 bool Connection::is_established() const noexcept { return impl_->state == State::established; }
 bool Connection::is_closed() const noexcept { return impl_->close_info.has_value(); }
 bool Connection::is_drained() const noexcept { return impl_->state == State::drained; }
+
+bool Connection::awaits_answer() const noexcept {
+  if (impl_->conn == nullptr || impl_->state == State::drained) return false;
+  ngtcp2_conn_stat st{};
+  ngtcp2_conn_get_conn_stat(impl_->conn, &st);
+  return st.bytes_in_flight > 0 && st.bytes_in_flight <= kAnswerFlightMax;
+}
 const std::optional<NodeId>& Connection::peer_id() const noexcept {
   // A server's peer id is known once verified; a client's is the dialed id, but is only vouched
   // for after the handshake.

@@ -57,6 +57,30 @@ TEST(Endpoint, ConnectsByNodeIdAndExchangesMessages) {
   });
 }
 
+// Without busy polling the receive loop sleeps after every short batch: request/response and
+// streams still make progress (every wait is re-armed, so nothing that arrived meanwhile is missed).
+TEST(Endpoint, WorksWithBusyPollingOff) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto server_cfg = loopback_config("server");
+    auto client_cfg = loopback_config("client");
+    for (auto* cfg : {&server_cfg, &client_cfg}) {
+      cfg->busy_poll = Duration::zero();
+      cfg->busy_poll_handshake = Duration::zero();
+    }
+    auto p = co_await connect_pair(ex, std::move(server_cfg), std::move(client_cfg));
+    for (int i = 0; i < 200; ++i) {
+      CO_ASSERT(co_await p.client.send(payload(64, static_cast<std::uint8_t>(i))));
+      auto got = co_await p.server.recv();
+      CO_ASSERT(got) << got.error().message();
+      CO_ASSERT(co_await p.server.send(*got));
+      auto back = co_await p.client.recv();
+      CO_ASSERT(back) << back.error().message();
+      EXPECT_TRUE(*back == payload(64, static_cast<std::uint8_t>(i))) << "round trip " << i;
+    }
+    co_return;
+  });
+}
+
 TEST(Endpoint, OversizedMessagesAreRefusedOnBothEnds) {
   run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto server_cfg = loopback_config("server");
@@ -453,6 +477,12 @@ TEST(Endpoint, BindRejectsBadConfiguration) {
     auto zero_limit = loopback_config("x");
     zero_limit.limits.connections = 0;
     EXPECT_EQ(Endpoint::bind(ex, zero_limit).error().code(), P2PErrc::invalid_configuration);
+    auto negative_poll = loopback_config("x");
+    negative_poll.busy_poll = -std::chrono::microseconds(1);
+    EXPECT_EQ(Endpoint::bind(ex, negative_poll).error().code(), P2PErrc::invalid_configuration);
+    negative_poll.busy_poll = {};
+    negative_poll.busy_poll_handshake = -std::chrono::microseconds(1);
+    EXPECT_EQ(Endpoint::bind(ex, negative_poll).error().code(), P2PErrc::invalid_configuration);
     // A port already bound cannot be bound again.
     auto first = bind_or_fail(ex, loopback_config("x"));
     auto taken = loopback_config("y");

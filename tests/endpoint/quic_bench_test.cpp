@@ -2,6 +2,7 @@
 // sizes and reports every key with a plausible value.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "quic_commands.hpp"
@@ -32,6 +33,49 @@ TEST(QuicBench, SmallRunReportsEveryKey) {
                           "rss_bytes_per_idle_conn", "cpu_s_per_gib"}) {
     EXPECT_NE(json.find(fmt::format("\"{}\":", key)), std::string::npos) << key;
   }
+}
+
+// --only measures the named parts; the others are null in the JSON. Bad lists are refused.
+TEST(QuicBench, OnlyMeasuresTheNamedParts) {
+  QuicBenchOptions o;
+  o.runs = 1;
+  o.rpc_run = std::chrono::milliseconds(50);
+  o.messages = 500;
+  o.parts = "rpc,msgs";
+  auto r = run_quic_bench(o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_GT(r->rpc_64b_per_s, 100);
+  EXPECT_GT(r->msgs_1k_per_s, 100);
+  EXPECT_TRUE(std::isnan(r->connect_ms));
+  EXPECT_TRUE(std::isnan(r->bulk_mb_per_s));
+  const std::string json = to_json(*r);
+  EXPECT_NE(json.find("\"connect_ms\":null"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"cpu_s_per_gib\":null"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"rpc_64b_per_s\":null"), std::string::npos) << json;
+
+  for (const char* bad : {"rpc,", ",rpc", "RPC", "rpc;bulk", "connect,,cold", " rpc"}) {
+    EXPECT_FALSE(check_quic_bench_parts(bad)) << bad;
+    o.parts = bad;
+    auto refused = run_quic_bench(o);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code(), P2PErrc::invalid_configuration) << bad;
+  }
+  EXPECT_TRUE(check_quic_bench_parts(""));
+  EXPECT_TRUE(check_quic_bench_parts("connect,cold,rpc,msgs,bulk,rss"));
+}
+
+// Busy polling off still measures every part (the receive loop sleeps between datagrams).
+TEST(QuicBench, RunsWithBusyPollingOff) {
+  QuicBenchOptions o;
+  o.connect_samples = 3;
+  o.runs = 1;
+  o.rpc_run = std::chrono::milliseconds(50);
+  o.busy_poll = std::chrono::microseconds(0);
+  o.parts = "connect,rpc";
+  auto r = run_quic_bench(o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_GT(r->connect_ms, 0);
+  EXPECT_GT(r->rpc_64b_per_s, 100);
 }
 
 }  // namespace

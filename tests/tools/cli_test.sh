@@ -34,6 +34,12 @@ check "send without ticket" 2 "$bin" send
 check "demo with bad part" 2 "$bin" demo --only everything
 check "listen with zero count" 2 "$bin" listen --count 0
 check "send with text and file" 2 "$bin" send sometoken hi --file /etc/hostname
+check "bench quic with unknown part" 2 "$bin" bench quic --only rpc,warp
+expect_text "unknown part message" "$dir/err" "^error: .*unknown benchmark part 'warp'"
+check "bench quic with empty part" 2 "$bin" bench quic --only rpc,
+check "bench sim with a quic option" 2 "$bin" bench sim --only rpc
+check "bench quic with oversized payload" 2 "$bin" bench quic --udp-payload 70000
+check "bench quic with negative busy poll" 2 "$bin" bench quic --busy-poll-us -5
 # Operating errors exit 1 with one line naming the problem.
 check "send with garbage ticket" 1 "$bin" send not-a-ticket hi
 expect_text "garbage ticket message" "$dir/err" "^error: Invalid node ID"

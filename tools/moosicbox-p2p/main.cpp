@@ -73,6 +73,22 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"sim", "quic", "router"}));
   bench->add_flag("--json", bench_json, "Print one JSON object");
+  p2p::cli::QuicBenchOptions quic_bench_opts;
+  std::optional<unsigned> busy_poll_us;
+  auto* busy_opt = bench
+                       ->add_option("--busy-poll-us", busy_poll_us,
+                                    "quic: busy polling of both ends in microseconds, handshakes included "
+                                    "(0: off; default: the library's)")
+                       ->check(CLI::Range(0U, 1'000'000U));
+  auto* only_opt = bench->add_option("--only", quic_bench_opts.parts,
+                                     "quic: measure only these parts (comma-separated: connect, cold, rpc, "
+                                     "msgs, bulk, rss)");
+  auto* payload_opt =
+      bench
+          ->add_option("--udp-payload", quic_bench_opts.loopback_udp_payload_size,
+                       "quic: UDP payload size between loopback addresses (0: the internet's 1200 to 1452 bytes)")
+          ->check(CLI::Range(std::size_t{0}, std::size_t{65527}))
+          ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -99,8 +115,17 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (*bench) {
+    if (bench_what != "quic" && (only_opt->count() > 0 || payload_opt->count() > 0 || busy_opt->count() > 0)) {
+      std::fprintf(stderr, "error: --only, --udp-payload and --busy-poll-us apply to 'bench quic' only\n");
+      return 2;
+    }
+    if (busy_poll_us) quic_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+    if (auto ok = p2p::cli::check_quic_bench_parts(quic_bench_opts.parts); !ok) {
+      std::fprintf(stderr, "error: %s\n", ok.error().message().c_str());
+      return 2;
+    }
     if (bench_what == "sim") return p2p::cli::sim_bench(bench_json);
-    if (bench_what == "quic") return p2p::cli::quic_bench(bench_json);
+    if (bench_what == "quic") return p2p::cli::quic_bench(bench_json, quic_bench_opts);
     if (bench_what == "router") return p2p::cli::router_bench(bench_json);
   }
   return 2;

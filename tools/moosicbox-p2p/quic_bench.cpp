@@ -13,6 +13,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -75,14 +76,20 @@ asio::awaitable<T> bounded(asio::any_io_executor ex, asio::awaitable<T> op, std:
   co_return std::move(std::get<0>(r));
 }
 
-// The datagram size both ends use on loopback (set once per run, before any endpoint exists).
+// The datagram size both ends use on loopback and the busy polling override (set once per run,
+// before any endpoint exists).
 std::size_t g_loopback_udp_payload_size = 16 * 1024;
+std::optional<std::chrono::microseconds> g_busy_poll;
 
 EndpointConfig bench_config(std::string_view name) {
   EndpointConfig cfg(test_secret_key(name));
   cfg.bind_addrs = {SocketAddr::v4_loopback(0)};
   cfg.limits.concurrent_handshakes = 1024;
   cfg.loopback_udp_payload_size = g_loopback_udp_payload_size;
+  if (g_busy_poll) {
+    cfg.busy_poll = *g_busy_poll;
+    cfg.busy_poll_handshake = *g_busy_poll;
+  }
   return cfg;
 }
 
@@ -383,23 +390,57 @@ asio::awaitable<double> measure_idle_memory(Context& cx) {
   co_return (rss_n - rss1) / static_cast<double>(n - 1);
 }
 
+std::vector<std::string_view> split_parts(std::string_view parts) {
+  std::vector<std::string_view> out;
+  if (parts.empty()) return out;
+  for (;;) {
+    const auto comma = parts.find(',');
+    out.push_back(parts.substr(0, comma));
+    if (comma == std::string_view::npos) return out;
+    parts = parts.substr(comma + 1);  // "a," leaves an empty last part, which is refused
+  }
+}
+
+bool wanted(const QuicBenchOptions& o, std::string_view part) {
+  if (o.parts.empty()) return true;
+  const auto parts = split_parts(o.parts);
+  return std::ranges::find(parts, part) != parts.end();
+}
+
 asio::awaitable<QuicBenchResult> bench_all(Context& cx) {
   QuicBenchResult r;
-  r.connect_ms = co_await measure_connect(cx);
-  r.connect_cold_ms = co_await measure_cold(cx);
-  r.rpc_64b_per_s = co_await measure_rpc(cx);
-  r.msgs_1k_per_s = co_await measure_messages(cx);
-  const auto bulk = co_await measure_bulk(cx);
-  r.bulk_mb_per_s = bulk.mb_per_s;
-  r.cpu_s_per_gib = bulk.cpu_s;
-  r.rss_bytes_per_idle_conn = co_await measure_idle_memory(cx);
+  const auto& o = cx.options;
+  if (wanted(o, "connect")) r.connect_ms = co_await measure_connect(cx);
+  if (wanted(o, "cold")) r.connect_cold_ms = co_await measure_cold(cx);
+  if (wanted(o, "rpc")) r.rpc_64b_per_s = co_await measure_rpc(cx);
+  if (wanted(o, "msgs")) r.msgs_1k_per_s = co_await measure_messages(cx);
+  if (wanted(o, "bulk")) {
+    const auto bulk = co_await measure_bulk(cx);
+    r.bulk_mb_per_s = bulk.mb_per_s;
+    r.cpu_s_per_gib = bulk.cpu_s;
+  }
+  if (wanted(o, "rss")) r.rss_bytes_per_idle_conn = co_await measure_idle_memory(cx);
   co_return r;
 }
 
 }  // namespace
 
+P2PResult<void> check_quic_bench_parts(std::string_view parts) {
+  for (const auto part : split_parts(parts)) {
+    if (std::ranges::find(kQuicBenchParts, part) == std::end(kQuicBenchParts)) {
+      return fail(
+          P2PError::invalid_configuration(fmt::format("unknown benchmark part '{}' (expected a comma-separated list of "
+                                                      "connect, cold, rpc, msgs, bulk, rss)",
+                                                      part)));
+    }
+  }
+  return {};
+}
+
 P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
+  if (auto ok = check_quic_bench_parts(options.parts); !ok) return fail(ok.error());
   g_loopback_udp_payload_size = options.loopback_udp_payload_size;
+  g_busy_poll = options.busy_poll;
   asio::io_context client_io(1);
   asio::io_context server_io(1);
   auto server_work = asio::make_work_guard(server_io);
@@ -432,16 +473,23 @@ P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
   return *out;
 }
 
-std::string to_json(const QuicBenchResult& r) {
-  return fmt::format(
-      "{{\"connect_ms\":{:.3f},\"connect_cold_ms\":{:.3f},\"rpc_64b_per_s\":{:.0f},\"msgs_1k_per_s\":{:.0f},"
-      "\"bulk_mb_per_s\":{:.1f},\"rss_bytes_per_idle_conn\":{:.0f},\"cpu_s_per_gib\":{:.3f}}}",
-      r.connect_ms, r.connect_cold_ms, r.rpc_64b_per_s, r.msgs_1k_per_s, r.bulk_mb_per_s, r.rss_bytes_per_idle_conn,
-      r.cpu_s_per_gib);
+// json_number renders a figure with `decimals` digits, or null when it was not measured.
+std::string json_number(double v, int decimals) {
+  if (std::isnan(v)) return "null";
+  return fmt::format("{:.{}f}", v, decimals);
 }
 
-int quic_bench(bool json) {
-  auto r = run_quic_bench(QuicBenchOptions{});
+std::string to_json(const QuicBenchResult& r) {
+  return fmt::format(
+      "{{\"connect_ms\":{},\"connect_cold_ms\":{},\"rpc_64b_per_s\":{},\"msgs_1k_per_s\":{},"
+      "\"bulk_mb_per_s\":{},\"rss_bytes_per_idle_conn\":{},\"cpu_s_per_gib\":{}}}",
+      json_number(r.connect_ms, 3), json_number(r.connect_cold_ms, 3), json_number(r.rpc_64b_per_s, 0),
+      json_number(r.msgs_1k_per_s, 0), json_number(r.bulk_mb_per_s, 1), json_number(r.rss_bytes_per_idle_conn, 0),
+      json_number(r.cpu_s_per_gib, 3));
+}
+
+int quic_bench(bool json, const QuicBenchOptions& options) {
+  auto r = run_quic_bench(options);
   if (!r) {
     std::fprintf(stderr, "bench quic: %s\n", r.error().message().c_str());
     return 1;
@@ -451,14 +499,17 @@ int quic_bench(bool json) {
     return 0;
   }
   std::printf("QUIC backend on loopback (both ends in one process, two threads)\n");
-  std::printf("  connect_ms               %10.3f  (connect + first 1-byte echo, median)\n", r->connect_ms);
-  std::printf("  connect_cold_ms          %10.3f  (bind both endpoints + connect + echo, median)\n",
-              r->connect_cold_ms);
-  std::printf("  rpc_64b_per_s            %10.0f  (64 B request/response on one stream)\n", r->rpc_64b_per_s);
-  std::printf("  msgs_1k_per_s            %10.0f  (1 KiB messages through send/recv)\n", r->msgs_1k_per_s);
-  std::printf("  bulk_mb_per_s            %10.1f  (256 MiB on one stream, MB = 10^6 bytes)\n", r->bulk_mb_per_s);
-  std::printf("  rss_bytes_per_idle_conn  %10.0f  (both ends, 200 idle connections)\n", r->rss_bytes_per_idle_conn);
-  std::printf("  cpu_s_per_gib            %10.3f  (CPU seconds of both ends per GiB moved)\n", r->cpu_s_per_gib);
+  const auto row = [](const char* key, double v, int decimals, const char* what) {
+    const std::string figure = std::isnan(v) ? std::string("-") : fmt::format("{:.{}f}", v, decimals);
+    std::printf("  %-24s %10s  (%s)\n", key, figure.c_str(), what);
+  };
+  row("connect_ms", r->connect_ms, 3, "connect + first 1-byte echo, median");
+  row("connect_cold_ms", r->connect_cold_ms, 3, "bind both endpoints + connect + echo, median");
+  row("rpc_64b_per_s", r->rpc_64b_per_s, 0, "64 B request/response on one stream");
+  row("msgs_1k_per_s", r->msgs_1k_per_s, 0, "1 KiB messages through send/recv");
+  row("bulk_mb_per_s", r->bulk_mb_per_s, 1, "256 MiB on one stream, MB = 10^6 bytes");
+  row("rss_bytes_per_idle_conn", r->rss_bytes_per_idle_conn, 0, "both ends, 200 idle connections");
+  row("cpu_s_per_gib", r->cpu_s_per_gib, 3, "CPU seconds of both ends per GiB moved");
   return 0;
 }
 

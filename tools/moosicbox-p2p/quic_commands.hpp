@@ -5,13 +5,16 @@
 
 #include <chrono>
 #include <cstddef>
+#include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "p2p/core/error.hpp"
 
 namespace p2p::cli {
 
-/// QuicBenchOptions sizes the benchmark (defaults: the figures; tests use small ones).
+/// QuicBenchOptions sizes the benchmark (defaults: full-size runs; tests use small ones).
 struct QuicBenchOptions {
   int connect_samples = 50;                         ///< connections timed for connect_ms (after 3 warm-ups)
   int cold_samples = 20;                            ///< endpoint pairs timed for connect_cold_ms (after 2 warm-ups)
@@ -23,17 +26,31 @@ struct QuicBenchOptions {
   /// loopback_udp_payload_size is EndpointConfig::loopback_udp_payload_size for both ends (0: the
   /// internet's 1452-byte datagrams, as quinn uses on loopback).
   std::size_t loopback_udp_payload_size = 16 * 1024;
+  /// busy_poll, when set, replaces EndpointConfig::busy_poll and busy_poll_handshake on both ends
+  /// (0: no busy polling); unset keeps the library's defaults.
+  std::optional<std::chrono::microseconds> busy_poll;
+  /// parts selects what is measured: a comma-separated list of result keys (`connect_ms`, `rpc`,
+  /// ... as listed by kQuicBenchParts), empty for all. A part not measured is null in the JSON.
+  std::string parts;
 };
 
-/// QuicBenchResult holds the keys.
+/// kQuicBenchParts names the parts `--only` accepts, in the order they run.
+inline constexpr std::string_view kQuicBenchParts[] = {"connect", "cold", "rpc", "msgs", "bulk", "rss"};
+
+/// check_quic_bench_parts checks a `--only` list ("rpc,bulk"); returns an error naming the first
+/// unknown part.
+[[nodiscard]] P2PResult<void> check_quic_bench_parts(std::string_view parts);
+
+/// QuicBenchResult holds the benchmark's keys; a part that was not measured is NaN.
 struct QuicBenchResult {
-  double connect_ms = 0;               ///< bound endpoints: connect + first 1-byte echo, median
-  double connect_cold_ms = 0;          ///< bind both endpoints + connect + echo, median
-  double rpc_64b_per_s = 0;            ///< 64-byte request/response round trips per second, one stream
-  double msgs_1k_per_s = 0;            ///< 1 KiB messages per second through send/recv
-  double bulk_mb_per_s = 0;            ///< one connection, one stream; MB = 10^6 bytes
-  double rss_bytes_per_idle_conn = 0;  ///< RSS growth (both ends in this process) per idle connection
-  double cpu_s_per_gib = 0;            ///< process CPU seconds (both ends) per GiB of bulk data
+  static constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
+  double connect_ms = kNotMeasured;               ///< bound endpoints: connect + first 1-byte echo, median
+  double connect_cold_ms = kNotMeasured;          ///< bind both endpoints + connect + echo, median
+  double rpc_64b_per_s = kNotMeasured;            ///< 64-byte request/response round trips per second, one stream
+  double msgs_1k_per_s = kNotMeasured;            ///< 1 KiB messages per second through send/recv
+  double bulk_mb_per_s = kNotMeasured;            ///< one connection, one stream; MB = 10^6 bytes
+  double rss_bytes_per_idle_conn = kNotMeasured;  ///< RSS growth (both ends in this process) per idle connection
+  double cpu_s_per_gib = kNotMeasured;            ///< process CPU seconds (both ends) per GiB of bulk data
 };
 
 /// run_quic_bench measures the QUIC backend on loopback, both ends in this process on two threads.
@@ -41,11 +58,11 @@ struct QuicBenchResult {
 /// (a step exceeded its limit), and whatever a connection reported.
 [[nodiscard]] P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options);
 
-/// to_json renders a result as one JSON object with the keys.
+/// to_json renders a result as one JSON object with the benchmark's keys.
 [[nodiscard]] std::string to_json(const QuicBenchResult& r);
 
 /// quic_bench runs the benchmark with the default sizes and prints one JSON object (`json`) or a
 /// table; returns the process exit code (0, or 1 with one error line on stderr).
-int quic_bench(bool json);
+int quic_bench(bool json, const QuicBenchOptions& options = {});
 
 }  // namespace p2p::cli

@@ -27,7 +27,7 @@ struct LoadFigures {
   std::uint64_t requests = 0;
 };
 
-/// RouterBenchResult holds the keys for the router and the Beast HTTP/1.1 baseline.
+/// RouterBenchResult holds the benchmark's keys for the router and the Beast HTTP/1.1 baseline.
 struct RouterBenchResult {
   std::string backend;                ///< what carried the router's requests
   LoadFigures router_c1;              ///< 64-byte GETs, one at a time
