@@ -166,7 +166,10 @@ std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Co
 
 bool EndpointState::keep_polling(TimePoint now) const {
   if (handshaking > 0 && now - std::max(last_receive, last_handshake_start) < config.busy_poll_handshake) return true;
-  return conns_awaiting_ack > 0 && last_batch_bytes <= kPollBatchBytesMax && now - last_receive < config.busy_poll;
+  // Poll after asking (sending what awaits an answer) and after a datagram arrived, unless what
+  // arrived last looked like part of a transfer.
+  if (conns_awaiting_ack == 0 || last_batch_bytes > kPollBatchBytesMax) return false;
+  return now - std::max(last_ask, last_receive) < config.busy_poll;
 }
 
 void EndpointState::handshake_over(ConnState& c) {
@@ -175,13 +178,29 @@ void EndpointState::handshake_over(ConnState& c) {
   --handshaking;
 }
 
-void EndpointState::set_awaiting_ack(ConnState& c, bool awaiting) {
+void EndpointState::set_awaiting_ack(ConnState& c, std::uint64_t in_flight) {
+  // A little in flight means an answer is due within a round trip and no transfer keeps this side
+  // busy meanwhile; a transfer with more in flight is throughput-bound (its acknowledgements come
+  // in batches whatever the wake-up latency).
+  const bool awaiting = in_flight > 0 && in_flight <= kAnswerFlightMax;
   if (c.awaiting_ack == awaiting) return;
   c.awaiting_ack = awaiting;
-  if (awaiting) {
-    ++conns_awaiting_ack;
-  } else {
+  if (!awaiting) {
     --conns_awaiting_ack;
+    return;
+  }
+  ++conns_awaiting_ack;
+  // A request that fits a small datagram just left: wake the receive loops that sleep so they
+  // poll for its answer. (Not when a send waits for room: cancelling would end that wait too.)
+  if (config.busy_poll <= Duration::zero() || in_flight > kPollBatchBytesMax || last_batch_bytes > kPollBatchBytesMax) {
+    return;
+  }
+  last_ask = env.now();
+  for (auto& sock : sockets) {
+    if (sock->receive_sleeping && !sock->blocked) {
+      sock->receive_sleeping = false;
+      sock->sock.cancel();
+    }
   }
 }
 
@@ -515,7 +534,7 @@ void EndpointState::flush_waiting(SocketState& s) {
 }
 
 void EndpointState::update_deadline(ConnState& c) {
-  set_awaiting_ack(c, c.registered && c.quic->awaits_answer());
+  set_awaiting_ack(c, c.registered ? c.quic->bytes_in_flight() : 0);
   TimePoint next = c.registered ? c.quic->next_deadline() : kTimePointMax;
   if (next == c.deadline_key) return;
   if (c.deadline_key != kTimePointMax) deadlines.erase({c.deadline_key, c.serial});
@@ -535,7 +554,7 @@ void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
   if (c->deadline_key != kTimePointMax) deadlines.erase({c->deadline_key, c->serial});
   c->deadline_key = kTimePointMax;
   c->registered = false;
-  set_awaiting_ack(*c, false);
+  set_awaiting_ack(*c, 0);
   handshake_over(*c);
   if (c->handshake_counted) {
     c->handshake_counted = false;
@@ -660,6 +679,7 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
   std::vector<std::span<std::byte>> views;
   for (std::size_t i = 0; i < kRecvBatch; ++i) views.emplace_back(storage.get() + i * kRecvBufferSize, kRecvBufferSize);
   std::vector<env::RecvMeta> metas(kRecvBatch);
+  int busy_looks = 0;  // busy polling: looks in a row during which the application was busy
   while (!self->stopped) {
     auto n = s.sock.try_receive_batch(views, metas);
     if (!n) {
@@ -668,17 +688,20 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     }
     if (*n == 0) {
       // Busy polling: look again after everything else ready on the executor ran.
-      if (self->keep_polling(self->env.now())) {
+      if (self->keep_polling(self->env.now()) && busy_looks < 2) {
         const std::uint64_t before = self->activity;
         co_await asio::post(self->ex, asio::use_awaitable);
-        // Only an otherwise idle thread polls: when the application used the endpoint meanwhile,
-        // it is busy (a sender producing, say), and polling would only add system calls to its
-        // work. Sleep on the socket instead; the reactor sees arrivals between handlers anyway.
-        if (self->activity == before) continue;
-        if (auto w = co_await s.sock.wait_readable(); !w && self->stopped) break;
+        // Only an otherwise idle thread polls: when the application used the endpoint during two
+        // looks in a row, it is busy (a sender producing, say), and polling would only add system
+        // calls to its work. It sleeps on the socket then; the reactor sees arrivals between
+        // handlers anyway.
+        busy_looks = self->activity == before ? 0 : busy_looks + 1;
         continue;
       }
+      busy_looks = 0;
+      s.receive_sleeping = true;
       auto w = co_await s.sock.wait_readable();
+      s.receive_sleeping = false;
       if (!w && self->stopped) break;
       continue;
     }
@@ -711,7 +734,10 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     }
     // A short batch emptied the socket's queue: wait for the next datagram at once instead of
     // asking the kernel again (waiting re-arms the socket, so one that arrived meanwhile is seen).
-    if (auto w = co_await s.sock.wait_readable(); !w && self->stopped) break;
+    s.receive_sleeping = true;
+    auto w = co_await s.sock.wait_readable();
+    s.receive_sleeping = false;
+    if (!w && self->stopped) break;
   }
 }
 

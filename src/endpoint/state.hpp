@@ -121,6 +121,7 @@ struct SocketState {
   std::unique_ptr<std::byte[]> arena;  // slots of slot_size bytes, one per pending transmit
   std::vector<env::Transmit> pending;  // written, not yet accepted by the kernel
   bool blocked = false;                // the kernel's send buffer is full
+  bool receive_sleeping = false;       // the receive loop waits for the socket to become readable
   std::vector<std::uint64_t> waiting;  // connections to flush once writable
 };
 
@@ -145,10 +146,11 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   std::uint64_t next_serial = 1;
   std::size_t handshakes_live = 0;
   // Busy polling (EndpointConfig::busy_poll) is for exchanges bound by latency: it runs while a
-  // handshake is in progress and after a small receive batch while some connection awaits a small
-  // answer. Polling while a transfer arrives would shrink its receive batches, and every batch is
-  // acknowledged: the sender would spend its time on acknowledgements.
+  // handshake is in progress, and after a request left or a small datagram arrived while some
+  // connection awaits a small answer. Polling while a transfer arrives would shrink its receive
+  // batches, and every batch is acknowledged: the sender would spend its time on acknowledgements.
   TimePoint last_receive{};            // when the last datagram arrived
+  TimePoint last_ask{};                // when a connection last began to await an answer
   TimePoint last_handshake_start{};    // when a handshake was last dialled or accepted
   std::size_t handshaking = 0;         // connections of either role whose handshake is in progress
   std::size_t conns_awaiting_ack = 0;  // connections with a little ack-eliciting data in flight
@@ -159,6 +161,8 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   // into large batches, each acknowledged once. Requests and answers that fit in a small datagram
   // are what polling is for.
   static constexpr std::size_t kPollBatchBytesMax = 1200;
+  // A connection with at most this much in flight awaits an answer (see set_awaiting_ack).
+  static constexpr std::uint64_t kAnswerFlightMax = 16 * 1024;
 
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines;
   env::AsioEnv::Timer timer;
@@ -197,7 +201,7 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   void on_deadlines(TimePoint now);
   [[nodiscard]] bool keep_polling(TimePoint now) const;
   void handshake_over(ConnState& c);
-  void set_awaiting_ack(ConnState& c, bool awaiting);
+  void set_awaiting_ack(ConnState& c, std::uint64_t in_flight);
   void stop();
   /// abandon breaks the ownership cycles when the driver loops died with their io_context.
   void abandon();

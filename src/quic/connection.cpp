@@ -1278,11 +1278,11 @@ bool Connection::is_established() const noexcept { return impl_->state == State:
 bool Connection::is_closed() const noexcept { return impl_->close_info.has_value(); }
 bool Connection::is_drained() const noexcept { return impl_->state == State::drained; }
 
-bool Connection::awaits_answer() const noexcept {
-  if (impl_->conn == nullptr || impl_->state == State::drained) return false;
+std::uint64_t Connection::bytes_in_flight() const noexcept {
+  if (impl_->conn == nullptr || impl_->state == State::drained) return 0;
   ngtcp2_conn_stat st{};
   ngtcp2_conn_get_conn_stat(impl_->conn, &st);
-  return st.bytes_in_flight > 0 && st.bytes_in_flight <= kAnswerFlightMax;
+  return st.bytes_in_flight;
 }
 const std::optional<NodeId>& Connection::peer_id() const noexcept {
   // A server's peer id is known once verified; a client's is the dialed id, but is only vouched

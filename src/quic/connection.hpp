@@ -123,12 +123,8 @@ class Connection {
   /// is_drained reports whether the connection's closing or draining period is over: the driver may
   /// destroy it and forget its connection ids.
   [[nodiscard]] bool is_drained() const noexcept;
-  /// awaits_answer tells whether a little ack-eliciting data is in flight (at most
-  /// kAnswerFlightMax bytes): the peer owes an acknowledgement, and often a response, within a round
-  /// trip, and no transfer keeps this side busy meanwhile. A transfer with more in flight is
-  /// throughput-bound: its acknowledgements come in batches whatever the wake-up latency.
-  [[nodiscard]] bool awaits_answer() const noexcept;
-  static constexpr std::uint64_t kAnswerFlightMax = 16 * 1024;
+  /// bytes_in_flight returns how many bytes of ack-eliciting packets await acknowledgement.
+  [[nodiscard]] std::uint64_t bytes_in_flight() const noexcept;
   /// peer_id returns the peer's node id: the dialed id on a client, the verified key on a server once
   /// the client's certificate was checked.
   [[nodiscard]] const std::optional<NodeId>& peer_id() const noexcept;

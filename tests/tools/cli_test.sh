@@ -40,6 +40,7 @@ check "bench quic with empty part" 2 "$bin" bench quic --only rpc,
 check "bench sim with a quic option" 2 "$bin" bench sim --only rpc
 check "bench quic with oversized payload" 2 "$bin" bench quic --udp-payload 70000
 check "bench quic with negative busy poll" 2 "$bin" bench quic --busy-poll-us -5
+check "bench sim with busy poll" 2 "$bin" bench sim --busy-poll-us 10
 # Operating errors exit 1 with one line naming the problem.
 check "send with garbage ticket" 1 "$bin" send not-a-ticket hi
 expect_text "garbage ticket message" "$dir/err" "^error: Invalid node ID"

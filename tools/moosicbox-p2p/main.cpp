@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   std::optional<unsigned> busy_poll_us;
   auto* busy_opt = bench
                        ->add_option("--busy-poll-us", busy_poll_us,
-                                    "quic: busy polling of both ends in microseconds, handshakes included "
+                                    "quic, router: busy polling of both ends in microseconds, handshakes included "
                                     "(0: off; default: the library's)")
                        ->check(CLI::Range(0U, 1'000'000U));
   auto* only_opt = bench->add_option("--only", quic_bench_opts.parts,
@@ -115,18 +115,26 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (*bench) {
-    if (bench_what != "quic" && (only_opt->count() > 0 || payload_opt->count() > 0 || busy_opt->count() > 0)) {
-      std::fprintf(stderr, "error: --only, --udp-payload and --busy-poll-us apply to 'bench quic' only\n");
+    if (bench_what != "quic" && (only_opt->count() > 0 || payload_opt->count() > 0)) {
+      std::fprintf(stderr, "error: --only and --udp-payload apply to 'bench quic' only\n");
       return 2;
     }
-    if (busy_poll_us) quic_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+    if (bench_what == "sim" && busy_opt->count() > 0) {
+      std::fprintf(stderr, "error: --busy-poll-us applies to 'bench quic' and 'bench router' only\n");
+      return 2;
+    }
+    p2p::cli::RouterBenchOptions router_bench_opts;
+    if (busy_poll_us) {
+      quic_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+      router_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+    }
     if (auto ok = p2p::cli::check_quic_bench_parts(quic_bench_opts.parts); !ok) {
       std::fprintf(stderr, "error: %s\n", ok.error().message().c_str());
       return 2;
     }
     if (bench_what == "sim") return p2p::cli::sim_bench(bench_json);
     if (bench_what == "quic") return p2p::cli::quic_bench(bench_json, quic_bench_opts);
-    if (bench_what == "router") return p2p::cli::router_bench(bench_json);
+    if (bench_what == "router") return p2p::cli::router_bench(bench_json, router_bench_opts);
   }
   return 2;
 }

@@ -191,10 +191,14 @@ asio::awaitable<double> router_stream(router::P2PClient<C>& client, std::uint64_
 
 P2PResult<void> bench_router_quic(const RouterBenchOptions& o, RouterBenchResult& out) {
   env::OsRandom rng;
-  auto cfg = [&rng] {
+  auto cfg = [&rng, &o] {
     EndpointConfig c(SecretKey::generate(rng));
     c.bind_addrs = {SocketAddr::v4_loopback(0)};
     c.initial_rtt = std::chrono::milliseconds(1);
+    if (o.busy_poll) {
+      c.busy_poll = *o.busy_poll;
+      c.busy_poll_handshake = *o.busy_poll;
+    }
     return c;
   };
   ServerThread server_thread;
@@ -398,8 +402,8 @@ std::string to_json(const RouterBenchResult& r) {
          fmt::format(R"("beast_http11_stream_mb_per_s": {:.1f}, "tunnel_pattern": null}})", r.beast_stream_mb_per_s);
 }
 
-int router_bench(bool json) {
-  auto r = run_router_bench(RouterBenchOptions{});
+int router_bench(bool json, const RouterBenchOptions& options) {
+  auto r = run_router_bench(options);
   if (!r) {
     std::fprintf(stderr, "bench router: %s\n", r.error().message().c_str());
     return 1;

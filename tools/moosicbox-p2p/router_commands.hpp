@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "p2p/core/error.hpp"
@@ -17,6 +18,9 @@ struct RouterBenchOptions {
   Duration run = std::chrono::seconds(2);                 ///< length of each request-rate run
   int concurrency = 64;                                   ///< requests in flight for the *_c64 figures
   std::uint64_t stream_bytes = std::uint64_t{256} << 20;  ///< size of the one streamed response
+  /// busy_poll, when set, replaces EndpointConfig::busy_poll and busy_poll_handshake on both ends
+  /// (0: no busy polling); unset keeps the library's defaults.
+  std::optional<std::chrono::microseconds> busy_poll;
 };
 
 /// LoadFigures are the figures of one request-rate run.
@@ -49,6 +53,6 @@ struct RouterBenchResult {
 
 /// router_bench runs the benchmark and prints one JSON object (`json`) or a table; returns the
 /// process exit code (0, or 1 with one error line on stderr).
-int router_bench(bool json);
+int router_bench(bool json, const RouterBenchOptions& options = {});
 
 }  // namespace p2p::cli
