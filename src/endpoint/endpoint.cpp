@@ -137,6 +137,13 @@ quic::TransportConfig EndpointState::transport_for(const SocketAddr& peer) const
   return t;
 }
 
+std::size_t EndpointState::transfer_datagram_for(const SocketAddr& peer) const {
+  // Transfers fill their datagrams: the path's size where it is larger than the internet's (a
+  // loopback peer), else the smallest full size QUIC allows (datagrams before path MTU discovery).
+  const std::size_t path_max = transport_for(peer).max_udp_payload_size;
+  return path_max > quic::TransportConfig{}.max_udp_payload_size ? path_max : kPollBatchBytesMax;
+}
+
 quic::RandomFn EndpointState::random_fn() {
   return [this](std::span<std::byte> out) { env.fill_random(out); };
 }
@@ -166,9 +173,9 @@ std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Co
 
 bool EndpointState::keep_polling(TimePoint now) const {
   if (handshaking > 0 && now - std::max(last_receive, last_handshake_start) < config.busy_poll_handshake) return true;
-  // Poll after asking (sending what awaits an answer) and after a datagram arrived, unless what
-  // arrived last looked like part of a transfer.
-  if (conns_awaiting_ack == 0 || last_batch_bytes > kPollBatchBytesMax) return false;
+  // Poll after asking (sending what awaits an answer) and after a datagram arrived, unless a
+  // transfer arrived lately.
+  if (conns_awaiting_ack == 0 || now - last_large_batch < kTransferQuiet) return false;
   return now - std::max(last_ask, last_receive) < config.busy_poll;
 }
 
@@ -192,10 +199,12 @@ void EndpointState::set_awaiting_ack(ConnState& c, std::uint64_t in_flight) {
   ++conns_awaiting_ack;
   // A request that fits a small datagram just left: wake the receive loops that sleep so they
   // poll for its answer. (Not when a send waits for room: cancelling would end that wait too.)
-  if (config.busy_poll <= Duration::zero() || in_flight > kPollBatchBytesMax || last_batch_bytes > kPollBatchBytesMax) {
+  const TimePoint now = env.now();
+  if (config.busy_poll <= Duration::zero() || in_flight > kPollBatchBytesMax ||
+      now - last_large_batch < kTransferQuiet) {
     return;
   }
-  last_ask = env.now();
+  last_ask = now;
   for (auto& sock : sockets) {
     if (sock->receive_sleeping && !sock->blocked) {
       sock->receive_sleeping = false;
@@ -244,6 +253,7 @@ void EndpointState::on_datagram(std::size_t socket, ByteView data, const env::Re
       return;
     }
     if (meta.destination && sockets[socket]->wildcard) c->reply_source = meta.destination;
+    if (data.size() >= c->transfer_datagram) last_large_batch = now;
     c->quic->on_datagram(now, quic::Path{sockets[socket]->local_quic, to_quic_addr(from)}, data);
     touched.push_back(c);
     return;
@@ -321,6 +331,7 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
     return;
   }
   auto c = register_conn(std::move(*q), socket, false);
+  c->transfer_datagram = transfer_datagram_for(from);
   c->handshake_counted = true;
   ++handshakes_live;
   counters.handshakes_live = handshakes_live;
@@ -707,8 +718,10 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     }
     const TimePoint now = self->env.now();
     self->last_receive = now;
-    self->last_batch_bytes = 0;
-    for (std::size_t i = 0; i < *n; ++i) self->last_batch_bytes += metas[i].length;
+    // Coalesced segments (GRO) are equal-sized datagrams sent back to back: a transfer.
+    for (std::size_t i = 0; i < *n; ++i) {
+      if (metas[i].stride != 0 && metas[i].stride < metas[i].length) self->last_large_batch = now;
+    }
     for (std::size_t i = 0; i < *n; ++i) {
       for (const ByteView datagram : env::Segments(views[i], metas[i])) {
         self->on_datagram(index, datagram, metas[i], now);
@@ -1043,6 +1056,7 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
     auto q = quic::Connection::connect(std::move(cc), now);
     if (!q) co_return fail(q.error());
     auto c = st->register_conn(std::move(*q), socket, true);
+    c->transfer_datagram = st->transfer_datagram_for(addr);
     c->remote = peer.node_id();
     st->process(c);
     for (;;) {

@@ -54,13 +54,14 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   std::optional<SocketAddr> reply_source;  // local IP the peer addressed (wildcard sockets)
 
   bool established = false;
-  bool handshake_counted = false;  // counted in EndpointState::handshakes_live
-  bool awaiting_ack = false;       // counted in EndpointState::conns_awaiting_ack
-  bool handshaking = false;        // counted in EndpointState::handshaking
-  bool dirty = false;              // queued for a flush
-  bool registered = false;         // in the endpoint's maps
-  bool user_closed = false;        // close() was called or the last handle dropped
-  bool close_started = false;      // graceful_close runs
+  bool handshake_counted = false;        // counted in EndpointState::handshakes_live
+  bool awaiting_ack = false;             // counted in EndpointState::conns_awaiting_ack
+  bool handshaking = false;              // counted in EndpointState::handshaking
+  std::size_t transfer_datagram = 1200;  // a datagram this large from the peer is part of a transfer
+  bool dirty = false;                    // queued for a flush
+  bool registered = false;               // in the endpoint's maps
+  bool user_closed = false;              // close() was called or the last handle dropped
+  bool close_started = false;            // graceful_close runs
   TimePoint established_at{};
   TimePoint deadline_key = kTimePointMax;
   std::vector<quic::ConnectionId> routed;  // ids routing to this connection
@@ -154,13 +155,15 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   TimePoint last_handshake_start{};    // when a handshake was last dialled or accepted
   std::size_t handshaking = 0;         // connections of either role whose handshake is in progress
   std::size_t conns_awaiting_ack = 0;  // connections with a little ack-eliciting data in flight
-  std::size_t last_batch_bytes = 0;    // what the last receive call read
+  TimePoint last_large_batch{};        // when a datagram of a transfer last arrived
   std::uint64_t activity = 0;          // counts the application's sends (an idle thread sees no change)
-  // A receive batch larger than this (one datagram of the smallest full size QUIC allows) may be
-  // part of a transfer: its receiver keeps sleeping between batches (no polling), so data piles up
-  // into large batches, each acknowledged once. Requests and answers that fit in a small datagram
-  // are what polling is for.
+  // Transfers are recognised by their full datagrams (see ConnState::transfer_datagram; at least
+  // kPollBatchBytesMax, the smallest full size QUIC allows) or coalesced runs of them. For
+  // kTransferQuiet after one arrived, nothing polls: a receiver that sleeps between batches lets data
+  // pile up into large batches, each acknowledged once, where a polling one would acknowledge nearly
+  // every datagram and keep the sender busy with acknowledgements.
   static constexpr std::size_t kPollBatchBytesMax = 1200;
+  static constexpr Duration kTransferQuiet = std::chrono::milliseconds(10);
   // A connection with at most this much in flight awaits an answer (see set_awaiting_ack).
   static constexpr std::uint64_t kAnswerFlightMax = 16 * 1024;
 
@@ -200,6 +203,7 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   void flush_waiting(SocketState& s);
   void on_deadlines(TimePoint now);
   [[nodiscard]] bool keep_polling(TimePoint now) const;
+  [[nodiscard]] std::size_t transfer_datagram_for(const SocketAddr& peer) const;
   void handshake_over(ConnState& c);
   void set_awaiting_ack(ConnState& c, std::uint64_t in_flight);
   void stop();
