@@ -8,19 +8,14 @@
 #include <cctype>
 
 #include "core/sodium_init.hpp"
+#include "core/zbase32.hpp"
 #include "p2p/core/assert.hpp"
 #include "p2p/core/secret_key.hpp"
 
 namespace p2p {
 namespace {
 
-constexpr std::string_view kZBase32Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769";
 constexpr std::string_view kHexAlphabet = "0123456789abcdef";
-
-int zbase32_value(char c) noexcept {
-  const auto pos = kZBase32Alphabet.find(c);
-  return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
-}
 
 int hex_value(char c) noexcept {
   const auto pos = kHexAlphabet.find(c);
@@ -76,26 +71,16 @@ P2PResult<NodeId> NodeId::parse(std::string_view text) {
       out[i / 2] = static_cast<std::uint8_t>(out[i / 2] | (v << ((i % 2 == 0) ? 4 : 0)));
     }
   } else if (lower.size() == kZBase32Length) {
-    std::uint32_t acc = 0;
-    int bits = 0;
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < kZBase32Length; ++i) {
-      const int v = zbase32_value(lower[i]);
-      if (v < 0) {
-        return fail(
-            P2PError::invalid_node_id(fmt::format("bad z-base-32 character {} at position {}", printable(text[i]), i)));
-      }
-      acc = (acc << 5) | static_cast<std::uint32_t>(v);
-      bits += 5;
-      if (bits >= 8) {
-        bits -= 8;
-        out[n++] = static_cast<std::uint8_t>(acc >> bits);
-        acc &= (1U << bits) - 1U;
-      }
+    const auto decoded = detail::zbase32_decode(lower);
+    if (decoded.bad_position >= 0) {
+      const auto i = static_cast<std::size_t>(decoded.bad_position);
+      return fail(
+          P2PError::invalid_node_id(fmt::format("bad z-base-32 character {} at position {}", printable(text[i]), i)));
     }
-    P2P_ASSERT(n == kSize && bits == 4);
+    P2P_ASSERT(decoded.bytes.size() == kSize && decoded.leftover_bits == 4);
     // 52 characters carry 260 bits; the last 4 must be zero, or two texts would name one key.
-    if (acc != 0) return fail(P2PError::invalid_node_id("non-canonical z-base-32 (trailing bits set)"));
+    if (decoded.leftover != 0) return fail(P2PError::invalid_node_id("non-canonical z-base-32 (trailing bits set)"));
+    std::ranges::copy(decoded.bytes, out.begin());
   } else {
     return fail(P2PError::invalid_node_id(
         fmt::format("expected {} z-base-32 or {} hex characters, got {}", kZBase32Length, kHexLength, text.size())));
@@ -104,20 +89,7 @@ P2PResult<NodeId> NodeId::parse(std::string_view text) {
 }
 
 std::string NodeId::to_string() const {
-  std::string out;
-  out.reserve(kZBase32Length);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const auto b : bytes_) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out.push_back(kZBase32Alphabet[(acc >> bits) & 31U]);
-    }
-    acc &= (1U << bits) - 1U;
-  }
-  if (bits > 0) out.push_back(kZBase32Alphabet[(acc << (5 - bits)) & 31U]);
+  std::string out = detail::zbase32_encode(bytes_);
   P2P_ASSERT(out.size() == kZBase32Length);
   return out;
 }

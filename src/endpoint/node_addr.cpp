@@ -7,12 +7,12 @@
 #include <array>
 #include <vector>
 
+#include "core/zbase32.hpp"
 #include "p2p/core/assert.hpp"
 
 namespace p2p {
 namespace {
 
-constexpr std::string_view kZBase32Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769";
 constexpr std::size_t kLengthFieldBytes = 2;
 constexpr std::size_t kChecksumBytes = 4;
 constexpr std::size_t kEnvelopeBytes = kLengthFieldBytes + kChecksumBytes;
@@ -37,30 +37,6 @@ std::uint32_t crc32(std::uint32_t crc, std::span<const std::uint8_t> data) noexc
   crc = ~crc;
   for (const auto b : data) crc = kCrcTable[(crc ^ b) & 0xffU] ^ (crc >> 8);
   return ~crc;
-}
-
-int zbase32_value(char c) noexcept {
-  if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  const auto pos = kZBase32Alphabet.find(c);
-  return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
-}
-
-std::string zbase32_encode(std::span<const std::uint8_t> bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 8 + 4) / 5);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const auto b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out.push_back(kZBase32Alphabet[(acc >> bits) & 31U]);
-    }
-    acc &= (1U << bits) - 1U;
-  }
-  if (bits > 0) out.push_back(kZBase32Alphabet[(acc << (5 - bits)) & 31U]);
-  return out;
 }
 
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
@@ -302,7 +278,7 @@ std::string NodeAddr::to_ticket() const {
 
   std::string out(kTicketPrefix);
   out += static_cast<char>('0' + kTicketVersion);
-  out += zbase32_encode(payload);
+  out += detail::zbase32_encode(payload);
   P2P_ASSERT(out.size() <= kTicketLengthMax);
   return out;
 }
@@ -337,23 +313,13 @@ P2PResult<NodeAddr> NodeAddr::from_ticket(std::string_view text) {
   const std::string_view data = text.substr(version_pos + 1);
 
   // Decode z-base-32, most significant bit first.
-  std::vector<std::uint8_t> payload;
-  payload.reserve(data.size() * 5 / 8);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    const int v = zbase32_value(data[i]);
-    if (v < 0) {
-      return ticket_error(fmt::format("bad character {} at position {}", printable(data[i]), version_pos + 1 + i));
-    }
-    acc = (acc << 5) | static_cast<std::uint32_t>(v);
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      payload.push_back(static_cast<std::uint8_t>(acc >> bits));
-      acc &= (1U << bits) - 1U;
-    }
+  const auto decoded = detail::zbase32_decode(data);
+  if (decoded.bad_position >= 0) {
+    const auto i = static_cast<std::size_t>(decoded.bad_position);
+    return ticket_error(fmt::format("bad character {} at position {}", printable(data[i]), version_pos + 1 + i));
   }
+  const std::vector<std::uint8_t>& payload = decoded.bytes;
+  const int bits = decoded.leftover_bits;
   // An encoder never leaves 5 or more bits over (that character would carry no data bit), and it
   // pads with zero bits; anything else is a damaged or hand-edited ticket.
   if (bits >= 5) {
@@ -376,7 +342,7 @@ P2PResult<NodeAddr> NodeAddr::from_ticket(std::string_view text) {
   }
   // Checked after the lengths: a ticket cut short usually ends in stray bits too, and "truncated"
   // is the better diagnosis.
-  if (acc != 0) return ticket_error("checksum mismatch (the last character has stray bits; mistyped?)");
+  if (decoded.leftover != 0) return ticket_error("checksum mismatch (the last character has stray bits; mistyped?)");
   const auto signed_part = std::span<const std::uint8_t>(payload).first(declared - kChecksumBytes);
   std::uint32_t stated = 0;
   for (std::size_t i = declared - kChecksumBytes; i < declared; ++i) stated = (stated << 8) | payload[i];
