@@ -28,4 +28,15 @@ void log_task_failure(std::string_view name, std::string_view what) noexcept {
   }
 }
 
+void log_task_failure(std::string_view name, std::exception_ptr e) noexcept {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log_task_failure(name, std::string_view(ex.what()));
+  } catch (...) {
+    log_task_failure(name, std::string_view("unknown exception"));
+  }
+}
+
 }  // namespace p2p

@@ -141,7 +141,7 @@ std::size_t EndpointState::transfer_datagram_for(const SocketAddr& peer) const {
   // Transfers fill their datagrams: the path's size where it is larger than the internet's (a
   // loopback peer), else the smallest full size QUIC allows (datagrams before path MTU discovery).
   const std::size_t path_max = transport_for(peer).max_udp_payload_size;
-  return path_max > quic::TransportConfig{}.max_udp_payload_size ? path_max : kPollBatchBytesMax;
+  return path_max > quic::TransportConfig{}.max_udp_payload_size ? path_max : kSmallDatagram;
 }
 
 quic::RandomFn EndpointState::random_fn() {
@@ -158,8 +158,9 @@ std::vector<std::string> EndpointState::served_alpns() const {
 }
 
 std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket,
-                                                        bool client) {
+                                                        bool client, const SocketAddr& peer) {
   auto c = std::make_shared<ConnState>(shared_from_this(), next_serial++, std::move(q), socket, client);
+  c->transfer_datagram = transfer_datagram_for(peer);
   c->routed = c->quic->local_cids();
   for (const auto& cid : c->routed) routes[cid] = c;
   conns[c->serial] = c;
@@ -200,8 +201,7 @@ void EndpointState::set_awaiting_ack(ConnState& c, std::uint64_t in_flight) {
   // A request that fits a small datagram just left: wake the receive loops that sleep so they
   // poll for its answer. (Not when a send waits for room: cancelling would end that wait too.)
   const TimePoint now = env.now();
-  if (config.busy_poll <= Duration::zero() || in_flight > kPollBatchBytesMax ||
-      now - last_large_batch < kTransferQuiet) {
+  if (config.busy_poll <= Duration::zero() || in_flight > kSmallDatagram || now - last_large_batch < kTransferQuiet) {
     return;
   }
   last_ask = now;
@@ -330,8 +330,7 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
     logger().warn("endpoint: cannot accept a connection from {}: {}", from.to_string(), q.error().message());
     return;
   }
-  auto c = register_conn(std::move(*q), socket, false);
-  c->transfer_datagram = transfer_datagram_for(from);
+  auto c = register_conn(std::move(*q), socket, false, from);
   c->handshake_counted = true;
   ++handshakes_live;
   counters.handshakes_live = handshakes_live;
@@ -680,6 +679,15 @@ struct LoopGuard {
   }
 };
 
+// wait_for_datagram sleeps in the reactor until the socket has a datagram; set_awaiting_ack may
+// cut the wait short to poll instead. Returns false when the endpoint stopped meanwhile.
+asio::awaitable<bool> wait_for_datagram(EndpointState& ep, SocketState& s) {
+  s.receive_sleeping = true;
+  auto w = co_await s.sock.wait_readable();
+  s.receive_sleeping = false;
+  co_return w || !ep.stopped;
+}
+
 asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t index) {
   const LoopGuard guard(self);
   SocketState& s = *self->sockets[index];
@@ -710,10 +718,7 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
         continue;
       }
       busy_looks = 0;
-      s.receive_sleeping = true;
-      auto w = co_await s.sock.wait_readable();
-      s.receive_sleeping = false;
-      if (!w && self->stopped) break;
+      if (auto awake = co_await wait_for_datagram(*self, s); !awake) break;
       continue;
     }
     const TimePoint now = self->env.now();
@@ -747,10 +752,7 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
     }
     // A short batch emptied the socket's queue: wait for the next datagram at once instead of
     // asking the kernel again (waiting re-arms the socket, so one that arrived meanwhile is seen).
-    s.receive_sleeping = true;
-    auto w = co_await s.sock.wait_readable();
-    s.receive_sleeping = false;
-    if (!w && self->stopped) break;
+    if (auto awake = co_await wait_for_datagram(*self, s); !awake) break;
   }
 }
 
@@ -1055,8 +1057,7 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
     cc.arena = st->arena;
     auto q = quic::Connection::connect(std::move(cc), now);
     if (!q) co_return fail(q.error());
-    auto c = st->register_conn(std::move(*q), socket, true);
-    c->transfer_datagram = st->transfer_datagram_for(addr);
+    auto c = st->register_conn(std::move(*q), socket, true, addr);
     c->remote = peer.node_id();
     st->process(c);
     for (;;) {

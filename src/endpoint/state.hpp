@@ -54,14 +54,14 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   std::optional<SocketAddr> reply_source;  // local IP the peer addressed (wildcard sockets)
 
   bool established = false;
-  bool handshake_counted = false;        // counted in EndpointState::handshakes_live
-  bool awaiting_ack = false;             // counted in EndpointState::conns_awaiting_ack
-  bool handshaking = false;              // counted in EndpointState::handshaking
-  std::size_t transfer_datagram = 1200;  // a datagram this large from the peer is part of a transfer
-  bool dirty = false;                    // queued for a flush
-  bool registered = false;               // in the endpoint's maps
-  bool user_closed = false;              // close() was called or the last handle dropped
-  bool close_started = false;            // graceful_close runs
+  bool handshake_counted = false;     // counted in EndpointState::handshakes_live
+  bool awaiting_ack = false;          // counted in EndpointState::conns_awaiting_ack
+  bool handshaking = false;           // counted in EndpointState::handshaking
+  std::size_t transfer_datagram = 0;  // a datagram this large from the peer is part of a transfer
+  bool dirty = false;                 // queued for a flush
+  bool registered = false;            // in the endpoint's maps
+  bool user_closed = false;           // close() was called or the last handle dropped
+  bool close_started = false;         // graceful_close runs
   TimePoint established_at{};
   TimePoint deadline_key = kTimePointMax;
   std::vector<quic::ConnectionId> routed;  // ids routing to this connection
@@ -158,11 +158,13 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   TimePoint last_large_batch{};        // when a datagram of a transfer last arrived
   std::uint64_t activity = 0;          // counts the application's sends (an idle thread sees no change)
   // Transfers are recognised by their full datagrams (see ConnState::transfer_datagram; at least
-  // kPollBatchBytesMax, the smallest full size QUIC allows) or coalesced runs of them. For
-  // kTransferQuiet after one arrived, nothing polls: a receiver that sleeps between batches lets data
-  // pile up into large batches, each acknowledged once, where a polling one would acknowledge nearly
-  // every datagram and keep the sender busy with acknowledgements.
-  static constexpr std::size_t kPollBatchBytesMax = 1200;
+  // kSmallDatagram) or coalesced runs of them. For kTransferQuiet after one arrived, nothing polls:
+  // a receiver that sleeps between batches lets data pile up into large batches, each acknowledged
+  // once, where a polling one would acknowledge nearly every datagram and keep the sender busy with
+  // acknowledgements.
+  // kSmallDatagram is the smallest full-size QUIC datagram: a request that fits in it wakes sleeping
+  // receive loops to poll for the answer.
+  static constexpr std::size_t kSmallDatagram = 1200;
   static constexpr Duration kTransferQuiet = std::chrono::milliseconds(10);
   // A connection with at most this much in flight awaits an answer (see set_awaiting_ack).
   static constexpr std::uint64_t kAnswerFlightMax = 16 * 1024;
@@ -189,7 +191,8 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   void on_datagram(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now);
   void accept_new(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now);
   void send_raw(std::size_t socket, const SocketAddr& to, ByteView data, const std::optional<SocketAddr>& source);
-  std::shared_ptr<ConnState> register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket, bool client);
+  std::shared_ptr<ConnState> register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket, bool client,
+                                           const SocketAddr& peer);
   /// process drains a connection's events, flushes it, re-arms its deadline and reaps it if drained.
   void process(const std::shared_ptr<ConnState>& c);
   void handle_events(const std::shared_ptr<ConnState>& c);

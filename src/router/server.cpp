@@ -344,13 +344,7 @@ void ServerCore::shutdown() {
 
 void log_connection_end(std::exception_ptr e, P2PResult<void> result) {
   if (e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      log_task_failure("router connection", ex.what());
-    } catch (...) {
-      log_task_failure("router connection", "unknown exception");
-    }
+    log_task_failure("router connection", e);
   } else if (!result) {
     logger().debug("router: connection ended: {}", result.error().message());
   }
@@ -452,13 +446,7 @@ void ServerCore::start(const std::shared_ptr<ConnectionState>& conn, std::unique
   auto done = [self = shared_from_this(), ctx, seq](std::exception_ptr e) {
     Impl& im = *self->impl_;
     if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log_task_failure("router request", ex.what());
-      } catch (...) {
-        log_task_failure("router request", "unknown exception");
-      }
+      log_task_failure("router request", e);
       ctx->record.outcome = RequestOutcome::aborted_by_server;
       ctx->stream->abort(ResetCode::internal_error);
     }

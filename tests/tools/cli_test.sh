@@ -41,6 +41,9 @@ check "bench sim with a quic option" 2 "$bin" bench sim --only rpc
 check "bench quic with oversized payload" 2 "$bin" bench quic --udp-payload 70000
 check "bench quic with negative busy poll" 2 "$bin" bench quic --busy-poll-us -5
 check "bench sim with busy poll" 2 "$bin" bench sim --busy-poll-us 10
+check "bench quic with busy poll out of range" 2 "$bin" bench quic --busy-poll-us 2000000
+check "bench quic with non-numeric busy poll" 2 "$bin" bench quic --busy-poll-us fast
+check "bench router with a quic-only option" 2 "$bin" bench router --only rpc
 # Operating errors exit 1 with one line naming the problem.
 check "send with garbage ticket" 1 "$bin" send not-a-ticket hi
 expect_text "garbage ticket message" "$dir/err" "^error: Invalid node ID"

@@ -16,20 +16,15 @@ namespace p2p {
 
 /// log_task_failure logs that the background task `name` ended with `what` (at error level).
 void log_task_failure(std::string_view name, std::string_view what) noexcept;
+/// log_task_failure logs the exception `e` escaped from the background task `name` (nothing when
+/// `e` is null).
+void log_task_failure(std::string_view name, std::exception_ptr e) noexcept;
 
 /// spawn_logged starts `task` on `ex`; an exception escaping it is logged as a failure of `name`.
 template <class Executor>
 void spawn_logged(const Executor& ex, asio::awaitable<void> task, std::string_view name) {
-  asio::co_spawn(ex, std::move(task), [task_name = std::string(name)](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex2) {
-      log_task_failure(task_name, ex2.what());
-    } catch (...) {
-      log_task_failure(task_name, "unknown exception");
-    }
-  });
+  asio::co_spawn(ex, std::move(task),
+                 [task_name = std::string(name)](std::exception_ptr e) { log_task_failure(task_name, e); });
 }
 
 }  // namespace p2p
