@@ -482,6 +482,7 @@ TYPED_TEST_P(RouterDriverSuite, ClientDroppingTheResponseAbortsTheServer) {
   ServerRun<TypeParam> server(b, std::move(r));
   std::uint64_t read_before_drop = 0;
   bool explicit_abort_done = false;
+  bool client_done = false;  // the client task touches `server` to its end: the test outlives it
   start(b.executor(), [&]() -> asio::awaitable<void> {
     auto conn = co_await b.connect("alice");
     if (!conn) co_return;
@@ -505,8 +506,11 @@ TYPED_TEST_P(RouterDriverSuite, ClientDroppingTheResponseAbortsTheServer) {
     explicit_abort_done = true;
     // Keep the connection until the server has seen both aborts: closing it would abort them too.
     while (server.records().size() < 2) co_await sleep_on(b.client_env(), tick<TypeParam>() / 20);
+    client_done = true;
   });
-  ASSERT_TRUE(b.run_until([&] { return server.records().size() == 2 && explicit_abort_done; }));
+  // Waiting for the task's end, not only for the records: a task still sleeping in the loop above
+  // when the test returned would wake after `server` is gone.
+  ASSERT_TRUE(b.run_until([&] { return server.records().size() == 2 && explicit_abort_done && client_done; }));
   EXPECT_GE(read_before_drop, 1u << 20);
   ASSERT_EQ(source_errors.size(), 2u);
   for (const auto& e : source_errors) EXPECT_EQ(e.code(), P2PErrc::stream_reset) << e.message();
