@@ -5,7 +5,12 @@ find_package(fmt 9 CONFIG REQUIRED)
 find_package(spdlog 1.10 CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium>=1.0.18)
-pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET GLOBAL libngtcp2>=0.12 libngtcp2_crypto_gnutls>=0.12)
+# ngtcp2 1.11 comes from bookworm-backports (bookworm has 0.12); scripts/install-deps.sh sets that up.
+pkg_check_modules(NGTCP2 QUIET IMPORTED_TARGET GLOBAL libngtcp2>=1.11 libngtcp2_crypto_gnutls>=1.11)
+if(NOT NGTCP2_FOUND)
+  message(FATAL_ERROR "ngtcp2 >= 1.11 and ngtcp2_crypto_gnutls >= 1.11 are required: run scripts/install-deps.sh "
+                      "(installs them from bookworm-backports)")
+endif()
 pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET GLOBAL gnutls>=3.7)
 
 # Boost.Asio is header-only and appears in public signatures (awaitable), so it is a public

@@ -275,6 +275,13 @@ void StreamRef::do_reset(std::uint64_t code) {
   conn->ep->schedule_flush(*conn);
 }
 
+void StreamRef::set_priority(std::int32_t priority) {
+  if (!conn->registered) return;
+  conn->quic->stream_set_priority(id, priority);
+}
+
+std::int32_t StreamRef::priority() const noexcept { return conn->registered ? conn->quic->stream_priority(id) : 0; }
+
 void StreamRef::do_stop(std::uint64_t code) {
   if (stopped || !conn->registered) return;
   stopped = true;
@@ -418,6 +425,24 @@ ConnectionStats Connection::stats() const {
   return out;
 }
 
+TransportStats Connection::transport_stats() const {
+  const auto& c = handle_->st;
+  TransportStats out;
+  if (!c->quic) return out;
+  const auto ps = c->quic->stats();
+  out.smoothed_rtt = ps.smoothed_rtt;
+  out.min_rtt = ps.min_rtt;
+  out.cwnd = ps.cwnd;
+  out.bytes_in_flight = ps.bytes_in_flight;
+  out.datagrams_sent = ps.datagrams_sent;
+  out.datagrams_received = ps.datagrams_received;
+  out.bytes_sent = ps.bytes_sent;
+  out.bytes_received = ps.bytes_received;
+  out.packets_lost = ps.packets_lost;
+  out.udp_payload_size = ps.udp_payload_size;
+  return out;
+}
+
 asio::awaitable<P2PResult<BiStream>> Connection::open_bi() {
   auto c = handle_->st;
   for (;;) {
@@ -499,6 +524,8 @@ SendStream::~SendStream() = default;
 asio::awaitable<P2PResult<void>> SendStream::write(ByteView data) { return ref_->write(data, false); }
 asio::awaitable<P2PResult<void>> SendStream::finish() { return ref_->write({}, true); }
 void SendStream::reset(std::uint64_t code) { ref_->do_reset(code); }
+void SendStream::set_priority(std::int32_t priority) { ref_->set_priority(priority); }
+std::int32_t SendStream::priority() const noexcept { return ref_->priority(); }
 std::uint64_t SendStream::id() const noexcept { return static_cast<std::uint64_t>(ref_->id); }
 
 RecvStream::RecvStream(std::unique_ptr<detail::StreamRef> ref) noexcept : ref_(std::move(ref)) {}
@@ -517,6 +544,8 @@ BiStream::~BiStream() = default;
 asio::awaitable<P2PResult<void>> BiStream::write(ByteView data) { return ref_->write(data, false); }
 asio::awaitable<P2PResult<void>> BiStream::finish() { return ref_->write({}, true); }
 void BiStream::reset(std::uint64_t code) { ref_->do_reset(code); }
+void BiStream::set_priority(std::int32_t priority) { ref_->set_priority(priority); }
+std::int32_t BiStream::priority() const noexcept { return ref_->priority(); }
 asio::awaitable<P2PResult<std::size_t>> BiStream::read(std::span<std::byte> buffer) { return ref_->read(buffer); }
 asio::awaitable<P2PResult<Bytes>> BiStream::read_to_end(std::size_t size_max) { return ref_->read_to_end(size_max); }
 void BiStream::stop(std::uint64_t code) { ref_->do_stop(code); }

@@ -245,6 +245,8 @@ struct StreamRef {
   asio::awaitable<P2PResult<Bytes>> read_to_end(std::size_t size_max);
   void do_reset(std::uint64_t code);
   void do_stop(std::uint64_t code);
+  void set_priority(std::int32_t priority);
+  [[nodiscard]] std::int32_t priority() const noexcept;
 };
 
 /// write_all writes `data` (and `fin`) on stream `id` of `c`, waiting on `writable` while the send

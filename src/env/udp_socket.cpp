@@ -152,11 +152,31 @@ P2PResult<UdpSocket> UdpSocket::bind(asio::any_io_executor ex, const SocketAddr&
     if (auto r = must(IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0, "IPV6_V6ONLY"); !r) return fail(r.error());
     impl->dual_stack = !options.v6_only;
   }
+  // The kernel silently caps SO_RCVBUF / SO_SNDBUF at net.core.{r,w}mem_max (212992 bytes on a
+  // default Debian system): far below what absorbs a burst at gigabit rates. A process with
+  // CAP_NET_ADMIN may go past the cap (the *FORCE options); otherwise the capped size is what we get,
+  // and the effective size is read back and logged (UdpSocket::receive_buffer_bytes reports it).
+  const auto set_buffer = [&](int force_name, int name, int value, std::string_view what) -> P2PResult<void> {
+    if (set_int_option(fd, SOL_SOCKET, force_name, value) == 0) return {};
+    if (auto r = must(SOL_SOCKET, name, value, what); !r) return r;
+    int got = 0;
+    socklen_t len = sizeof(got);
+    // Linux reports twice the size asked for (it counts its bookkeeping); compare in those units.
+    if (::getsockopt(fd, SOL_SOCKET, name, &got, &len) == 0 && got < 2 * value) {
+      logger().debug("udp {}: {} capped at {} bytes (asked for {}; raise net.core.{}mem_max)", addr, what, got / 2,
+                     value, name == SO_RCVBUF ? "r" : "w");
+    }
+    return {};
+  };
   if (options.receive_buffer_bytes > 0) {
-    if (auto r = must(SOL_SOCKET, SO_RCVBUF, options.receive_buffer_bytes, "SO_RCVBUF"); !r) return fail(r.error());
+    if (auto r = set_buffer(SO_RCVBUFFORCE, SO_RCVBUF, options.receive_buffer_bytes, "SO_RCVBUF"); !r) {
+      return fail(r.error());
+    }
   }
   if (options.send_buffer_bytes > 0) {
-    if (auto r = must(SOL_SOCKET, SO_SNDBUF, options.send_buffer_bytes, "SO_SNDBUF"); !r) return fail(r.error());
+    if (auto r = set_buffer(SO_SNDBUFFORCE, SO_SNDBUF, options.send_buffer_bytes, "SO_SNDBUF"); !r) {
+      return fail(r.error());
+    }
   }
   // The local address of every datagram: a socket bound to a wildcard address on a multi-homed host
   // must answer from the address it was reached at, or the peer's NAT and path checks reject it.
@@ -223,6 +243,14 @@ UdpSocket::~UdpSocket() = default;
 SocketAddr UdpSocket::local_addr() const noexcept {
   P2P_ASSERT(impl_);
   return impl_->local;
+}
+
+int UdpSocket::receive_buffer_bytes() const noexcept {
+  P2P_ASSERT(impl_);
+  int got = 0;
+  socklen_t len = sizeof(got);
+  if (::getsockopt(impl_->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0) return 0;
+  return got / 2;  // Linux reports the size with its bookkeeping doubled in
 }
 
 std::size_t UdpSocket::gso_segments_max() const noexcept {

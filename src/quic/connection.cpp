@@ -1,4 +1,4 @@
-// connection.cpp: the QUIC engine over ngtcp2 0.12 and ngtcp2_crypto_gnutls. ngtcp2 callbacks land in
+// connection.cpp: the QUIC engine over ngtcp2 1.11 and ngtcp2_crypto_gnutls. ngtcp2 callbacks land in
 // static trampolines that only update the connection's own state and queue events; every ngtcp2 call
 // that may re-enter (read, write, close) happens from the public driving functions.
 // Layer: quic. Not thread-safe: one connection belongs to one strand.
@@ -88,6 +88,7 @@ struct Stream {
   bool send_reset = false;                 // we reset, or the peer stopped us
   bool peer_stopped = false;               // the peer sent STOP_SENDING
   std::optional<std::uint64_t> stop_code;  // its code, once ngtcp2 reports it (stream_close)
+  std::int32_t priority = 0;               // higher is sent first (stream_set_priority)
   bool queued = false;                     // in the send queue
   bool blocked = false;                    // flow-control blocked until MAX_STREAM_DATA
   bool want_writable = false;              // a writer waits for buffer space
@@ -138,7 +139,7 @@ struct Connection::Impl {
 
   // Closing: the CONNECTION_CLOSE we sent, re-sent (rate-limited) when the peer keeps sending.
   bool close_write_pending = false;
-  ngtcp2_connection_close_error close_error{};
+  ngtcp2_ccerr close_error{};
   std::string close_reason;
   Bytes close_packet;
   Path close_path;
@@ -166,6 +167,8 @@ struct Connection::Impl {
   std::size_t burst_bytes = 0;  // written since the last pacing update
 
   PathStats counters;
+  // The path MTU probe sizes ngtcp2 reads from its settings (see make_settings).
+  std::array<std::uint16_t, 7> pmtud_probes{};
 
   ~Impl() {
     if (conn != nullptr) ngtcp2_conn_del(conn);
@@ -221,10 +224,19 @@ struct Connection::Impl {
     credit_bidi = credit_uni = credit_data = 0;
   }
 
+  // enqueue_send queues a stream with data to send behind every queued stream of its priority or
+  // higher: priorities order the queue, equal priorities take turns. The queue is short (streams
+  // with data ready), so an ordered insertion costs less than a queue per priority would in memory.
   void enqueue_send(Stream& s) {
     if (s.queued || s.blocked || !s.has_pending_send()) return;
     s.queued = true;
-    send_queue.push_back(s.id);
+    auto pos = send_queue.end();
+    while (pos != send_queue.begin()) {
+      const Stream* prev = find(*std::prev(pos));
+      if (prev == nullptr || prev->priority >= s.priority) break;
+      --pos;
+    }
+    send_queue.insert(pos, s.id);
   }
 
   // finish ends the connection at once (no closing period): idle timeout, handshake timeout, version
@@ -253,13 +265,13 @@ struct Connection::Impl {
   void start_local_close(CloseInfo info) {
     if (state == State::closing || state == State::draining || state == State::drained) return;
     close_reason = truncate_reason(info.reason);
-    ngtcp2_connection_close_error_default(&close_error);
+    ngtcp2_ccerr_default(&close_error);
     if (info.application) {
-      ngtcp2_connection_close_error_set_application_error(&close_error, info.code, u8(as_bytes(close_reason).data()),
-                                                          close_reason.size());
+      ngtcp2_ccerr_set_application_error(&close_error, info.code, u8(as_bytes(close_reason).data()),
+                                         close_reason.size());
     } else {
-      ngtcp2_connection_close_error_set_transport_error(&close_error, info.code, u8(as_bytes(close_reason).data()),
-                                                        close_reason.size());
+      ngtcp2_ccerr_set_transport_error(&close_error, info.code, u8(as_bytes(close_reason).data()),
+                                       close_reason.size());
     }
     if (!close_info) {
       close_info = std::move(info);
@@ -319,15 +331,14 @@ struct Connection::Impl {
   }
 
   CloseInfo remote_close_info() {
-    ngtcp2_connection_close_error ccerr{};
-    ngtcp2_conn_get_connection_close_error(conn, &ccerr);
+    const ngtcp2_ccerr& ccerr = *ngtcp2_conn_get_ccerr(conn);
     CloseInfo info;
     info.origin = CloseOrigin::remote;
     info.code = ccerr.error_code;
     if (ccerr.reason != nullptr && ccerr.reasonlen > 0) {
       info.reason.assign(reinterpret_cast<const char*>(ccerr.reason), ccerr.reasonlen);
     }
-    if (ccerr.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION) {
+    if (ccerr.type == NGTCP2_CCERR_TYPE_APPLICATION) {
       info.application = true;
       std::string by = info.reason.empty() ? std::string("peer") : fmt::format("peer: {}", info.reason);
       if (info.code != 0) by += fmt::format(" (application code {})", info.code);
@@ -664,7 +675,7 @@ int stream_reset_cb(ngtcp2_conn* conn, std::int64_t sid, std::uint64_t, std::uin
 }
 
 int stream_stop_sending_cb(ngtcp2_conn*, std::int64_t, std::uint64_t, void*, void*) {
-  // ngtcp2 0.12 calls this when *this* side sends STOP_SENDING (after stream_stop); a peer's
+  // ngtcp2 calls this when *this* side sends STOP_SENDING (after stream_stop); a peer's
   // STOP_SENDING shows up as NGTCP2_ERR_STREAM_SHUT_WR on the next write and in stream_close.
   return 0;
 }
@@ -734,26 +745,37 @@ void log_printf_cb(void*, const char* format, ...) {
   logger().trace("ngtcp2: {}", line.data());
 }
 
-int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_crypto_level level, std::uint64_t offset, const std::uint8_t* data,
+int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_encryption_level level, std::uint64_t offset, const std::uint8_t* data,
                         std::size_t len, void* user_data) {
   auto* impl = impl_of(user_data);
   if (impl->session == nullptr) {
     // The TLS session was released after the handshake (see release_tls). Post-handshake TLS
     // messages (session tickets, which this engine neither sends nor uses) are ignored.
-    return level == NGTCP2_CRYPTO_LEVEL_APPLICATION ? 0 : NGTCP2_ERR_PROTO;
+    return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? 0 : NGTCP2_ERR_PROTO;
   }
   return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, user_data);
 }
 
-// qlog_cb scans ngtcp2's qlog events for STOP_SENDING frames the peer sent: ngtcp2 0.12 tells a
-// writer that its stream was stopped (NGTCP2_ERR_STREAM_SHUT_WR) but not the peer's error code,
-// which the application is owed (its writes fail with stream_reset carrying that code). The qlog
-// event of a received packet lists its frames, codes included.
+// qlog_cb scans ngtcp2's qlog events for two things ngtcp2 1.11 (like 0.12) reports nowhere else:
+// - STOP_SENDING frames the peer sent. ngtcp2 tells a writer that its stream was stopped
+//   (NGTCP2_ERR_STREAM_SHUT_WR) but not the peer's error code, which the application is owed (its
+//   writes fail with stream_reset carrying that code); the stream_stop_sending callback fires only
+//   for this side's own STOP_SENDING, and stream_close comes once both directions are done, long
+//   after the failed write. The qlog event of a received packet lists its frames, codes included.
+// - packets declared lost (ngtcp2_conn_info has no loss counter), for PathStats::packets_lost.
+// Each call carries one event.
 void qlog_cb(void* user_data, std::uint32_t, const void* data, std::size_t len) {
   const std::string_view text(static_cast<const char*>(data), len);
+  // The event name comes right after the timestamp, within the first few dozen bytes.
+  const std::string_view head = text.substr(0, 64);
+  if (head.find("recovery:packet_lost") != std::string_view::npos) {
+    ++impl_of(user_data)->counters.packets_lost;
+    return;
+  }
+  if (head.find("transport:packet_received") == std::string_view::npos) return;
   constexpr std::string_view kFrame = "{\"frame_type\":\"stop_sending\",\"stream_id\":";
   std::size_t pos = text.find(kFrame);
-  if (pos == std::string_view::npos || text.find("packet_received") == std::string_view::npos) return;
+  if (pos == std::string_view::npos) return;
   auto* impl = impl_of(user_data);
   while (pos != std::string_view::npos) {
     pos += kFrame.size();
@@ -843,6 +865,23 @@ ngtcp2_settings make_settings(const TransportConfig& t, TimePoint now, Connectio
   if (t.fixed_udp_payload_size) {
     s.no_tx_udp_payload_size_shaping = 1;
     s.no_pmtud = 1;
+  } else {
+    // Probe the configured maximum first (on an Ethernet path the one probe that is needed), then
+    // the common smaller sizes of tunnels and PPPoE links. ngtcp2 skips sizes at or below what is
+    // already confirmed.
+    std::size_t n = 0;
+    impl->pmtud_probes[n++] = static_cast<std::uint16_t>(t.max_udp_payload_size);
+    for (const std::uint16_t size : std::array<std::uint16_t, 6>{1472, 1452, 1420, 1400, 1350, 1280}) {
+      if (size < t.max_udp_payload_size && size > 1200 && n < impl->pmtud_probes.size()) {
+        impl->pmtud_probes[n++] = size;
+      }
+    }
+    if (t.max_udp_payload_size > 1200) {
+      s.pmtud_probes = impl->pmtud_probes.data();
+      s.pmtud_probeslen = n;
+    } else {
+      s.no_pmtud = 1;
+    }
   }
   switch (t.congestion_control) {
     case CongestionControl::cubic:
@@ -858,8 +897,7 @@ ngtcp2_settings make_settings(const TransportConfig& t, TimePoint now, Connectio
   s.rand_ctx.native_handle = impl;
   if (t.debug_log) s.log_printf = log_printf_cb;
   if (t.stop_sending_codes) {
-    s.qlog.write = qlog_cb;
-    s.qlog.odcid.datalen = 1;  // the trace's connection id label; nobody reads the trace
+    s.qlog_write = qlog_cb;
   }
   return s;
 }
@@ -1083,6 +1121,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   } else {
     params.original_dcid = to_ngtcp2(initial.dcid);
   }
+  params.original_dcid_present = 1;
   params.stateless_reset_token_present = 1;
   const auto token = stateless_reset_token(impl->secret, scid);
   std::memcpy(params.stateless_reset_token, token.data(), token.size());
@@ -1280,8 +1319,8 @@ bool Connection::is_drained() const noexcept { return impl_->state == State::dra
 
 std::uint64_t Connection::bytes_in_flight() const noexcept {
   if (impl_->conn == nullptr || impl_->state == State::drained) return 0;
-  ngtcp2_conn_stat st{};
-  ngtcp2_conn_get_conn_stat(impl_->conn, &st);
+  ngtcp2_conn_info st{};
+  ngtcp2_conn_get_conn_info(impl_->conn, &st);
   return st.bytes_in_flight;
 }
 const std::optional<NodeId>& Connection::peer_id() const noexcept {
@@ -1302,13 +1341,14 @@ Path Connection::path() const { return from_ngtcp2_path(*ngtcp2_conn_get_path(im
 
 PathStats Connection::stats() const {
   PathStats out = impl_->counters;
-  ngtcp2_conn_stat st{};
-  ngtcp2_conn_get_conn_stat(impl_->conn, &st);
+  ngtcp2_conn_info st{};
+  ngtcp2_conn_get_conn_info(impl_->conn, &st);
   out.smoothed_rtt = from_ngtcp2_duration(st.smoothed_rtt);
   out.min_rtt = from_ngtcp2_duration(st.min_rtt == UINT64_MAX ? 0 : st.min_rtt);
   out.latest_rtt = from_ngtcp2_duration(st.latest_rtt);
   out.cwnd = st.cwnd;
   out.bytes_in_flight = st.bytes_in_flight;
+  out.udp_payload_size = ngtcp2_conn_get_path_max_tx_udp_payload_size(impl_->conn);
   return out;
 }
 
@@ -1405,6 +1445,24 @@ std::size_t Connection::stream_send_buffered(StreamId id) const noexcept {
   return it == impl_->streams.end() ? 0 : it->second.send.size();
 }
 
+void Connection::stream_set_priority(StreamId id, std::int32_t priority) {
+  Impl& m = *impl_;
+  Stream* s = m.find(id);
+  if (s == nullptr || s->priority == priority) return;
+  s->priority = priority;
+  if (s->queued) {
+    // Move it to its new place.
+    std::erase(m.send_queue, id);
+    s->queued = false;
+    m.enqueue_send(*s);
+  }
+}
+
+std::int32_t Connection::stream_priority(StreamId id) const noexcept {
+  const auto it = impl_->streams.find(id);
+  return it == impl_->streams.end() ? 0 : it->second.priority;
+}
+
 void Connection::stream_reset(StreamId id, std::uint64_t code) {
   Impl& m = *impl_;
   Stream* s = m.find(id);
@@ -1412,7 +1470,7 @@ void Connection::stream_reset(StreamId id, std::uint64_t code) {
   if (s->fin_sent && s->send.empty()) return;  // everything was delivered: nothing to abort
   s->send_reset = true;
   if (m.state == State::handshaking || m.state == State::established) {
-    ngtcp2_conn_shutdown_stream_write(m.conn, id, code);
+    ngtcp2_conn_shutdown_stream_write(m.conn, 0, id, code);
   }
 }
 
@@ -1424,7 +1482,7 @@ void Connection::stream_stop(StreamId id, std::uint64_t code) {
   m.credit_data += s->recv.size();
   s->recv.clear();
   if (!s->fin_received && !s->reset_code && (m.state == State::handshaking || m.state == State::established)) {
-    ngtcp2_conn_shutdown_stream_read(m.conn, id, code);
+    ngtcp2_conn_shutdown_stream_read(m.conn, 0, id, code);
   }
   m.apply_credits();
 }

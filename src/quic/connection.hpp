@@ -166,6 +166,12 @@ class Connection {
   [[nodiscard]] std::size_t stream_readable_size(StreamId id) const noexcept;
   /// stream_send_buffered returns the bytes of a stream not yet acknowledged by the peer.
   [[nodiscard]] std::size_t stream_send_buffered(StreamId id) const noexcept;
+  /// stream_set_priority sets the send priority of a stream (default 0): among streams with data to
+  /// send, those of higher priority are sent first; streams of equal priority share the path round
+  /// robin, a packet each. Unknown streams are ignored.
+  void stream_set_priority(StreamId id, std::int32_t priority);
+  /// stream_priority returns a stream's send priority (0 for unknown streams).
+  [[nodiscard]] std::int32_t stream_priority(StreamId id) const noexcept;
   /// stream_reset abandons sending: unsent data is dropped and the peer's reads fail with `code`.
   void stream_reset(StreamId id, std::uint64_t code);
   /// stream_stop asks the peer to stop sending (its writes fail with `code`) and drops what arrives.

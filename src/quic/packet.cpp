@@ -85,9 +85,9 @@ std::optional<InitialPacket> decode_initial(ByteView datagram) {
   out.version = hd.version;
   out.dcid = cid_of(hd.dcid.data, hd.dcid.datalen);
   out.scid = cid_of(hd.scid.data, hd.scid.datalen);
-  if (hd.token.len > 0) {
-    const auto* p = reinterpret_cast<const std::byte*>(hd.token.base);
-    out.token.assign(p, p + hd.token.len);
+  if (hd.tokenlen > 0) {
+    const auto* p = reinterpret_cast<const std::byte*>(hd.token);
+    out.token.assign(p, p + hd.tokenlen);
   }
   return out;
 }

@@ -145,9 +145,10 @@ struct TransportConfig {
   /// congestion_control selects the controller.
   CongestionControl congestion_control = CongestionControl::cubic;
   /// stop_sending_codes makes a writer's stream_reset error carry the code of the peer's
-  /// STOP_SENDING. ngtcp2 0.12 reports that code only through its qlog trace, which costs a 16 KiB
-  /// buffer per connection and about 10% more instructions with 1452-byte datagrams (less with
-  /// larger ones); without it the error says the peer stopped reading, without the code.
+  /// STOP_SENDING, and counts declared packet losses (PathStats::packets_lost). ngtcp2 (1.11 as
+  /// 0.12) reports neither but through its qlog trace, which costs a trace buffer per connection
+  /// and some CPU per packet (docs/performance.md has the figure); without it the error says the
+  /// peer stopped reading, without the code.
   bool stop_sending_codes = true;
   /// debug_log sends the engine's packet log to the library logger at trace level.
   bool debug_log = false;
@@ -217,6 +218,10 @@ struct PathStats {
   std::uint64_t bytes_sent = 0;         ///< UDP payload bytes sent
   std::uint64_t bytes_received = 0;     ///< UDP payload bytes received
   std::uint64_t datagrams_dropped = 0;  ///< QUIC DATAGRAMs dropped because a queue was full
+  /// packets_lost counts the packets this side declared lost (from ngtcp2's trace, so only with
+  /// TransportConfig::stop_sending_codes on, the default).
+  std::uint64_t packets_lost = 0;
+  std::size_t udp_payload_size = 0;  ///< the largest UDP payload the path is known to carry now
 };
 
 }  // namespace p2p::quic

@@ -28,9 +28,15 @@ TEST(QuicBench, SmallRunReportsEveryKey) {
   EXPECT_GT(r->msgs_1k_per_s, 100);
   EXPECT_GT(r->bulk_mb_per_s, 1);
   EXPECT_GT(r->cpu_s_per_gib, 0);
+  // Real-path datagrams by default: PMTU discovery from 1200 reaches 1452 on loopback.
+  EXPECT_EQ(r->udp_payload_bytes, 1452);
+  EXPECT_GE(r->bulk_lost_packets, 0);
+  EXPECT_GE(r->bulk_kernel_drops, 0);
+  EXPECT_TRUE(std::isnan(r->bulk_16k_mb_per_s));
   const std::string json = to_json(*r);
   for (const char* key : {"connect_ms", "connect_cold_ms", "rpc_64b_per_s", "msgs_1k_per_s", "bulk_mb_per_s",
-                          "rss_bytes_per_idle_conn", "cpu_s_per_gib"}) {
+                          "rss_bytes_per_idle_conn", "cpu_s_per_gib", "udp_payload_bytes", "bulk_lost_packets",
+                          "bulk_kernel_drops", "bulk_16k_mb_per_s", "jumbo_udp_payload_bytes"}) {
     EXPECT_NE(json.find(fmt::format("\"{}\":", key)), std::string::npos) << key;
   }
 }
@@ -64,6 +70,26 @@ TEST(QuicBench, OnlyMeasuresTheNamedParts) {
   EXPECT_TRUE(check_quic_bench_parts("connect,cold,rpc,msgs,bulk,rss"));
 }
 
+// --udp-payload N adds a bulk run on N-byte loopback datagrams; sizes outside [1200, 65527] are refused.
+TEST(QuicBench, JumboBulkRunsOnTheGivenDatagramSize) {
+  QuicBenchOptions o;
+  o.runs = 1;
+  o.bulk_bytes = 4 << 20;
+  o.parts = "bulk";
+  o.jumbo_udp_payload_size = 16384;
+  auto r = run_quic_bench(o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_GT(r->bulk_16k_mb_per_s, 1);
+  EXPECT_EQ(r->jumbo_udp_payload_bytes, 16384);
+  EXPECT_EQ(r->udp_payload_bytes, 1452);
+  for (const std::size_t bad : {std::size_t{1}, std::size_t{1199}, std::size_t{65528}}) {
+    o.jumbo_udp_payload_size = bad;
+    auto refused = run_quic_bench(o);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code(), P2PErrc::invalid_configuration) << bad;
+  }
+}
+
 // Busy polling off still measures every part (the receive loop sleeps between datagrams).
 TEST(QuicBench, RunsWithBusyPollingOff) {
   QuicBenchOptions o;
@@ -88,10 +114,10 @@ namespace {
 // takes about half a minute); run with --gtest_also_run_disabled_tests --gtest_filter=*FullRun*.
 TEST(QuicBench, DISABLED_FullRun) { EXPECT_EQ(quic_bench(true), 0); }
 
-// The same with the internet's 1452-byte datagrams on loopback as well (what quinn uses there).
-TEST(QuicBench, DISABLED_FullRunInternetDatagrams) {
+// The same with the extra bulk run on 16 KiB loopback datagrams.
+TEST(QuicBench, DISABLED_FullRunWithJumboBulk) {
   QuicBenchOptions o;
-  o.loopback_udp_payload_size = 0;
+  o.jumbo_udp_payload_size = 16384;
   auto r = run_quic_bench(o);
   ASSERT_TRUE(r) << r.error().message();
   std::printf("%s\n", to_json(*r).c_str());

@@ -320,6 +320,91 @@ TEST(QuicConnection, ManyStreamsInterleaveWithoutMixingBytes) {
   for (std::size_t i = 0; i < senders.size(); ++i) EXPECT_TRUE(receivers[i].received == senders[i].data) << i;
 }
 
+// race_two_streams queues 512 KiB on one stream, then 64 KiB on a second, with the given priorities,
+// and returns how many bytes of the first had arrived while the second was still incomplete (bytes
+// arriving in the same flight as the second's last ones are not counted: once the second has
+// nothing left, the first may use the rest of the congestion window).
+std::size_t race_two_streams(std::int32_t first_priority, std::int32_t second_priority) {
+  Pair pair;
+  EXPECT_TRUE(pair.handshake());
+  auto a = pair.client().open_bi();
+  auto b = pair.client().open_bi();
+  EXPECT_TRUE(a && a->has_value() && b && b->has_value());
+  Sender bulk{&pair.client(), **a, pattern(512 * 1024, 61)};
+  Sender small{&pair.client(), **b, pattern(64 * 1024, 62)};
+  Receiver bulk_rx{pair.server(), **a};
+  Receiver small_rx{pair.server(), **b};
+  pair.client().stream_set_priority(bulk.id, first_priority);
+  pair.client().stream_set_priority(small.id, second_priority);
+  EXPECT_EQ(pair.client().stream_priority(small.id), second_priority);
+  std::set<StreamId> opened;
+  pair.on_event = [&](Side s, const Event& e) {
+    if (s == Side::server && e.kind == EventKind::stream_opened) opened.insert(e.stream_id);
+  };
+  std::size_t bulk_before_small_end = 0;
+  pair.on_step = [&] {
+    bulk.pump();
+    small.pump();
+    if (opened.count(bulk.id) != 0) bulk_rx.pump();
+    if (opened.count(small.id) != 0) small_rx.pump();
+    if (!small_rx.fin) bulk_before_small_end = bulk_rx.received.size();
+  };
+  EXPECT_TRUE(pair.run_until([&] { return bulk_rx.fin && small_rx.fin; }, 60s));
+  EXPECT_TRUE(bulk_rx.received == bulk.data);
+  EXPECT_TRUE(small_rx.received == small.data);
+  return bulk_before_small_end;
+}
+
+TEST(QuicConnection, HigherPriorityStreamIsSentFirst) {
+  // The bulk stream was queued first, yet none of it arrives before the small stream is complete.
+  EXPECT_EQ(race_two_streams(-1, 0), 0U);
+  // Raising a stream's priority works as well as lowering the other's.
+  EXPECT_EQ(race_two_streams(0, 5), 0U);
+}
+
+TEST(QuicConnection, EqualPrioritiesShareThePathRoundRobin) {
+  // The control: with equal priorities both streams progress together.
+  EXPECT_GE(race_two_streams(0, 0), 32U * 1024);
+}
+
+TEST(QuicConnection, ClientSurvivesANatRebindingMidTransfer) {
+  Pair pair;
+  ASSERT_TRUE(pair.handshake());
+  auto id = pair.client().open_bi();
+  ASSERT_TRUE(id && id->has_value());
+  Sender up{&pair.client(), **id, pattern(2 << 20, 71)};
+  Receiver up_rx{pair.server(), **id};
+  Sender down{pair.server(), **id, pattern(1 << 20, 72)};
+  Receiver down_rx{&pair.client(), **id};
+  bool opened = false;
+  pair.on_event = [&](Side s, const Event& e) {
+    if (s == Side::server && e.kind == EventKind::stream_opened) opened = true;
+  };
+  const Address rebound(asio::ip::make_address("10.0.0.1"), 4711);
+  bool rebound_done = false;
+  pair.on_step = [&] {
+    up.pump();
+    if (!opened) return;
+    up_rx.pump();
+    down.pump();
+    down_rx.pump();
+    if (!rebound_done && up_rx.received.size() >= (512U << 10)) {
+      // The client's NAT picks a new source port mid-transfer.
+      pair.rebind_client(rebound);
+      rebound_done = true;
+    }
+  };
+  ASSERT_TRUE(pair.run_until([&] { return up_rx.fin && down_rx.fin; }, 60s));
+  EXPECT_TRUE(rebound_done);
+  EXPECT_TRUE(up_rx.received == up.data);
+  EXPECT_TRUE(down_rx.received == down.data);
+  EXPECT_TRUE(pair.client().is_established());
+  EXPECT_TRUE(pair.server()->is_established());
+  // The server follows the client to its new address; the client's own path never changed.
+  EXPECT_EQ(pair.server()->path().remote, rebound);
+  EXPECT_EQ(pair.client().path(), (Path{testing::client_addr(), testing::server_addr()}));
+}
+
 TEST(QuicConnection, FlowControlBoundsBufferedBytesWhenReaderDoesNotRead) {
   PairConfig cfg;
   cfg.server_transport.stream_receive_window = 64 * 1024;

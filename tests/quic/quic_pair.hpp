@@ -109,6 +109,11 @@ class Pair {
     server_lost_ = true;
   }
 
+  /// rebind_client moves the client behind a NAT that now maps it to `mapped`: the server sees the
+  /// client's datagrams come from `mapped`, and only datagrams the server sends there reach the
+  /// client (the old mapping is gone). The client itself sees no change of path.
+  void rebind_client(Address mapped) { client_mapped_ = std::move(mapped); }
+
   /// inject queues a raw datagram to `to`, delivered after the link latency (never lost).
   void inject(Side to, Bytes datagram) { schedule(to, std::move(datagram), now_ + link(to).latency); }
 
@@ -195,6 +200,11 @@ class Pair {
         if (!t) break;
         any = true;
         EXPECT_GT(t->segment_size, 0U);
+        if (s == Side::server && !(t->path.remote == client_mapped_)) {
+          // To a NAT mapping that no longer exists.
+          dropped += t->datagram_count();
+          continue;
+        }
         for (std::size_t off = 0; off < t->size; off += t->segment_size) {
           const std::size_t n = std::min(t->segment_size, t->size - off);
           send(to, Bytes(buf.begin() + static_cast<std::ptrdiff_t>(off),
@@ -235,7 +245,7 @@ class Pair {
   }
 
   void to_server(Bytes bytes) {
-    const Path path{server_addr(), client_addr()};
+    const Path path{server_addr(), client_mapped_};
     if (server_) {
       server_->on_datagram(now_, path, bytes);
       return;
@@ -302,6 +312,7 @@ class Pair {
   bool server_lost_ = false;
   std::map<Key, Packet> inflight_;
   std::uint64_t seq_ = 0;
+  Address client_mapped_ = client_addr();  // where the server sees the client (rebind_client)
 };
 
 }  // namespace p2p::quic::testing

@@ -39,6 +39,8 @@ expect_text "unknown part message" "$dir/err" "^error: .*unknown benchmark part 
 check "bench quic with empty part" 2 "$bin" bench quic --only rpc,
 check "bench sim with a quic option" 2 "$bin" bench sim --only rpc
 check "bench quic with oversized payload" 2 "$bin" bench quic --udp-payload 70000
+check "bench quic with undersized payload" 2 "$bin" bench quic --udp-payload 1000
+expect_text "undersized payload message" "$dir/err" "^error: --udp-payload 1000 is below"
 check "bench quic with negative busy poll" 2 "$bin" bench quic --busy-poll-us -5
 check "bench sim with busy poll" 2 "$bin" bench sim --busy-poll-us 10
 check "bench quic with busy poll out of range" 2 "$bin" bench quic --busy-poll-us 2000000

@@ -85,10 +85,16 @@ int main(int argc, char** argv) {
                                      "msgs, bulk, rss)");
   auto* payload_opt =
       bench
-          ->add_option("--udp-payload", quic_bench_opts.loopback_udp_payload_size,
-                       "quic: UDP payload size between loopback addresses (0: the internet's 1200 to 1452 bytes)")
+          ->add_option("--udp-payload", quic_bench_opts.jumbo_udp_payload_size,
+                       "quic: add a bulk run with datagrams of this size on loopback (bulk_16k_mb_per_s; 1200 to "
+                       "65527, 0: none); every other figure uses real-path datagrams")
           ->check(CLI::Range(std::size_t{0}, std::size_t{65527}))
           ->capture_default_str();
+
+  bool no_stop_sending_codes = false;
+  auto* codes_opt = bench->add_flag("--no-stop-sending-codes", no_stop_sending_codes,
+                                    "quic: turn off ngtcp2's trace on both ends (no STOP_SENDING codes, no loss "
+                                    "counts), to measure its cost");
 
   try {
     app.parse(argc, argv);
@@ -115,10 +121,11 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (*bench) {
-    if (bench_what != "quic" && (only_opt->count() > 0 || payload_opt->count() > 0)) {
-      std::fprintf(stderr, "error: --only and --udp-payload apply to 'bench quic' only\n");
+    if (bench_what != "quic" && (only_opt->count() > 0 || payload_opt->count() > 0 || codes_opt->count() > 0)) {
+      std::fprintf(stderr, "error: --only, --udp-payload and --no-stop-sending-codes apply to 'bench quic' only\n");
       return 2;
     }
+    quic_bench_opts.stop_sending_codes = !no_stop_sending_codes;
     if (bench_what == "sim" && busy_opt->count() > 0) {
       std::fprintf(stderr, "error: --busy-poll-us applies to 'bench quic' and 'bench router' only\n");
       return 2;
@@ -127,6 +134,10 @@ int main(int argc, char** argv) {
     if (busy_poll_us) {
       quic_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
       router_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+    }
+    if (const auto n = quic_bench_opts.jumbo_udp_payload_size; n != 0 && n < 1200) {
+      std::fprintf(stderr, "error: --udp-payload %zu is below QUIC's 1200 bytes (0: no jumbo run)\n", n);
+      return 2;
     }
     if (auto ok = p2p::cli::check_quic_bench_parts(quic_bench_opts.parts); !ok) {
       std::fprintf(stderr, "error: %s\n", ok.error().message().c_str());

@@ -47,6 +47,12 @@ class SendStream {
   asio::awaitable<P2PResult<void>> finish();
   /// reset abandons the stream with `code`: unsent bytes are dropped, the peer's reads fail.
   void reset(std::uint64_t code);
+  /// set_priority sets the stream's send priority (default 0): streams of higher priority send
+  /// first; equal priorities share the connection round robin. Use it to keep small, latency-bound
+  /// exchanges ahead of bulk transfers on the same connection.
+  void set_priority(std::int32_t priority);
+  /// priority returns the stream's send priority.
+  [[nodiscard]] std::int32_t priority() const noexcept;
   /// id returns the QUIC stream id.
   [[nodiscard]] std::uint64_t id() const noexcept;
 
@@ -98,6 +104,10 @@ class BiStream {
   asio::awaitable<P2PResult<void>> finish();
   /// reset abandons the send half with `code`.
   void reset(std::uint64_t code);
+  /// set_priority sets the send half's priority (default 0); see SendStream::set_priority.
+  void set_priority(std::int32_t priority);
+  /// priority returns the send half's priority.
+  [[nodiscard]] std::int32_t priority() const noexcept;
   /// read reads from the receive half; 0 means its end. Errors: as RecvStream::read.
   asio::awaitable<P2PResult<std::size_t>> read(std::span<std::byte> buffer);
   /// read_to_end reads the receive half to its end. Errors: as RecvStream::read_to_end.
@@ -111,6 +121,21 @@ class BiStream {
   friend struct detail::Access;
   explicit BiStream(std::unique_ptr<detail::StreamRef> ref) noexcept;
   std::unique_ptr<detail::StreamRef> ref_;
+};
+
+/// TransportStats is the QUIC transport's view of a connection's path, for diagnostics and
+/// benchmarks.
+struct TransportStats {
+  Duration smoothed_rtt{};
+  Duration min_rtt{};
+  std::uint64_t cwnd = 0;              ///< congestion window, bytes
+  std::uint64_t bytes_in_flight = 0;   ///< sent, not yet acknowledged or declared lost
+  std::uint64_t datagrams_sent = 0;    ///< UDP datagrams
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t bytes_sent = 0;        ///< UDP payload bytes
+  std::uint64_t bytes_received = 0;
+  std::uint64_t packets_lost = 0;      ///< packets this side declared lost
+  std::size_t udp_payload_size = 0;    ///< the largest UDP payload the path is known to carry now
 };
 
 /// Connection is a handle to an authenticated QUIC connection. Copies share the connection; when
@@ -155,6 +180,9 @@ class Connection {
   [[nodiscard]] std::optional<P2PError> close_error() const;
   /// stats returns message counters, the connection's age and the smoothed round-trip time.
   [[nodiscard]] ConnectionStats stats() const;
+  /// transport_stats returns the transport's counters: datagrams, bytes, declared losses, RTT,
+  /// congestion window and the path's datagram size (zeros once the connection's state is gone).
+  [[nodiscard]] TransportStats transport_stats() const;
 
   /// open_bi opens a bidirectional stream, waiting while the peer's stream limit is reached.
   /// Errors: the connection's close error, cancelled.

@@ -103,8 +103,9 @@ struct EndpointConfig {
   /// the system default.
   int socket_buffer_bytes = 4 * 1024 * 1024;
   /// stop_sending_codes makes a stream writer's stream_reset error carry the code the peer gave to
-  /// RecvStream::stop / BiStream::stop. With ngtcp2 0.12 this costs a 16 KiB trace buffer per
-  /// connection and some CPU per packet; without it the error only says the peer stopped reading.
+  /// RecvStream::stop / BiStream::stop, and makes Connection::transport_stats count declared packet
+  /// losses. Both come from ngtcp2's trace, which costs a buffer per connection and some CPU per
+  /// packet (docs/performance.md); without it the error only says the peer stopped reading.
   bool stop_sending_codes = true;
   /// stateless_reset lets the endpoint answer packets of unknown connections with a stateless reset
   /// (rate-limited), so a peer of a lost connection learns at once.

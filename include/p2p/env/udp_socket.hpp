@@ -84,6 +84,9 @@ class UdpSocket {
   [[nodiscard]] bool gro_enabled() const noexcept;
   /// is_dual_stack is true for an IPv6 socket that also carries IPv4.
   [[nodiscard]] bool is_dual_stack() const noexcept;
+  /// receive_buffer_bytes returns the kernel's effective receive buffer (after its cap at
+  /// net.core.rmem_max, unless the process may exceed it), or 0 on error.
+  [[nodiscard]] int receive_buffer_bytes() const noexcept;
   /// is_open is false after close().
   [[nodiscard]] bool is_open() const noexcept;
   /// stats returns the counters.

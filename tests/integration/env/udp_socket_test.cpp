@@ -174,6 +174,28 @@ TEST(UdpSocket, BindRejectsNegativeBufferSize) {
   EXPECT_EQ(r.error().code(), P2PErrc::invalid_configuration);
 }
 
+// The buffer asked for is what the socket has, unless the kernel's cap (net.core.rmem_max) stops an
+// unprivileged process; either way the effective size is reported.
+TEST(UdpSocket, ReportsItsEffectiveReceiveBuffer) {
+  asio::io_context io;
+  constexpr int kAsked = 3 << 20;
+  const auto r = UdpSocket::bind(io.get_executor(), SocketAddr::v4_loopback(), {.receive_buffer_bytes = kAsked});
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  const int got = r->receive_buffer_bytes();
+  int rmem_max = 0;
+  if (std::FILE* f = std::fopen("/proc/sys/net/core/rmem_max", "r")) {
+    if (std::fscanf(f, "%d", &rmem_max) != 1) rmem_max = 0;
+    std::fclose(f);
+  }
+  if (::geteuid() == 0 || rmem_max >= kAsked) {
+    EXPECT_GE(got, kAsked);
+  } else {
+    EXPECT_GE(got, rmem_max);
+  }
+  auto plain = bind_or_die(io, SocketAddr::v4_loopback());
+  EXPECT_GT(plain.receive_buffer_bytes(), 0);
+}
+
 TEST(UdpSocket, TryReceiveOnEmptySocketWouldBlock) {
   asio::io_context io;
   auto s = bind_or_die(io, SocketAddr::v4_loopback());
