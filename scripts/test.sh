@@ -40,7 +40,9 @@ ctest --test-dir "$build_dir" -j2 --output-on-failure -L 'unit|prop|sim|integrat
 
 if [ $sanitize -eq 1 ]; then
   step "configure + build with AddressSanitizer + UBSan"
-  cmake -S . -B "$build_dir-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+  # -O0: half the compile time of -O1 on the template-heavy test files; the sanitized tests still
+  # take well under a minute.
+  cmake -S . -B "$build_dir-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \
     -DP2P_SANITIZE=ON -DP2P_WERROR=ON -DP2P_BUILD_TESTS=ON -DP2P_BUILD_BENCH=OFF \
     -DP2P_BUILD_EXAMPLES=OFF -DP2P_BUILD_TOOLS=OFF -DP2P_INSTALL=OFF >/dev/null
   cmake --build "$build_dir-asan"

@@ -73,7 +73,9 @@ bool fill_messages(ConnState& c, bool& fin) {
     c.msg_buf_pos = 0;
   }
   const std::size_t old = c.msg_buf.size();
-  c.msg_buf.resize(old + kMessageReadChunk);
+  // Grow by what is there to read, not by a whole chunk: resizing writes every byte it adds, and
+  // an idle connection should not hold a chunk of written memory.
+  c.msg_buf.resize(old + std::min(kMessageReadChunk, c.quic->stream_readable_size(*c.msg_in)));
   auto r = c.quic->stream_read(*c.msg_in, std::span(c.msg_buf).subspan(old));
   if (!r) {
     c.msg_buf.resize(old);
@@ -83,6 +85,19 @@ bool fill_messages(ConnState& c, bool& fin) {
   c.msg_buf.resize(old + r->size);
   fin = r->fin;
   return r->size > 0;
+}
+
+// kMessageBufferKept is the capacity an emptied message buffer keeps; a larger one is freed, so a
+// connection that once received a burst does not hold its buffer while idle.
+constexpr std::size_t kMessageBufferKept = 4 * 1024;
+
+void release_message_buffer(ConnState& c) {
+  c.msg_buf_pos = 0;
+  if (c.msg_buf.capacity() > kMessageBufferKept) {
+    Bytes().swap(c.msg_buf);
+  } else {
+    c.msg_buf.clear();
+  }
 }
 
 // take_message returns the next complete message from the message stream, nullopt when none is
@@ -125,8 +140,7 @@ std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
       Bytes out(begin, begin + static_cast<std::ptrdiff_t>(len));
       c.msg_buf_pos += len;
       if (c.msg_buf_pos == c.msg_buf.size()) {
-        c.msg_buf.clear();
-        c.msg_buf_pos = 0;
+        release_message_buffer(c);
       }
       c.msg_length.reset();
       return P2PResult<Bytes>(std::move(out));
@@ -135,12 +149,14 @@ std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
     // A large message: take what is buffered and read the rest straight into it.
     c.msg_body.reserve(std::min<std::size_t>(len, 1 << 20));
     c.msg_body.assign(c.msg_buf.begin() + static_cast<std::ptrdiff_t>(c.msg_buf_pos), c.msg_buf.end());
-    c.msg_buf.clear();
-    c.msg_buf_pos = 0;
+    release_message_buffer(c);
   }
   while (c.msg_body.size() < len) {
     const std::size_t old = c.msg_body.size();
-    const std::size_t want = std::min<std::size_t>(len - old, 256 * 1024);
+    // What is there, at most the rest of the message: a peer announcing a large message and
+    // sending little of it makes this side write (and keep resident) only what arrived.
+    const std::size_t want = std::min<std::size_t>(
+        {len - old, std::size_t{256} * 1024, c.quic->stream_readable_size(*c.msg_in)});
     c.msg_body.resize(old + want);
     auto r = c.quic->stream_read(*c.msg_in, std::span(c.msg_body).subspan(old, want));
     if (!r) {

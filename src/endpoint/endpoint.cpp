@@ -323,7 +323,6 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
   sc.transport.handshake_timeout = std::min<Duration>(sc.transport.handshake_timeout, kServerHandshakeTimeout);
   sc.static_secret = secret;
   sc.random = random_fn();
-  sc.arena = arena;
   const quic::Path path{sockets[socket]->local_quic, to_quic_addr(from)};
   auto q = quic::Connection::accept(std::move(sc), path, *initial, retry, now);
   if (!q) {
@@ -342,7 +341,7 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
 namespace {
 // insert_ordered queues a stream the peer opened by id: ids are the peer's opening order, even when
 // packets (or RESET_STREAM frames) arrive in another order.
-void insert_ordered(std::deque<quic::StreamId>& q, quic::StreamId id) {
+void insert_ordered(Fifo<quic::StreamId>& q, quic::StreamId id) {
   q.insert(std::upper_bound(q.begin(), q.end(), id), id);
 }
 }  // namespace
@@ -911,10 +910,6 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   auto tls = quic::TlsIdentity::create(st->config.secret_key);
   if (!tls) return fail(tls.error());
   st->tls = std::move(*tls);
-#if !defined(__SANITIZE_ADDRESS__)
-  // Under AddressSanitizer ngtcp2 keeps malloc, whose blocks the sanitizer checks.
-  st->arena = quic::PageArena::create();
-#endif
   st->env.fill_random(std::as_writable_bytes(std::span(st->secret)));
 
   quic::TransportConfig& t = st->transport;
@@ -1054,7 +1049,6 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
     cc.transport = st->transport_for(addr);
     cc.static_secret = st->secret;
     cc.random = st->random_fn();
-    cc.arena = st->arena;
     auto q = quic::Connection::connect(std::move(cc), now);
     if (!q) co_return fail(q.error());
     auto c = st->register_conn(std::move(*q), socket, true, addr);

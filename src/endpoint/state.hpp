@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/fifo.hpp"
 #include "endpoint/notifier.hpp"
 #include "p2p/endpoint/endpoint.hpp"
 #include "p2p/env/asio_env.hpp"
@@ -87,8 +88,8 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   bool msg_in_finished = false;
   std::optional<P2PError> msg_error;  // the peer broke the framing
 
-  std::deque<quic::StreamId> accept_bi;
-  std::deque<quic::StreamId> accept_uni;
+  Fifo<quic::StreamId> accept_bi;
+  Fifo<quic::StreamId> accept_uni;
 
   ConnectionStats counters;
 
@@ -135,7 +136,6 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   EndpointConfig config;
   NodeId id;
   std::shared_ptr<const quic::TlsIdentity> tls;
-  std::shared_ptr<quic::PageArena> arena;  // ngtcp2's large blocks of every connection (may be null)
   quic::StaticSecret secret{};
   quic::TransportConfig transport;
   std::vector<std::unique_ptr<SocketState>> sockets;

@@ -6,10 +6,10 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <span>
 
+#include "core/fifo.hpp"
 #include "p2p/core/bytes.hpp"
 
 namespace p2p::quic {
@@ -44,7 +44,7 @@ class ByteQueue {
   std::size_t segments(std::size_t from, std::size_t max_bytes, std::span<Segment> out) const noexcept;
 
  private:
-  std::deque<std::unique_ptr<std::byte[]>> blocks_;
+  detail::Fifo<std::unique_ptr<std::byte[]>> blocks_;
   std::size_t head_ = 0;  // offset of the first held byte inside blocks_.front()
   std::size_t size_ = 0;
 };

@@ -15,9 +15,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <unordered_map>
 
+#include "core/fifo.hpp"
 #include "core/log.hpp"
 #include "p2p/core/assert.hpp"
 #include "quic/byte_queue.hpp"
@@ -115,9 +115,6 @@ struct Stream {
 
 struct Connection::Impl {
   bool server = false;
-  // The arena outlives the ngtcp2 state allocated from it (members are destroyed after ~Impl).
-  std::shared_ptr<PageArena> arena;
-  ngtcp2_mem mem{};
   ngtcp2_conn* conn = nullptr;
   gnutls_session_t session = nullptr;
   ngtcp2_crypto_conn_ref conn_ref{};
@@ -148,17 +145,17 @@ struct Connection::Impl {
   TimePoint close_deadline = kTimePointMax;
 
   std::unordered_map<StreamId, Stream> streams;  // node-based: references stay valid
-  std::deque<StreamId> send_queue;
+  detail::Fifo<StreamId> send_queue;
   std::uint64_t phantoms = 0;     // phantom streams not yet released
   std::uint64_t credit_bidi = 0;  // remote stream credit to return after the current ngtcp2 call
   std::uint64_t credit_uni = 0;
   std::uint64_t credit_data = 0;  // connection flow-control credit for discarded bytes
 
-  std::deque<Bytes> datagrams_out;
-  std::deque<Bytes> datagrams_in;
+  detail::Fifo<Bytes> datagrams_out;
+  detail::Fifo<Bytes> datagrams_in;
   bool datagram_signalled = false;
 
-  std::deque<Event> events;
+  detail::Fifo<Event> events;
   ConnectionId client_dcid;  // server: the id the client addressed its first Initial to
   std::vector<ConnectionId> cids;
 
@@ -800,22 +797,6 @@ int verify_cb(gnutls_session_t s) {
   return static_cast<Connection::Impl*>(ref->user_data)->on_verify(s);
 }
 
-void* arena_malloc(std::size_t size, void* user_data) { return static_cast<PageArena*>(user_data)->allocate(size); }
-void arena_free(void* p, void* user_data) { static_cast<PageArena*>(user_data)->deallocate(p); }
-void* arena_calloc(std::size_t n, std::size_t size, void* user_data) {
-  return static_cast<PageArena*>(user_data)->allocate_zeroed(n * size);
-}
-void* arena_realloc(void* p, std::size_t size, void* user_data) {
-  return static_cast<PageArena*>(user_data)->reallocate(p, size);
-}
-
-// mem_for returns the ngtcp2 allocator of `impl`: its arena's, or ngtcp2's default (malloc).
-const ngtcp2_mem* mem_for(Connection::Impl& impl) {
-  if (!impl.arena) return nullptr;
-  impl.mem = ngtcp2_mem{impl.arena.get(), arena_malloc, arena_free, arena_calloc, arena_realloc};
-  return &impl.mem;
-}
-
 ngtcp2_callbacks make_callbacks(bool server) {
   ngtcp2_callbacks cb{};
   if (server) {
@@ -1067,7 +1048,6 @@ P2PResult<std::unique_ptr<Connection>> Connection::connect(ClientConfig config, 
   impl->alpns = {std::move(config.alpn)};
   impl->expected_peer = config.server_id;
   impl->peer_id = config.server_id;
-  impl->arena = std::move(config.arena);
 
   std::array<std::uint8_t, 16> dcid_bytes{};  // RFC 9000 §7.2: at least 8 unpredictable bytes
   std::array<std::uint8_t, kLocalCidSize> scid_bytes{};
@@ -1081,7 +1061,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::connect(ClientConfig config, 
   const ngtcp2_settings settings = make_settings(impl->transport, now, impl.get());
   const ngtcp2_transport_params params = make_params(impl->transport);
   const int rv = ngtcp2_conn_client_new(&impl->conn, &dcid, &nscid, &path, config.version, &cb, &settings, &params,
-                                        mem_for(*impl), impl.get());
+                                        nullptr, impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC client state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
   if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
@@ -1103,7 +1083,6 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   impl->random = std::move(config.random);
   impl->alpns = std::move(config.alpns);
   impl->client_dcid = initial.dcid;
-  impl->arena = std::move(config.arena);
 
   std::array<std::uint8_t, kLocalCidSize> scid_bytes{};
   impl->random(std::as_writable_bytes(std::span(scid_bytes)));
@@ -1126,7 +1105,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   const auto token = stateless_reset_token(impl->secret, scid);
   std::memcpy(params.stateless_reset_token, token.data(), token.size());
   const int rv = ngtcp2_conn_server_new(&impl->conn, &dcid, &nscid, &npath, initial.version, &cb, &settings, &params,
-                                        mem_for(*impl), impl.get());
+                                        nullptr, impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC server state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
   if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
@@ -1184,7 +1163,7 @@ std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::
   if (!m.stash.empty()) {
     const std::size_t n = m.stash.size();
     std::memcpy(buffer.data(), m.stash.data(), n);
-    m.stash.clear();
+    Bytes().swap(m.stash);  // rare (a probe or a path change): keep no buffer for it
     m.count_sent(n, 1);
     return Transmit{m.stash_path, n, n};
   }
@@ -1452,7 +1431,7 @@ void Connection::stream_set_priority(StreamId id, std::int32_t priority) {
   s->priority = priority;
   if (s->queued) {
     // Move it to its new place.
-    std::erase(m.send_queue, id);
+    m.send_queue.erase_value(id);
     s->queued = false;
     m.enqueue_send(*s);
   }

@@ -25,7 +25,6 @@
 #include "p2p/core/error.hpp"
 #include "p2p/core/node_id.hpp"
 #include "quic/packet.hpp"
-#include "quic/page_arena.hpp"
 #include "quic/tls.hpp"
 #include "quic/types.hpp"
 
@@ -49,9 +48,6 @@ struct ClientConfig {
   RandomFn random;
   /// version is the QUIC version offered first (tests use an unknown one to exercise negotiation).
   std::uint32_t version = kVersion1;
-  /// arena, when set, holds ngtcp2's large blocks (see PageArena); it must be used on this
-  /// connection's strand only.
-  std::shared_ptr<PageArena> arena;
 };
 
 /// ServerConfig describes how a server accepts a connection.
@@ -66,8 +62,6 @@ struct ServerConfig {
   StaticSecret static_secret{};
   /// random draws connection ids, tokens and path challenges.
   RandomFn random;
-  /// arena, when set, holds ngtcp2's large blocks (see PageArena).
-  std::shared_ptr<PageArena> arena;
 };
 
 /// Connection is one QUIC connection, client or server.

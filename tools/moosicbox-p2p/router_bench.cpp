@@ -189,6 +189,40 @@ asio::awaitable<double> router_stream(router::P2PClient<C>& client, std::uint64_
   co_return static_cast<double>(got) / 1e6 / std::chrono::duration<double>(clock.now() - t0).count();
 }
 
+// router_small_during_bulk times 64-byte GETs, one at a time, while a response of `bytes` streams on
+// the same connection; the stream runs to its end either way.
+template <class C>
+asio::awaitable<LoadFigures> router_small_during_bulk(router::P2PClient<C>& client, std::uint64_t bytes) {
+  const auto ex = co_await asio::this_coro::executor;
+  env::AsioEnv clock(ex);
+  bool streaming = true;
+  std::optional<std::string> stream_failure;
+  asio::co_spawn(ex, router_stream(client, bytes), [&](std::exception_ptr e, double) {
+    streaming = false;
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      stream_failure = x.what();
+    }
+  });
+  Latencies lat;
+  const auto start = clock.now();
+  // Let the body get going first: the figure is about GETs behind a body in flight.
+  auto timer = clock.make_timer();
+  (void)co_await timer.wait_until(clock.now() + std::chrono::milliseconds(20));
+  while (streaming) {
+    const auto t0 = clock.now();
+    auto resp = co_await client.get("/ping");
+    if (!resp) throw std::runtime_error(resp.error().message());
+    auto body = co_await resp->body.read_all(1024);
+    if (!body || body->size() != kSmallBody) throw std::runtime_error("small GET during bulk failed");
+    if (streaming) lat.ms.push_back(ms_between(t0, clock.now()));
+  }
+  if (stream_failure) throw std::runtime_error(*stream_failure);
+  co_return lat.figures(clock.now() - start);
+}
+
 P2PResult<void> bench_router_quic(const RouterBenchOptions& o, RouterBenchResult& out) {
   env::OsRandom rng;
   auto cfg = [&rng, &o] {
@@ -225,6 +259,7 @@ P2PResult<void> bench_router_quic(const RouterBenchOptions& o, RouterBenchResult
     out.router_c1 = co_await router_load(client, 1, o.run);
     out.router_c64 = co_await router_load(client, o.concurrency, o.run);
     out.router_stream_mb_per_s = co_await router_stream(client, o.stream_bytes);
+    out.router_during_bulk = co_await router_small_during_bulk(client, o.stream_bytes);
     co_await client_ep->close();
   });
   // Shut the server down on its own thread, then stop it.
@@ -398,6 +433,8 @@ P2PResult<RouterBenchResult> run_router_bench(const RouterBenchOptions& options)
 std::string to_json(const RouterBenchResult& r) {
   return "{" + fmt::format(R"("backend": "{}", )", r.backend) + load_json("router", r.router_c1, r.router_c64) +
          fmt::format(R"("router_stream_mb_per_s": {:.1f}, )", r.router_stream_mb_per_s) +
+         fmt::format(R"("small_get_p50_during_bulk_us": {:.0f}, "small_get_p99_during_bulk_us": {:.0f}, )",
+                     r.router_during_bulk.p50_ms * 1e3, r.router_during_bulk.p99_ms * 1e3) +
          load_json("beast_http11", r.beast_c1, r.beast_c64) +
          fmt::format(R"("beast_http11_stream_mb_per_s": {:.1f}, "tunnel_pattern": null}})", r.beast_stream_mb_per_s);
 }
@@ -419,6 +456,7 @@ int router_bench(bool json, const RouterBenchOptions& options) {
   std::printf("%-34s %12.3f %12.3f\n", "p99 ms, concurrency 64", r->router_c64.p99_ms, r->beast_c64.p99_ms);
   std::printf("%-34s %12.1f %12.1f\n", "one streamed response, MB/s", r->router_stream_mb_per_s,
               r->beast_stream_mb_per_s);
+  std::printf("%-34s %12.0f %12s\n", "GET p99 us during that response", r->router_during_bulk.p99_ms * 1e3, "-");
   return 0;
 }
 
