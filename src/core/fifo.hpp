@@ -46,9 +46,7 @@ class Fifo {
 
   [[nodiscard]] iterator begin() noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
   [[nodiscard]] iterator end() noexcept { return items_.end(); }
-  [[nodiscard]] const_iterator begin() const noexcept {
-    return items_.begin() + static_cast<std::ptrdiff_t>(head_);
-  }
+  [[nodiscard]] const_iterator begin() const noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
   [[nodiscard]] const_iterator end() const noexcept { return items_.end(); }
 
   void push_back(T v) { items_.push_back(std::move(v)); }

@@ -155,8 +155,8 @@ std::optional<P2PResult<Bytes>> take_message(ConnState& c) {
     const std::size_t old = c.msg_body.size();
     // What is there, at most the rest of the message: a peer announcing a large message and
     // sending little of it makes this side write (and keep resident) only what arrived.
-    const std::size_t want = std::min<std::size_t>(
-        {len - old, std::size_t{256} * 1024, c.quic->stream_readable_size(*c.msg_in)});
+    const std::size_t want =
+        std::min<std::size_t>({len - old, std::size_t{256} * 1024, c.quic->stream_readable_size(*c.msg_in)});
     c.msg_body.resize(old + want);
     auto r = c.quic->stream_read(*c.msg_in, std::span(c.msg_body).subspan(old, want));
     if (!r) {

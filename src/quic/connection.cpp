@@ -267,8 +267,7 @@ struct Connection::Impl {
       ngtcp2_ccerr_set_application_error(&close_error, info.code, u8(as_bytes(close_reason).data()),
                                          close_reason.size());
     } else {
-      ngtcp2_ccerr_set_transport_error(&close_error, info.code, u8(as_bytes(close_reason).data()),
-                                       close_reason.size());
+      ngtcp2_ccerr_set_transport_error(&close_error, info.code, u8(as_bytes(close_reason).data()), close_reason.size());
     }
     if (!close_info) {
       close_info = std::move(info);
@@ -742,8 +741,8 @@ void log_printf_cb(void*, const char* format, ...) {
   logger().trace("ngtcp2: {}", line.data());
 }
 
-int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_encryption_level level, std::uint64_t offset, const std::uint8_t* data,
-                        std::size_t len, void* user_data) {
+int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_encryption_level level, std::uint64_t offset,
+                        const std::uint8_t* data, std::size_t len, void* user_data) {
   auto* impl = impl_of(user_data);
   if (impl->session == nullptr) {
     // The TLS session was released after the handshake (see release_tls). Post-handshake TLS

@@ -16,8 +16,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -364,9 +364,9 @@ asio::awaitable<double> measure_messages(Context& cx) {
 struct BulkSample {
   double mb_per_s = 0;
   double cpu_s = 0;
-  double lost = 0;             // packets the sender declared lost
-  double udp_payload = 0;      // the sender's datagram size at the end
-  double kernel_drops = 0;     // over all runs
+  double lost = 0;          // packets the sender declared lost
+  double udp_payload = 0;   // the sender's datagram size at the end
+  double kernel_drops = 0;  // over all runs
 };
 
 asio::awaitable<BulkSample> bulk_run(Context& cx, Connection& c) {

@@ -40,9 +40,9 @@ struct RouterBenchResult {
   /// router_during_bulk: 64-byte GETs one at a time while that response streams on the same
   /// connection (the router sends large bodies at a lower stream priority).
   LoadFigures router_during_bulk;
-  LoadFigures beast_c1;               ///< the same over HTTP/1.1 (Boost.Beast), one connection
-  LoadFigures beast_c64;              ///< `concurrency` keep-alive connections, one request each in flight
-  double beast_stream_mb_per_s = 0;   ///< one response of the same size over HTTP/1.1
+  LoadFigures beast_c1;              ///< the same over HTTP/1.1 (Boost.Beast), one connection
+  LoadFigures beast_c64;             ///< `concurrency` keep-alive connections, one request each in flight
+  double beast_stream_mb_per_s = 0;  ///< one response of the same size over HTTP/1.1
 };
 
 /// run_router_bench measures the router on loopback (server and client each on their own thread)

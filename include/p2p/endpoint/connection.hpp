@@ -128,14 +128,14 @@ class BiStream {
 struct TransportStats {
   Duration smoothed_rtt{};
   Duration min_rtt{};
-  std::uint64_t cwnd = 0;              ///< congestion window, bytes
-  std::uint64_t bytes_in_flight = 0;   ///< sent, not yet acknowledged or declared lost
-  std::uint64_t datagrams_sent = 0;    ///< UDP datagrams
+  std::uint64_t cwnd = 0;             ///< congestion window, bytes
+  std::uint64_t bytes_in_flight = 0;  ///< sent, not yet acknowledged or declared lost
+  std::uint64_t datagrams_sent = 0;   ///< UDP datagrams
   std::uint64_t datagrams_received = 0;
-  std::uint64_t bytes_sent = 0;        ///< UDP payload bytes
+  std::uint64_t bytes_sent = 0;  ///< UDP payload bytes
   std::uint64_t bytes_received = 0;
-  std::uint64_t packets_lost = 0;      ///< packets this side declared lost
-  std::size_t udp_payload_size = 0;    ///< the largest UDP payload the path is known to carry now
+  std::uint64_t packets_lost = 0;    ///< packets this side declared lost
+  std::size_t udp_payload_size = 0;  ///< the largest UDP payload the path is known to carry now
 };
 
 /// Connection is a handle to an authenticated QUIC connection. Copies share the connection; when
