@@ -1220,15 +1220,6 @@ std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::
   if (burst_over && m.state == State::established) {
     ngtcp2_conn_update_pkt_tx_time(m.conn, ts);
     m.burst_bytes = 0;
-    if (out.size == 0) {
-      // Nothing more to send: ngtcp2 still reports the burst's pacing time as its next deadline,
-      // though it allows the next write anyway when that time is less than a millisecond away (the
-      // common case: small bursts, or any burst on a fast path). Left alone, it wakes the endpoint
-      // for nothing after every burst. Handling expiry now drops it; whatever else is due is
-      // handled as the deadline would, and what that queued (a probe, a close) is written at once.
-      on_deadline(now);
-      return poll_transmit(now, buffer, datagrams_max);
-    }
   }
   if (out.size == 0) return std::nullopt;
   m.count_sent(out.size, out.datagram_count());
