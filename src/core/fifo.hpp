@@ -37,10 +37,6 @@ class Fifo {
     P2P_ASSERT(!empty());
     return items_[head_];
   }
-  [[nodiscard]] T& back() noexcept {
-    P2P_ASSERT(!empty());
-    return items_.back();
-  }
   [[nodiscard]] T& operator[](std::size_t i) noexcept { return items_[head_ + i]; }
   [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return items_[head_ + i]; }
 

@@ -441,23 +441,7 @@ ConnectionStats Connection::stats() const {
   return out;
 }
 
-TransportStats Connection::transport_stats() const {
-  const auto& c = handle_->st;
-  TransportStats out;
-  if (!c->quic) return out;
-  const auto ps = c->quic->stats();
-  out.smoothed_rtt = ps.smoothed_rtt;
-  out.min_rtt = ps.min_rtt;
-  out.cwnd = ps.cwnd;
-  out.bytes_in_flight = ps.bytes_in_flight;
-  out.datagrams_sent = ps.datagrams_sent;
-  out.datagrams_received = ps.datagrams_received;
-  out.bytes_sent = ps.bytes_sent;
-  out.bytes_received = ps.bytes_received;
-  out.packets_lost = ps.packets_lost;
-  out.udp_payload_size = ps.udp_payload_size;
-  return out;
-}
+TransportStats Connection::transport_stats() const { return handle_->st->quic->stats(); }
 
 asio::awaitable<P2PResult<BiStream>> Connection::open_bi() {
   auto c = handle_->st;

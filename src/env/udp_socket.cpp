@@ -42,6 +42,15 @@ bool is_link_local_v6(const std::array<std::uint8_t, 16>& ip) noexcept {
   return ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80;
 }
 
+// buffer_bytes returns the size of socket buffer `name` (SO_RCVBUF or SO_SNDBUF) in effect, 0 on
+// error. Linux reports it with its bookkeeping doubled in; this is the size as asked for.
+int buffer_bytes(int fd, int name) noexcept {
+  int got = 0;
+  socklen_t len = sizeof(got);
+  if (::getsockopt(fd, SOL_SOCKET, name, &got, &len) != 0) return 0;
+  return got / 2;
+}
+
 // set_int_option sets an int socket option; returns errno on failure, 0 on success.
 int set_int_option(int fd, int level, int name, int value) noexcept {
   return ::setsockopt(fd, level, name, &value, sizeof(value)) == 0 ? 0 : errno;
@@ -159,12 +168,9 @@ P2PResult<UdpSocket> UdpSocket::bind(asio::any_io_executor ex, const SocketAddr&
   const auto set_buffer = [&](int force_name, int name, int value, std::string_view what) -> P2PResult<void> {
     if (set_int_option(fd, SOL_SOCKET, force_name, value) == 0) return {};
     if (auto r = must(SOL_SOCKET, name, value, what); !r) return r;
-    int got = 0;
-    socklen_t len = sizeof(got);
-    // Linux reports twice the size asked for (it counts its bookkeeping); compare in those units.
-    if (::getsockopt(fd, SOL_SOCKET, name, &got, &len) == 0 && got < 2 * value) {
-      logger().debug("udp {}: {} capped at {} bytes (asked for {}; raise net.core.{}mem_max)", addr, what, got / 2,
-                     value, name == SO_RCVBUF ? "r" : "w");
+    if (const int got = buffer_bytes(fd, name); got < value) {
+      logger().debug("udp {}: {} capped at {} bytes (asked for {}; raise net.core.{}mem_max)", addr, what, got, value,
+                     name == SO_RCVBUF ? "r" : "w");
     }
     return {};
   };
@@ -247,10 +253,7 @@ SocketAddr UdpSocket::local_addr() const noexcept {
 
 int UdpSocket::receive_buffer_bytes() const noexcept {
   P2P_ASSERT(impl_);
-  int got = 0;
-  socklen_t len = sizeof(got);
-  if (::getsockopt(impl_->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0) return 0;
-  return got / 2;  // Linux reports the size with its bookkeeping doubled in
+  return buffer_bytes(impl_->fd, SO_RCVBUF);
 }
 
 std::size_t UdpSocket::gso_segments_max() const noexcept {

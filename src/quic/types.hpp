@@ -18,6 +18,7 @@
 #include "p2p/core/asio.hpp"
 #include "p2p/core/error.hpp"
 #include "p2p/core/random.hpp"
+#include "p2p/core/stats.hpp"
 #include "p2p/core/time.hpp"
 
 namespace p2p::quic {
@@ -206,23 +207,8 @@ struct StreamRead {
   bool fin = false;
 };
 
-/// PathStats is the transport's view of the path.
-struct PathStats {
-  Duration smoothed_rtt{};
-  Duration min_rtt{};
-  Duration latest_rtt{};
-  std::uint64_t cwnd = 0;
-  std::uint64_t bytes_in_flight = 0;
-  std::uint64_t datagrams_sent = 0;
-  std::uint64_t datagrams_received = 0;
-  std::uint64_t bytes_sent = 0;         ///< UDP payload bytes sent
-  std::uint64_t bytes_received = 0;     ///< UDP payload bytes received
-  std::uint64_t datagrams_dropped = 0;  ///< QUIC DATAGRAMs dropped because a queue was full
-  /// packets_lost counts the packets this side declared lost (from ngtcp2's trace, so only with
-  /// TransportConfig::stop_sending_codes on, the default).
-  std::uint64_t packets_lost = 0;
-  std::size_t udp_payload_size = 0;  ///< the largest UDP payload the path is known to carry now
-};
+/// PathStats is the transport's view of the path: the public TransportStats.
+using PathStats = TransportStats;
 
 }  // namespace p2p::quic
 

@@ -123,21 +123,6 @@ class BiStream {
   std::unique_ptr<detail::StreamRef> ref_;
 };
 
-/// TransportStats is the QUIC transport's view of a connection's path, for diagnostics and
-/// benchmarks.
-struct TransportStats {
-  Duration smoothed_rtt{};
-  Duration min_rtt{};
-  std::uint64_t cwnd = 0;             ///< congestion window, bytes
-  std::uint64_t bytes_in_flight = 0;  ///< sent, not yet acknowledged or declared lost
-  std::uint64_t datagrams_sent = 0;   ///< UDP datagrams
-  std::uint64_t datagrams_received = 0;
-  std::uint64_t bytes_sent = 0;  ///< UDP payload bytes
-  std::uint64_t bytes_received = 0;
-  std::uint64_t packets_lost = 0;    ///< packets this side declared lost
-  std::size_t udp_payload_size = 0;  ///< the largest UDP payload the path is known to carry now
-};
-
 /// Connection is a handle to an authenticated QUIC connection. Copies share the connection; when
 /// the last copy is destroyed the connection closes gracefully (in the background). Satisfies
 /// P2PConnection and P2PStreamConnection.
@@ -181,7 +166,7 @@ class Connection {
   /// stats returns message counters, the connection's age and the smoothed round-trip time.
   [[nodiscard]] ConnectionStats stats() const;
   /// transport_stats returns the transport's counters: datagrams, bytes, declared losses, RTT,
-  /// congestion window and the path's datagram size (zeros once the connection's state is gone).
+  /// congestion window and the path's datagram size; they stay readable after the connection ended.
   [[nodiscard]] TransportStats transport_stats() const;
 
   /// open_bi opens a bidirectional stream, waiting while the peer's stream limit is reached.
