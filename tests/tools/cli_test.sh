@@ -38,6 +38,7 @@ check "bench quic with unknown part" 2 "$bin" bench quic --only rpc,warp
 expect_text "unknown part message" "$dir/err" "^error: .*unknown benchmark part 'warp'"
 check "bench quic with empty part" 2 "$bin" bench quic --only rpc,
 check "bench sim with a quic option" 2 "$bin" bench sim --only rpc
+check "bench router with the trace switch" 2 "$bin" bench router --no-stop-sending-codes
 check "bench quic with oversized payload" 2 "$bin" bench quic --udp-payload 70000
 check "bench quic with undersized payload" 2 "$bin" bench quic --udp-payload 1000
 expect_text "undersized payload message" "$dir/err" "^error: --udp-payload 1000 is below"
