@@ -89,6 +89,8 @@ struct Stream {
   bool peer_stopped = false;               // the peer sent STOP_SENDING
   std::optional<std::uint64_t> stop_code;  // its code, once ngtcp2 reports it (stream_close)
   std::int32_t priority = 0;               // higher is sent first (stream_set_priority)
+  std::uint64_t local_reset_code = 0;      // the code of our reset (replayed after a 0-RTT rejection)
+  std::uint64_t local_stop_code = 0;       // the code of our STOP_SENDING (likewise)
   bool queued = false;                     // in the send queue
   bool blocked = false;                    // flow-control blocked until MAX_STREAM_DATA
   bool want_writable = false;              // a writer waits for buffer space
@@ -100,6 +102,7 @@ struct Stream {
   bool recv_stopped = false;
   std::optional<std::uint64_t> reset_code;  // the peer's RESET_STREAM code
   bool readable_signalled = false;
+  bool early = false;  // some of its bytes arrived in 0-RTT packets (replayable by an attacker)
 
   bool closed = false;    // ngtcp2 is done with the stream
   bool released = false;  // the application is done with the stream
@@ -120,6 +123,7 @@ struct Connection::Impl {
   ngtcp2_crypto_conn_ref conn_ref{};
 
   std::shared_ptr<const TlsIdentity> identity;
+  std::shared_ptr<TicketIssuer> tickets;  // server: issues session tickets and accepts 0-RTT
   TransportConfig transport;
   StaticSecret secret{};
   RandomFn random;
@@ -133,6 +137,13 @@ struct Connection::Impl {
   std::optional<P2PError> tls_failure;  // why our TLS side rejected the peer
   bool stateless_reset = false;
   std::vector<std::uint32_t> offered_versions;
+
+  // 0-RTT and resumption.
+  EarlyData early = EarlyData::none;
+  std::optional<SessionTicket> ticket;  // client: the newest ticket, until taken
+  bool ticket_seen = false;             // client: a ticket arrived on this connection
+  std::uint8_t datagrams_after_confirm = 0;
+  std::optional<NodeId> ticket_peer;  // server: the client the presented ticket was issued to
 
   // Closing: the CONNECTION_CLOSE we sent, re-sent (rate-limited) when the peer keeps sending.
   bool close_write_pending = false;
@@ -533,6 +544,11 @@ struct Connection::Impl {
 
   int on_verify(gnutls_session_t s);
   int on_handshake_completed();
+  int on_early_key();
+  void on_ticket();
+  void on_handshake_message(unsigned type, unsigned when, bool incoming, std::span<const std::uint8_t> body);
+  std::optional<NodeId> resumed_peer_key() const;
+  void resend_early_streams();
 };
 
 namespace {
@@ -593,6 +609,7 @@ int recv_stream_data_cb(ngtcp2_conn*, std::uint32_t flags, std::int64_t sid, std
     return 0;
   }
   if (len > 0) s->recv.append(ByteView(reinterpret_cast<const std::byte*>(data), len));
+  if ((flags & NGTCP2_STREAM_DATA_FLAG_0RTT) != 0) s->early = true;
   if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) s->fin_received = true;
   if (!s->readable_signalled) {
     s->readable_signalled = true;
@@ -745,8 +762,8 @@ int recv_crypto_data_cb(ngtcp2_conn* conn, ngtcp2_encryption_level level, std::u
                         const std::uint8_t* data, std::size_t len, void* user_data) {
   auto* impl = impl_of(user_data);
   if (impl->session == nullptr) {
-    // The TLS session was released after the handshake (see release_tls). Post-handshake TLS
-    // messages (session tickets, which this engine neither sends nor uses) are ignored.
+    // The TLS session was released after the handshake (see release_tls). Later post-handshake
+    // TLS messages (a second session ticket) are ignored.
     return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? 0 : NGTCP2_ERR_PROTO;
   }
   return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, user_data);
@@ -791,6 +808,20 @@ void qlog_cb(void* user_data, std::uint32_t, const void* data, std::size_t len) 
   }
 }
 
+int recv_rx_key_cb(ngtcp2_conn*, ngtcp2_encryption_level level, void* user_data) {
+  if (level != NGTCP2_ENCRYPTION_LEVEL_0RTT) return 0;
+  return impl_of(user_data)->on_early_key();
+}
+
+int handshake_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming, const gnutls_datum_t* msg) {
+  auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(s));
+  const std::span<const std::uint8_t> body = msg != nullptr && msg->data != nullptr
+                                                 ? std::span<const std::uint8_t>(msg->data, msg->size)
+                                                 : std::span<const std::uint8_t>();
+  static_cast<Connection::Impl*>(ref->user_data)->on_handshake_message(htype, when, incoming != 0, body);
+  return 0;
+}
+
 int verify_cb(gnutls_session_t s) {
   auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(s));
   return static_cast<Connection::Impl*>(ref->user_data)->on_verify(s);
@@ -830,6 +861,7 @@ ngtcp2_callbacks make_callbacks(bool server) {
   cb.extend_max_local_streams_uni = extend_max_local_streams_cb;
   cb.recv_datagram = recv_datagram_cb;
   cb.recv_stateless_reset = recv_stateless_reset_cb;
+  if (server) cb.recv_rx_key = recv_rx_key_cb;
   return cb;
 }
 
@@ -913,9 +945,16 @@ P2PResult<void> check_common(const std::shared_ptr<const TlsIdentity>& identity,
 }
 
 // setup_tls creates the GnuTLS session and ties it to the ngtcp2 connection.
-P2PResult<void> setup_tls(Connection::Impl& impl) {
-  const unsigned flags = (impl.server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_RAWPK |
-                         GNUTLS_NO_END_OF_EARLY_DATA | GNUTLS_NO_TICKETS;
+P2PResult<void> setup_tls(Connection::Impl& impl, const SessionTicket* resume) {
+  // A server issues tickets (and takes 0-RTT) only with a ticket issuer; it sends them itself, once
+  // the handshake completes. A client always takes tickets, and offers early data when resuming.
+  unsigned flags = (impl.server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_RAWPK | GNUTLS_NO_END_OF_EARLY_DATA;
+  if (impl.server) {
+    flags |= impl.tickets ? static_cast<unsigned>(GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_AUTO_SEND_TICKET)
+                          : static_cast<unsigned>(GNUTLS_NO_TICKETS);
+  } else if (resume != nullptr) {
+    flags |= static_cast<unsigned>(GNUTLS_ENABLE_EARLY_DATA);
+  }
   int rv = gnutls_init(&impl.session, flags);
   if (rv != GNUTLS_E_SUCCESS) return fail(P2PError::network(fmt::format("TLS session: {}", gnutls_strerror(rv))));
   const int configured = impl.server ? ngtcp2_crypto_gnutls_configure_server_session(impl.session)
@@ -928,6 +967,30 @@ P2PResult<void> setup_tls(Connection::Impl& impl) {
   }
   gnutls_session_set_verify_function(impl.session, verify_cb);
   if (impl.server) gnutls_certificate_server_set_request(impl.session, GNUTLS_CERT_REQUIRE);
+  if (impl.server && impl.tickets) {
+    auto& issuer = impl.tickets->native();
+    if ((rv = gnutls_session_ticket_enable_server(impl.session, &issuer.key)) != GNUTLS_E_SUCCESS) {
+      return fail(P2PError::network(fmt::format("TLS session tickets: {}", gnutls_strerror(rv))));
+    }
+    gnutls_anti_replay_enable(impl.session, issuer.anti_replay);
+    // RFC 9001 §4.6.1: a QUIC ticket allows early data up to 0xffffffff; QUIC flow control bounds it.
+    gnutls_record_set_max_early_data_size(impl.session, 0xffffffffU);
+    gnutls_db_set_cache_expiration(impl.session, static_cast<int>(kTicketLifetime.count()));
+  }
+  if (impl.server && impl.tickets) {
+    // The ClientHello's ticket, before GnuTLS processes it, and the tickets this side sends.
+    gnutls_handshake_set_hook_function(impl.session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, handshake_hook);
+  }
+  if (!impl.server) {
+    gnutls_handshake_set_hook_function(impl.session, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
+                                       handshake_hook);
+    if (resume != nullptr) {
+      // A ticket GnuTLS cannot load only costs the resumption: the handshake is a full one, and the
+      // early streams are resent as after a rejection.
+      rv = gnutls_session_set_data(impl.session, resume->tls.data(), resume->tls.size());
+      if (rv != GNUTLS_E_SUCCESS) logger().debug("quic: session ticket not usable: {}", gnutls_strerror(rv));
+    }
+  }
   std::vector<gnutls_datum_t> protos;
   protos.reserve(impl.alpns.size());
   for (const auto& a : impl.alpns) {
@@ -1007,6 +1070,42 @@ int Connection::Impl::on_handshake_completed() {
   if (gnutls_alpn_get_selected_protocol(session, &proto) == GNUTLS_E_SUCCESS) {
     alpn.assign(reinterpret_cast<const char*>(proto.data), proto.size);
   }
+  if (gnutls_session_is_resumed(session) != 0) {
+    // A resumed handshake sends no keys: each side is the one the ticket's session authenticated.
+    // The ticket's session keeps the peer's key; a client checks it is the node it dialed (a ticket
+    // only the dialed node's endpoint can open makes that hold anyway).
+    const auto key = resumed_peer_key();
+    if (!key) {
+      tls_failure = P2PError::authentication_failed(
+          fmt::format("{}: the resumed session carries no peer key", peer_label()));
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    // A server that showed the connection early checks the identity it went by.
+    const std::optional<NodeId>& claimed = server ? ticket_peer : expected_peer;
+    if (claimed && early != EarlyData::none && *key != *claimed) {
+      tls_failure = P2PError::authentication_failed(
+          fmt::format("{}: the resumed session belongs to {}", peer_label(), key->to_string()));
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    if (!server && expected_peer && *key != *expected_peer) {
+      tls_failure = P2PError::authentication_failed(
+          fmt::format("{}: the resumed session belongs to {}", peer_label(), key->to_string()));
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    peer_id = *key;
+  }
+  if (!server && early == EarlyData::attempted) {
+    if ((gnutls_session_get_flags(session) & GNUTLS_SFLAGS_EARLY_DATA) != 0) {
+      early = EarlyData::accepted;
+    } else {
+      // GnuTLS reports the server's answer only now. ngtcp2 forgets the early streams; they are
+      // opened again under the same ids and their bytes resent in 1-RTT.
+      early = EarlyData::rejected;
+      if (ngtcp2_conn_tls_early_data_rejected(conn) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+      resend_early_streams();
+      push(EventKind::early_data_rejected);
+    }
+  }
   if (!peer_id) {
     tls_failure = P2PError::authentication_failed(fmt::format("{}: the peer's key was never verified", peer_label()));
     return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -1017,6 +1116,12 @@ int Connection::Impl::on_handshake_completed() {
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   push(EventKind::handshake_completed);
+  if (server && tickets) {
+    // One ticket per connection, sent with the server's first 1-RTT flight.
+    if (const int rv = gnutls_session_ticket_send(session, 1, 0); rv != GNUTLS_E_SUCCESS) {
+      logger().debug("quic: no session ticket for {}: {}", peer_label(), gnutls_strerror(rv));
+    }
+  }
   if (server && state == State::handshaking) {
     // A server's handshake is confirmed when it completes (RFC 9001 §4.1.2); ngtcp2 calls
     // handshake_confirmed only on clients.
@@ -1024,6 +1129,126 @@ int Connection::Impl::on_handshake_completed() {
     push(EventKind::connected);
   }
   return 0;
+}
+
+int Connection::Impl::on_early_key() {
+  // Server: GnuTLS accepted the ClientHello's early data (ticket valid, not a replay). The client is
+  // the one the ticket was issued to, which GnuTLS does not tell before the handshake completes, so
+  // the issuer remembers it; the application may see the connection now. A forgotten ticket
+  // still gets its early data, but the connection shows only at completion.
+  early = EarlyData::accepted;
+  if (!ticket_peer) return 0;
+  peer_id = *ticket_peer;
+  push(EventKind::early_data);
+  return 0;
+}
+
+void Connection::Impl::on_handshake_message(unsigned type, unsigned when, bool incoming,
+                                            std::span<const std::uint8_t> body) {
+  if (type != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET && type != GNUTLS_HANDSHAKE_CLIENT_HELLO) return;
+  if (!server) {
+    if (type == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET && incoming && when == GNUTLS_HOOK_POST) on_ticket();
+    return;
+  }
+  if (!tickets) return;
+  if (type == GNUTLS_HANDSHAKE_CLIENT_HELLO && incoming && when == GNUTLS_HOOK_PRE) {
+    const auto psk = first_psk_identity(body);
+    ticket_peer = psk ? tickets->native().ticket_peer(*psk) : std::nullopt;
+  } else if (type == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET && !incoming && when == GNUTLS_HOOK_POST && peer_id) {
+    if (const auto sent = new_session_ticket_ticket(body)) tickets->native().remember_ticket(*sent, *peer_id);
+  }
+}
+
+std::optional<NodeId> Connection::Impl::resumed_peer_key() const {
+  if (session == nullptr) return std::nullopt;
+  unsigned count = 0;
+  const gnutls_datum_t* certs = gnutls_certificate_get_peers(session, &count);
+  if (certs == nullptr || count != 1 || gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_RAWPK) {
+    return std::nullopt;
+  }
+  gnutls_pubkey_t pub = nullptr;
+  if (gnutls_pubkey_init(&pub) != GNUTLS_E_SUCCESS) return std::nullopt;
+  std::optional<NodeId> out;
+  gnutls_ecc_curve_t curve{};
+  gnutls_datum_t x{};
+  if (gnutls_pubkey_import(pub, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+      gnutls_pubkey_get_pk_algorithm(pub, nullptr) == GNUTLS_PK_EDDSA_ED25519 &&
+      gnutls_pubkey_export_ecc_raw(pub, &curve, &x, nullptr) == GNUTLS_E_SUCCESS) {
+    if (auto id = NodeId::from_bytes(std::span<const std::uint8_t>(x.data, x.size))) out = *id;
+    gnutls_free(x.data);
+  }
+  gnutls_pubkey_deinit(pub);
+  return out;
+}
+
+void Connection::Impl::on_ticket() {
+  gnutls_datum_t data{};
+  if (gnutls_session_get_data2(session, &data) != GNUTLS_E_SUCCESS) return;
+  SessionTicket t;
+  const auto* p = reinterpret_cast<const std::byte*>(data.data);
+  t.tls.assign(p, p + data.size);
+  gnutls_free(data.data);
+  std::array<std::uint8_t, 256> params{};
+  const auto n = ngtcp2_conn_encode_0rtt_transport_params(conn, params.data(), params.size());
+  if (n <= 0) return;
+  const auto* q = reinterpret_cast<const std::byte*>(params.data());
+  t.transport_params.assign(q, q + n);
+  ticket = std::move(t);
+  ticket_seen = true;
+  push(EventKind::session_ticket);
+}
+
+void Connection::Impl::resend_early_streams() {
+  std::vector<StreamId> ids;
+  for (const auto& [id, s] : streams) {
+    if (s.local) ids.push_back(id);
+  }
+  std::ranges::sort(ids);
+  send_queue.clear();
+  // Stream ids are allocated in order, so opening as many streams again, in the same order, gives
+  // each stream its id back; an id whose stream is gone is opened and reset at once.
+  StreamId next_bidi = 0;
+  StreamId next_uni = 2;
+  for (const StreamId id : ids) {
+    const bool bidi = is_bidi(id);
+    StreamId& next = bidi ? next_bidi : next_uni;
+    bool reopened = false;
+    while (next <= id) {
+      StreamId got = -1;
+      const int rv = bidi ? ngtcp2_conn_open_bidi_stream(conn, &got, nullptr)
+                          : ngtcp2_conn_open_uni_stream(conn, &got, nullptr);
+      if (rv != 0) break;  // the server now allows fewer streams than the ticket promised
+      next = got + 4;
+      if (got == id) {
+        reopened = true;
+      } else {
+        ngtcp2_conn_shutdown_stream(conn, 0, got, 0);
+      }
+    }
+    Stream& s = streams.at(id);
+    s.queued = false;
+    s.blocked = false;
+    s.send_sent = 0;
+    s.fin_sent = false;
+    if (!reopened) {
+      // Nothing of it reached the server and it cannot be opened again: it fails like a reset one.
+      s.send_reset = true;
+      s.peer_stopped = true;
+      s.stop_code = 0;
+      if (s.can_recv && !s.reset_code) s.reset_code = 0;
+      s.closed = true;
+      push(EventKind::stream_readable, id);
+      push(EventKind::stream_writable, id);
+      push(EventKind::stream_closed, id);
+      continue;
+    }
+    if (s.send_reset) ngtcp2_conn_shutdown_stream_write(conn, 0, id, s.local_reset_code);
+    if (s.recv_stopped) ngtcp2_conn_shutdown_stream_read(conn, 0, id, s.local_stop_code);
+    enqueue_send(s);
+  }
+  for (const StreamId id : ids) {
+    if (Stream* s = find(id)) maybe_erase(*s);
+  }
 }
 
 // --- factories ---
@@ -1063,7 +1288,20 @@ P2PResult<std::unique_ptr<Connection>> Connection::connect(ClientConfig config, 
                                         nullptr, impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC client state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
-  if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
+  // Resuming: the server's transport parameters from the ticket bound what early data may send.
+  const SessionTicket* resume = nullptr;
+  if (config.resume) {
+    const auto& tp = config.resume->transport_params;
+    const int prv = tp.empty() ? NGTCP2_ERR_MALFORMED_TRANSPORT_PARAM
+                               : ngtcp2_conn_decode_and_set_0rtt_transport_params(impl->conn, u8(tp.data()), tp.size());
+    if (prv == 0) {
+      resume = &*config.resume;
+      impl->early = EarlyData::attempted;
+    } else {
+      logger().debug("quic: session ticket's transport parameters refused: {}", ngtcp2_strerror(prv));
+    }
+  }
+  if (auto ok = setup_tls(*impl, resume); !ok) return fail(ok.error());
   if (impl->transport.keep_alive_interval.count() > 0) {
     ngtcp2_conn_set_keep_alive_timeout(impl->conn, to_ngtcp2_duration(impl->transport.keep_alive_interval));
   }
@@ -1077,6 +1315,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
   auto impl = std::make_unique<Impl>();
   impl->server = true;
   impl->identity = std::move(config.identity);
+  impl->tickets = std::move(config.tickets);
   impl->transport = config.transport;
   impl->secret = config.static_secret;
   impl->random = std::move(config.random);
@@ -1107,7 +1346,7 @@ P2PResult<std::unique_ptr<Connection>> Connection::accept(ServerConfig config, c
                                         nullptr, impl.get());
   if (rv != 0) return fail(P2PError::network(fmt::format("QUIC server state: {}", ngtcp2_strerror(rv))));
   impl->cids.push_back(scid);
-  if (auto ok = setup_tls(*impl); !ok) return fail(ok.error());
+  if (auto ok = setup_tls(*impl, nullptr); !ok) return fail(ok.error());
   if (impl->transport.keep_alive_interval.count() > 0) {
     ngtcp2_conn_set_keep_alive_timeout(impl->conn, to_ngtcp2_duration(impl->transport.keep_alive_interval));
   }
@@ -1137,7 +1376,9 @@ void Connection::on_datagram(TimePoint now, const Path& path, ByteView datagram)
   if (rv != 0) {
     m.on_read_error(rv, now);
   } else if (m.session != nullptr && m.state == State::established) {
-    m.release_tls();
+    // A client keeps TLS a little past confirmation for the server's session ticket, which comes
+    // with HANDSHAKE_DONE or right after it.
+    if (m.server || m.ticket_seen || ++m.datagrams_after_confirm > 2) m.release_tls();
   }
 }
 
@@ -1298,6 +1539,15 @@ const std::optional<NodeId>& Connection::peer_id() const noexcept {
   return impl_->peer_id;
 }
 const std::string& Connection::alpn() const noexcept { return impl_->alpn; }
+EarlyData Connection::early_data() const noexcept { return impl_->early; }
+bool Connection::is_handshake_completed() const noexcept {
+  return impl_->conn != nullptr && ngtcp2_conn_get_handshake_completed(impl_->conn) != 0;
+}
+std::optional<SessionTicket> Connection::take_session_ticket() {
+  std::optional<SessionTicket> out = std::move(impl_->ticket);
+  impl_->ticket.reset();
+  return out;
+}
 const CloseInfo* Connection::close_info() const noexcept { return impl_->close_info ? &*impl_->close_info : nullptr; }
 
 std::vector<ConnectionId> Connection::local_cids() const {
@@ -1333,8 +1583,8 @@ P2PResult<void> usable(const Connection::Impl& m) {
 P2PResult<std::optional<StreamId>> Connection::open_bi() {
   Impl& m = *impl_;
   if (auto ok = usable(m); !ok) return fail(ok.error());
-  if (!ngtcp2_conn_get_handshake_completed(m.conn)) {
-    return fail(P2PError::connection_failed("streams open only after the handshake"));
+  if (!ngtcp2_conn_get_handshake_completed(m.conn) && m.early != EarlyData::attempted) {
+    return fail(P2PError::connection_failed("streams open only after the handshake (or in 0-RTT)"));
   }
   StreamId id = -1;
   const int rv = ngtcp2_conn_open_bidi_stream(m.conn, &id, nullptr);
@@ -1347,8 +1597,8 @@ P2PResult<std::optional<StreamId>> Connection::open_bi() {
 P2PResult<std::optional<StreamId>> Connection::open_uni() {
   Impl& m = *impl_;
   if (auto ok = usable(m); !ok) return fail(ok.error());
-  if (!ngtcp2_conn_get_handshake_completed(m.conn)) {
-    return fail(P2PError::connection_failed("streams open only after the handshake"));
+  if (!ngtcp2_conn_get_handshake_completed(m.conn) && m.early != EarlyData::attempted) {
+    return fail(P2PError::connection_failed("streams open only after the handshake (or in 0-RTT)"));
   }
   StreamId id = -1;
   const int rv = ngtcp2_conn_open_uni_stream(m.conn, &id, nullptr);
@@ -1427,6 +1677,11 @@ void Connection::stream_set_priority(StreamId id, std::int32_t priority) {
   }
 }
 
+bool Connection::stream_is_early(StreamId id) const noexcept {
+  const auto it = impl_->streams.find(id);
+  return it != impl_->streams.end() && it->second.early;
+}
+
 std::int32_t Connection::stream_priority(StreamId id) const noexcept {
   const auto it = impl_->streams.find(id);
   return it == impl_->streams.end() ? 0 : it->second.priority;
@@ -1438,6 +1693,7 @@ void Connection::stream_reset(StreamId id, std::uint64_t code) {
   if (s == nullptr || !s->can_send || s->send_reset) return;
   if (s->fin_sent && s->send.empty()) return;  // everything was delivered: nothing to abort
   s->send_reset = true;
+  s->local_reset_code = code;
   if (m.state == State::handshaking || m.state == State::established) {
     ngtcp2_conn_shutdown_stream_write(m.conn, 0, id, code);
   }
@@ -1448,6 +1704,7 @@ void Connection::stream_stop(StreamId id, std::uint64_t code) {
   Stream* s = m.find(id);
   if (s == nullptr || !s->can_recv || s->recv_stopped) return;
   s->recv_stopped = true;
+  s->local_stop_code = code;
   m.credit_data += s->recv.size();
   s->recv.clear();
   if (!s->fin_received && !s->reset_code && (m.state == State::handshaking || m.state == State::established)) {

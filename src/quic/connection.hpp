@@ -48,6 +48,10 @@ struct ClientConfig {
   RandomFn random;
   /// version is the QUIC version offered first (tests use an unknown one to exercise negotiation).
   std::uint32_t version = kVersion1;
+  /// resume is a ticket from an earlier connection to the same server and ALPN: the handshake
+  /// resumes that session and streams may be opened and written at once, as 0-RTT data. If the
+  /// server refuses the early data, the streams are resent after the handshake (same ids).
+  std::optional<SessionTicket> resume;
 };
 
 /// ServerConfig describes how a server accepts a connection.
@@ -62,6 +66,9 @@ struct ServerConfig {
   StaticSecret static_secret{};
   /// random draws connection ids, tokens and path challenges.
   RandomFn random;
+  /// tickets, when set, makes the server issue one session ticket per connection and accept 0-RTT
+  /// from clients resuming with one.
+  std::shared_ptr<TicketIssuer> tickets;
 };
 
 /// Connection is one QUIC connection, client or server.
@@ -124,6 +131,14 @@ class Connection {
   [[nodiscard]] const std::optional<NodeId>& peer_id() const noexcept;
   /// alpn returns the negotiated application protocol (empty before the handshake completed).
   [[nodiscard]] const std::string& alpn() const noexcept;
+  /// early_data returns the connection's 0-RTT state.
+  [[nodiscard]] EarlyData early_data() const noexcept;
+  /// is_handshake_completed reports whether TLS completed on this side (a client may not yet be
+  /// confirmed; see is_established).
+  [[nodiscard]] bool is_handshake_completed() const noexcept;
+  /// take_session_ticket returns the newest session ticket the server sent (client; after
+  /// EventKind::session_ticket), once.
+  [[nodiscard]] std::optional<SessionTicket> take_session_ticket();
   /// close_info returns why the connection ended, or nullptr while it lives.
   [[nodiscard]] const CloseInfo* close_info() const noexcept;
   /// local_cids returns every connection id that routes to this connection now, including the id a
@@ -138,7 +153,7 @@ class Connection {
 
   /// open_bi opens a bidirectional stream; nullopt while the peer's stream limit is reached (wait for
   /// EventKind::streams_available). Errors: the close error once the connection ended;
-  /// connection_failed before the handshake completed.
+  /// connection_failed before the handshake completed, unless the client is resuming (0-RTT).
   [[nodiscard]] P2PResult<std::optional<StreamId>> open_bi();
   /// open_uni opens a unidirectional stream. Errors and waiting: as open_bi.
   [[nodiscard]] P2PResult<std::optional<StreamId>> open_uni();
@@ -156,6 +171,10 @@ class Connection {
   /// Errors: stream_reset (the peer reset the stream; carries its code), protocol_error (unknown or
   /// send-only stream), the close error once ended and every received byte was read.
   [[nodiscard]] P2PResult<StreamRead> stream_read(StreamId id, std::span<std::byte> out);
+  /// stream_is_early reports whether some of a stream's received bytes came in 0-RTT packets: an
+  /// attacker may replay those to another connection, so act on them only if doing it twice is
+  /// harmless, or once the handshake completed (a replayed connection never completes).
+  [[nodiscard]] bool stream_is_early(StreamId id) const noexcept;
   /// stream_readable_size returns how many received bytes wait to be read.
   [[nodiscard]] std::size_t stream_readable_size(StreamId id) const noexcept;
   /// stream_send_buffered returns the bytes of a stream not yet acknowledged by the peer.

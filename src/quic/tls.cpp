@@ -4,6 +4,7 @@
 #include "quic/tls.hpp"
 
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
 #include <cstring>
@@ -101,5 +102,163 @@ P2PResult<std::shared_ptr<const TlsIdentity>> TlsIdentity::create(const SecretKe
   privkey = nullptr;  // owned by the credentials, as is pcert's content
   return std::shared_ptr<const TlsIdentity>(new TlsIdentity(key.public_key(), std::move(native)));
 }
+
+}  // namespace p2p::quic
+
+namespace p2p::quic {
+
+namespace {
+int anti_replay_add(void* ptr, std::time_t expires, const gnutls_datum_t* key, const gnutls_datum_t*) {
+  auto* native = static_cast<TicketIssuer::Native*>(ptr);
+  return native->add(expires, std::string(reinterpret_cast<const char*>(key->data), key->size));
+}
+}  // namespace
+
+TicketIssuer::Native::~Native() {
+  if (anti_replay != nullptr) gnutls_anti_replay_deinit(anti_replay);
+  if (key.data != nullptr) {
+    gnutls_memset(key.data, 0, key.size);
+    gnutls_free(key.data);
+  }
+}
+
+int TicketIssuer::Native::add(std::time_t expires, std::string key_bytes) {
+  // GnuTLS stamps each entry `window` seconds past its own clock, so an entry's expiry minus the
+  // window is "now" for the record.
+  const auto window_s = std::chrono::duration_cast<std::chrono::seconds>(limits.replay_window).count();
+  const std::time_t now = expires - static_cast<std::time_t>(window_s);
+  while (!by_expiry.empty() && by_expiry.front().first <= now) {
+    seen.erase(by_expiry.front().second);
+    by_expiry.pop_front();
+  }
+  if (seen.contains(key_bytes)) {
+    ++counters.replays_refused;
+    return GNUTLS_E_DB_ENTRY_EXISTS;
+  }
+  if (seen.size() >= limits.replay_entries_max) {
+    ++counters.full_refused;
+    return GNUTLS_E_DB_ERROR;
+  }
+  seen.insert(key_bytes);
+  by_expiry.emplace_back(expires, std::move(key_bytes));
+  ++counters.accepted;
+  return 0;
+}
+
+TicketIssuer::TicketIssuer(std::unique_ptr<Native> native) noexcept : native_(std::move(native)) {}
+TicketIssuer::~TicketIssuer() = default;
+
+P2PResult<std::shared_ptr<TicketIssuer>> TicketIssuer::create(Limits limits) {
+  if (limits.replay_entries_max == 0 || limits.tickets_max == 0 || limits.replay_window.count() < 1000) {
+    return fail(P2PError::invalid_configuration(
+        "0-RTT: the anti-replay record and the ticket memory need at least one entry, the replay window at least 1 s"));
+  }
+  auto native = std::make_unique<Native>();
+  native->limits = limits;
+  int rv = gnutls_session_ticket_key_generate(&native->key);
+  if (rv != GNUTLS_E_SUCCESS) return fail(gnutls_error("session ticket key", rv));
+  if ((rv = gnutls_anti_replay_init(&native->anti_replay)) != GNUTLS_E_SUCCESS) {
+    return fail(gnutls_error("anti-replay", rv));
+  }
+  gnutls_anti_replay_set_window(native->anti_replay, static_cast<unsigned>(limits.replay_window.count()));
+  gnutls_anti_replay_set_add_function(native->anti_replay, anti_replay_add);
+  gnutls_anti_replay_set_ptr(native->anti_replay, native.get());
+  return std::shared_ptr<TicketIssuer>(new TicketIssuer(std::move(native)));
+}
+
+const TicketIssuer::Counters& TicketIssuer::counters() const noexcept { return native_->counters; }
+std::size_t TicketIssuer::replay_entries() const noexcept { return native_->seen.size(); }
+
+}  // namespace p2p::quic
+
+namespace p2p::quic {
+
+namespace {
+// Reader walks a TLS message without ever reading past its end.
+struct Reader {
+  std::span<const std::uint8_t> in;
+  bool ok = true;
+  std::uint64_t uint(std::size_t n) {
+    if (!ok || in.size() < n) {
+      ok = false;
+      return 0;
+    }
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | in[i];
+    in = in.subspan(n);
+    return v;
+  }
+  std::span<const std::uint8_t> bytes(std::size_t n) {
+    if (!ok || in.size() < n) {
+      ok = false;
+      return {};
+    }
+    auto out = in.first(n);
+    in = in.subspan(n);
+    return out;
+  }
+  std::span<const std::uint8_t> vec(std::size_t len_bytes) { return bytes(static_cast<std::size_t>(uint(len_bytes))); }
+};
+
+constexpr std::uint64_t kExtPreSharedKey = 41;
+
+std::string ticket_key(std::span<const std::uint8_t> ticket) {
+  std::string digest(32, '\0');
+  if (gnutls_hash_fast(GNUTLS_DIG_SHA256, ticket.data(), ticket.size(), digest.data()) != 0) return {};
+  return digest;
+}
+}  // namespace
+
+std::optional<std::span<const std::uint8_t>> first_psk_identity(std::span<const std::uint8_t> client_hello) noexcept {
+  Reader r{client_hello};
+  r.uint(2);    // legacy_version
+  r.bytes(32);  // random
+  r.vec(1);     // legacy_session_id
+  r.vec(2);     // cipher_suites
+  r.vec(1);     // legacy_compression_methods
+  Reader ext{r.vec(2)};
+  if (!r.ok) return std::nullopt;
+  while (ext.ok && !ext.in.empty()) {
+    const auto type = ext.uint(2);
+    Reader body{ext.vec(2)};
+    if (!ext.ok) return std::nullopt;
+    if (type != kExtPreSharedKey) continue;
+    Reader ids{body.vec(2)};
+    const auto identity = ids.vec(2);
+    ids.uint(4);  // obfuscated_ticket_age
+    if (!body.ok || !ids.ok || identity.empty()) return std::nullopt;
+    return identity;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::span<const std::uint8_t>> new_session_ticket_ticket(std::span<const std::uint8_t> message) noexcept {
+  Reader r{message};
+  r.uint(4);  // ticket_lifetime
+  r.uint(4);  // ticket_age_add
+  r.vec(1);   // ticket_nonce
+  const auto ticket = r.vec(2);
+  if (!r.ok || ticket.empty()) return std::nullopt;
+  return ticket;
+}
+
+void TicketIssuer::Native::remember_ticket(std::span<const std::uint8_t> ticket, const NodeId& peer) {
+  std::string digest = ticket_key(ticket);
+  if (digest.empty() || ticket_peers.contains(digest)) return;
+  while (ticket_peers.size() >= limits.tickets_max && !ticket_order.empty()) {
+    ticket_peers.erase(ticket_order.front());
+    ticket_order.pop_front();
+  }
+  ticket_peers.emplace(digest, peer);
+  ticket_order.push_back(std::move(digest));
+}
+
+std::optional<NodeId> TicketIssuer::Native::ticket_peer(std::span<const std::uint8_t> ticket) const {
+  const auto it = ticket_peers.find(ticket_key(ticket));
+  if (it == ticket_peers.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t TicketIssuer::tickets_remembered() const noexcept { return native_->ticket_peers.size(); }
 
 }  // namespace p2p::quic

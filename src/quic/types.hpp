@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/udp.hpp>
 
@@ -192,6 +193,26 @@ enum class EventKind {
   cid_issued,           ///< `cid` now routes to this connection
   cid_retired,          ///< `cid` no longer routes to this connection
   closed,               ///< the connection ended; close_info() says why
+  early_data,           ///< server: 0-RTT was accepted and the peer identified from its ticket;
+                        ///< the peer's early streams arrive before `connected`
+  early_data_rejected,  ///< client: the server refused 0-RTT; early streams are resent in 1-RTT
+  session_ticket,       ///< client: a resumption ticket arrived (take_session_ticket())
+};
+
+/// EarlyData is a connection's 0-RTT state.
+enum class EarlyData : std::uint8_t {
+  none,      ///< no 0-RTT (no ticket, or the server does not issue tickets)
+  attempted, ///< client: resuming with a ticket, streams may carry early data; the server's answer
+             ///< comes with the handshake
+  accepted,  ///< the server took the early data
+  rejected,  ///< the server refused it (client: the early streams were resent in 1-RTT)
+};
+
+/// SessionTicket is what a client keeps from one connection to resume the next with 0-RTT: the
+/// server's TLS session ticket and the transport parameters that bound early data. Opaque.
+struct SessionTicket {
+  std::vector<std::byte> tls;               ///< the TLS session (GnuTLS session data)
+  std::vector<std::byte> transport_params;  ///< the server's 0-RTT transport parameters
 };
 
 /// Event is one item of poll_event().

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "quic/quic_pair.hpp"
+#include "quic/tls_native.hpp"
 
 namespace p2p::quic {
 namespace {
@@ -890,6 +891,330 @@ TEST(QuicConnection, VersionNegotiationFailsClearlyWhenNoVersionIsShared) {
   EXPECT_EQ(c->origin, CloseOrigin::version_negotiation) << c->error.message();
   EXPECT_EQ(c->error.code(), P2PErrc::connection_failed);
   EXPECT_NE(c->error.message().find("version"), std::string::npos) << c->error.message();
+}
+
+}  // namespace
+}  // namespace p2p::quic
+
+// --- resumption and 0-RTT ---
+
+namespace p2p::quic {
+namespace {
+
+// first_ticket runs one full connection to a server with `issuer` and returns the ticket the
+// client kept.
+SessionTicket first_ticket(const std::shared_ptr<TicketIssuer>& issuer, PairConfig cfg) {
+  cfg.tickets = issuer;
+  cfg.resume.reset();
+  Pair pair(cfg);
+  EXPECT_TRUE(pair.handshake());
+  EXPECT_TRUE(pair.run_until([&] { return has_event(pair.client_events, EventKind::session_ticket); }, 1s));
+  EXPECT_EQ(pair.client().early_data(), EarlyData::none);
+  auto t = pair.client().take_session_ticket();
+  EXPECT_TRUE(t.has_value());
+  EXPECT_FALSE(pair.client().take_session_ticket().has_value()) << "a ticket is taken once";
+  return t.value_or(SessionTicket{});
+}
+
+std::size_t event_index(const std::vector<Event>& events, EventKind kind) {
+  const auto it = std::find_if(events.begin(), events.end(), [&](const Event& e) { return e.kind == kind; });
+  return static_cast<std::size_t>(it - events.begin());
+}
+
+// EchoServer answers stream 0 with `reply` once the request's end arrived.
+struct EarlyExchange {
+  Pair& pair;
+  Bytes request;
+  Bytes reply;
+  Sender client_send;
+  Receiver client_recv;
+  Receiver server_recv;
+  Sender server_send;
+  bool server_started = false;
+
+  EarlyExchange(Pair& p, Bytes req, Bytes rep) : pair(p), request(std::move(req)), reply(std::move(rep)) {}
+
+  void start() {
+    auto sid = pair.client().open_bi();
+    ASSERT_TRUE(sid.has_value()) << sid.error().message();
+    ASSERT_TRUE(sid->has_value());
+    client_send = Sender{&pair.client(), **sid, request};
+    client_recv = Receiver{&pair.client(), **sid};
+    client_send.pump();
+    pair.on_step = [this] { step(); };
+  }
+
+  void step() {
+    client_send.pump();
+    client_recv.pump();
+    Connection* s = pair.server();
+    if (s == nullptr) return;
+    if (!server_started && s->stream_readable_size(client_send.id) > 0) {
+      server_started = true;
+      server_recv = Receiver{s, client_send.id};
+      server_send = Sender{s, client_send.id, reply};
+    }
+    if (!server_started) return;
+    server_recv.pump();
+    if (server_recv.fin) server_send.pump();
+  }
+};
+
+TEST(QuicResumption, ZeroRttRequestIsAnsweredInOneRoundTrip) {
+  auto issuer = TicketIssuer::create();
+  ASSERT_TRUE(issuer.has_value());
+  PairConfig cfg;
+  cfg.to_server.latency = 10ms;
+  cfg.to_client.latency = 10ms;
+  const SessionTicket ticket = first_ticket(*issuer, cfg);
+  ASSERT_FALSE(ticket.tls.empty());
+  ASSERT_FALSE(ticket.transport_params.empty());
+
+  cfg.tickets = *issuer;
+  cfg.resume = ticket;
+  Pair pair(cfg);
+  EXPECT_EQ(pair.client().early_data(), EarlyData::attempted);
+  EarlyExchange x(pair, pattern(300, 1), pattern(2000, 2));
+  x.start();
+  const TimePoint start = pair.now();
+  ASSERT_TRUE(pair.run_until([&] { return x.client_recv.fin; }, 5s));
+  // The request leaves with the ClientHello and the answer with the server's first flight: one
+  // round trip of 20 ms, where a full handshake and then the request take two.
+  EXPECT_LE(pair.now() - start, 21ms);
+  EXPECT_EQ(x.server_recv.received, x.request);
+  EXPECT_EQ(x.client_recv.received, x.reply);
+  ASSERT_NE(pair.server(), nullptr);
+  EXPECT_TRUE(pair.server()->stream_is_early(x.client_send.id));
+  EXPECT_EQ(pair.server()->early_data(), EarlyData::accepted);
+  EXPECT_EQ(pair.client().early_data(), EarlyData::accepted);
+  // The server knew the client's identity (from the ticket) before the handshake completed.
+  EXPECT_LT(event_index(pair.server_events, EventKind::early_data),
+            event_index(pair.server_events, EventKind::handshake_completed));
+  ASSERT_TRUE(pair.handshake());
+  EXPECT_EQ(pair.server()->peer_id(), pair.client_id());
+  EXPECT_EQ(pair.client().peer_id(), pair.server_id());
+  EXPECT_EQ((*issuer)->counters().accepted, 1U);
+  // A resumed connection gets a ticket for the next one.
+  EXPECT_TRUE(pair.run_until([&] { return has_event(pair.client_events, EventKind::session_ticket); }, 1s));
+}
+
+TEST(QuicResumption, RejectedEarlyDataIsResentOnTheSameStreams) {
+  // The server restarted: its new ticket key cannot open the old ticket, so the handshake is a
+  // full one and the early streams go again in 1-RTT, under the same ids, nothing lost.
+  auto old_issuer = TicketIssuer::create();
+  auto new_issuer = TicketIssuer::create();
+  ASSERT_TRUE(old_issuer && new_issuer);
+  PairConfig cfg;
+  cfg.to_server.loss = 0.05;
+  cfg.to_client.loss = 0.05;
+  cfg.seed = 7;
+  const SessionTicket ticket = first_ticket(*old_issuer, cfg);
+  cfg.tickets = *new_issuer;
+  cfg.resume = ticket;
+  Pair pair(cfg);
+  EarlyExchange x(pair, pattern(20'000, 3), pattern(100, 4));
+  x.start();
+  auto uni = pair.client().open_uni();
+  ASSERT_TRUE(uni && uni->has_value());
+  Sender uni_send{&pair.client(), **uni, pattern(3000, 5)};
+  uni_send.pump();
+  Receiver uni_recv;
+  auto step = pair.on_step;
+  pair.on_step = [&] {
+    step();
+    uni_send.pump();
+    if (pair.server() != nullptr && uni_recv.conn == nullptr && pair.server()->stream_readable_size(**uni) > 0) {
+      uni_recv = Receiver{pair.server(), **uni};
+    }
+    uni_recv.pump();
+  };
+  ASSERT_TRUE(pair.run_until([&] { return x.client_recv.fin && uni_recv.fin; }, 30s)) << "seed " << cfg.seed;
+  EXPECT_EQ(pair.client().early_data(), EarlyData::rejected);
+  EXPECT_TRUE(has_event(pair.client_events, EventKind::early_data_rejected));
+  EXPECT_FALSE(has_event(pair.server_events, EventKind::early_data));
+  EXPECT_EQ(x.server_recv.received, x.request);
+  EXPECT_EQ(x.client_recv.received, x.reply);
+  EXPECT_EQ(uni_recv.received, uni_send.data);
+  EXPECT_FALSE(pair.server()->stream_is_early(x.client_send.id));
+  EXPECT_EQ(pair.server()->peer_id(), pair.client_id());
+}
+
+TEST(QuicResumption, ReplayedZeroRttFlightGetsNoEarlyData) {
+  auto issuer = TicketIssuer::create();
+  ASSERT_TRUE(issuer.has_value());
+  PairConfig cfg;
+  const SessionTicket ticket = first_ticket(*issuer, cfg);
+  cfg.tickets = *issuer;
+  cfg.resume = ticket;
+  Pair pair(cfg);
+  std::vector<Bytes> first_flight;
+  bool answered = false;
+  pair.on_send = [&](Side to, const Bytes& b) {
+    if (to == Side::client) answered = true;
+    if (to == Side::server && !answered) first_flight.push_back(b);
+  };
+  EarlyExchange x(pair, pattern(100, 6), pattern(100, 7));
+  x.start();
+  ASSERT_TRUE(pair.run_until([&] { return x.client_recv.fin; }, 5s));
+  EXPECT_EQ(pair.server()->early_data(), EarlyData::accepted);
+  ASSERT_FALSE(first_flight.empty());
+
+  // An attacker replays the captured flight to the same server: it gets no early data, so the
+  // request is never seen twice.
+  ServerConfig sc;
+  sc.identity = *TlsIdentity::create(test_secret_key("server"));
+  sc.alpns = {"p2p/test/1"};
+  env::Rng rng(99);
+  sc.random = make_random_fn(rng);
+  sc.tickets = *issuer;
+  auto initial = decode_initial(first_flight.front());
+  ASSERT_TRUE(initial.has_value());
+  const Path path{testing::server_addr(), testing::client_addr()};
+  auto replayed = Connection::accept(std::move(sc), path, *initial, std::nullopt, pair.now());
+  ASSERT_TRUE(replayed.has_value());
+  for (const auto& d : first_flight) (*replayed)->on_datagram(pair.now(), path, d);
+  std::vector<Event> events;
+  while (auto e = (*replayed)->poll_event()) events.push_back(*e);
+  EXPECT_FALSE(has_event(events, EventKind::early_data));
+  EXPECT_FALSE(has_event(events, EventKind::stream_opened));
+  EXPECT_EQ((*replayed)->early_data(), EarlyData::none);
+  EXPECT_EQ((*issuer)->counters().replays_refused, 1U);
+}
+
+TEST(QuicResumption, FullAntiReplayRecordRefusesEarlyDataButNotTheConnection) {
+  TicketIssuer::Limits limits;
+  limits.replay_entries_max = 1;
+  auto issuer = TicketIssuer::create(limits);
+  ASSERT_TRUE(issuer.has_value());
+  PairConfig cfg;
+  const SessionTicket t1 = first_ticket(*issuer, cfg);
+  const SessionTicket t2 = first_ticket(*issuer, cfg);
+  cfg.tickets = *issuer;
+  for (const auto& [ticket, expected] :
+       {std::pair{t1, EarlyData::accepted}, std::pair{t2, EarlyData::rejected}}) {
+    cfg.resume = ticket;
+    Pair pair(cfg);
+    EarlyExchange x(pair, pattern(100, 8), pattern(100, 9));
+    x.start();
+    ASSERT_TRUE(pair.run_until([&] { return x.client_recv.fin; }, 5s));
+    EXPECT_EQ(pair.client().early_data(), expected);
+    EXPECT_EQ(x.server_recv.received, x.request);
+  }
+  EXPECT_EQ((*issuer)->counters().accepted, 1U);
+  EXPECT_EQ((*issuer)->counters().full_refused, 1U);
+}
+
+TEST(QuicResumption, AntiReplayRecordForgetsEntriesPastTheWindow) {
+  auto issuer = TicketIssuer::create();
+  ASSERT_TRUE(issuer.has_value());
+  auto& native = (*issuer)->native();
+  EXPECT_EQ(native.add(1000, "a"), 0);
+  EXPECT_NE(native.add(1005, "a"), 0) << "within the 10 s window: a replay";
+  EXPECT_EQ(native.add(1005, "b"), 0);
+  EXPECT_EQ((*issuer)->replay_entries(), 2U);
+  EXPECT_EQ(native.add(1011, "a"), 0) << "\"a\" expired at 1000, when the record's clock reached 1001";
+  EXPECT_EQ((*issuer)->replay_entries(), 2U);
+  EXPECT_EQ((*issuer)->counters().replays_refused, 1U);
+  EXPECT_FALSE(TicketIssuer::create(TicketIssuer::Limits{std::chrono::milliseconds(10), 1}).has_value());
+  EXPECT_FALSE(TicketIssuer::create(TicketIssuer::Limits{std::chrono::milliseconds(10'000), 0}).has_value());
+}
+
+TEST(QuicResumption, ForgottenTicketStillCarriesEarlyDataButShowsTheConnectionAtCompletion) {
+  TicketIssuer::Limits limits;
+  limits.tickets_max = 1;
+  auto issuer = TicketIssuer::create(limits);
+  ASSERT_TRUE(issuer.has_value());
+  PairConfig cfg;
+  const SessionTicket old_ticket = first_ticket(*issuer, cfg);
+  (void)first_ticket(*issuer, cfg);  // pushes the first ticket out of the issuer's memory
+  EXPECT_EQ((*issuer)->tickets_remembered(), 1U);
+  cfg.tickets = *issuer;
+  cfg.resume = old_ticket;
+  Pair pair(cfg);
+  EarlyExchange x(pair, pattern(100, 13), pattern(100, 14));
+  x.start();
+  ASSERT_TRUE(pair.run_until([&] { return x.client_recv.fin; }, 5s));
+  EXPECT_EQ(pair.client().early_data(), EarlyData::accepted);
+  EXPECT_FALSE(has_event(pair.server_events, EventKind::early_data));
+  ASSERT_TRUE(pair.handshake());
+  EXPECT_EQ(pair.server()->peer_id(), pair.client_id());
+}
+
+TEST(QuicResumption, TlsMessageParsersRejectEveryTruncationAndGarbage) {
+  // A ClientHello body with one extension before pre_shared_key, identity "TICKET".
+  const std::vector<std::uint8_t> identity = {'T', 'I', 'C', 'K', 'E', 'T'};
+  std::vector<std::uint8_t> psk_ext = {0x00, 0x0c, 0x00, 0x06};  // identities<12>, identity<6>
+  psk_ext.insert(psk_ext.end(), identity.begin(), identity.end());
+  psk_ext.insert(psk_ext.end(), {0, 0, 0, 1});  // obfuscated_ticket_age
+  psk_ext.insert(psk_ext.end(), {0x00, 0x21, 0x20});  // binders<33>, binder<32>
+  psk_ext.insert(psk_ext.end(), 32, 0xbb);
+  std::vector<std::uint8_t> exts = {0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04};  // supported_versions
+  exts.insert(exts.end(), {0x00, 41, static_cast<std::uint8_t>(psk_ext.size() >> 8),
+                           static_cast<std::uint8_t>(psk_ext.size())});
+  exts.insert(exts.end(), psk_ext.begin(), psk_ext.end());
+  std::vector<std::uint8_t> hello = {0x03, 0x03};
+  hello.insert(hello.end(), 32, 0xaa);                   // random
+  hello.insert(hello.end(), {0x00});                     // session id
+  hello.insert(hello.end(), {0x00, 0x02, 0x13, 0x01});   // cipher suites
+  hello.insert(hello.end(), {0x01, 0x00});               // compression
+  hello.insert(hello.end(), {static_cast<std::uint8_t>(exts.size() >> 8), static_cast<std::uint8_t>(exts.size())});
+  hello.insert(hello.end(), exts.begin(), exts.end());
+  const auto got = first_psk_identity(hello);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(std::ranges::equal(*got, identity));
+  // Every truncation fails cleanly (the ASan build checks no read goes past the end).
+  for (std::size_t n = 0; n < hello.size() - 36; ++n) {
+    EXPECT_FALSE(first_psk_identity(std::span(hello).first(n)).has_value()) << "truncated to " << n;
+  }
+  std::vector<std::uint8_t> nst = {0, 0, 0x1c, 0x20, 1, 2, 3, 4, 0x01, 0x00, 0x00, 0x03, 'a', 'b', 'c', 0x00, 0x00};
+  const auto t = new_session_ticket_ticket(nst);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->size(), 3U);
+  for (std::size_t n = 0; n < 15; ++n) EXPECT_FALSE(new_session_ticket_ticket(std::span(nst).first(n)).has_value());
+  env::Rng rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<std::uint8_t> junk(rng.uniform(300));
+    rng.fill_random(std::as_writable_bytes(std::span(junk)));
+    const auto a = first_psk_identity(junk);
+    const auto b = new_session_ticket_ticket(junk);
+    if (a) {
+      EXPECT_TRUE(a->data() >= junk.data() && a->data() + a->size() <= junk.data() + junk.size());
+    }
+    if (b) {
+      EXPECT_TRUE(b->data() >= junk.data() && b->data() + b->size() <= junk.data() + junk.size());
+    }
+  }
+}
+
+TEST(QuicResumption, MalformedTicketsFallBackToAFullHandshake) {
+  auto issuer = TicketIssuer::create();
+  ASSERT_TRUE(issuer.has_value());
+  PairConfig cfg;
+  const SessionTicket good = first_ticket(*issuer, cfg);
+  cfg.tickets = *issuer;
+  {
+    // Unreadable TLS session, good parameters: early streams are attempted, then resent.
+    SessionTicket bad = good;
+    for (auto& b : bad.tls) b = std::byte{0x5a};
+    cfg.resume = bad;
+    Pair pair(cfg);
+    EarlyExchange x(pair, pattern(100, 10), pattern(100, 11));
+    x.start();
+    ASSERT_TRUE(pair.run_until([&] { return x.client_recv.fin; }, 5s));
+    EXPECT_EQ(pair.client().early_data(), EarlyData::rejected);
+    EXPECT_EQ(x.server_recv.received, x.request);
+  }
+  for (const Bytes& params : {Bytes{}, Bytes(7, std::byte{0xff})}) {
+    // Parameters that do not parse: no 0-RTT at all, a plain handshake.
+    SessionTicket bad = good;
+    bad.transport_params = params;
+    cfg.resume = bad;
+    Pair pair(cfg);
+    EXPECT_EQ(pair.client().early_data(), EarlyData::none);
+    EXPECT_FALSE(pair.client().open_bi().has_value());
+    ASSERT_TRUE(pair.handshake());
+    EXPECT_EQ(pair.server()->peer_id(), pair.client_id());
+  }
 }
 
 }  // namespace

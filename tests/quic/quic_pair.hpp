@@ -50,6 +50,8 @@ struct PairConfig {
   LinkConfig to_client;
   bool retry = false;
   std::uint32_t client_version = kVersion1;
+  std::shared_ptr<TicketIssuer> tickets;  // the server issues tickets and takes 0-RTT
+  std::optional<SessionTicket> resume;    // the client resumes with this ticket
 };
 
 /// Address helpers for the two ends.
@@ -75,6 +77,7 @@ class Pair {
     cc.static_secret = client_secret_;
     cc.random = make_random_fn(rng_);
     cc.version = cfg_.client_version;
+    cc.resume = cfg_.resume;
     auto c = Connection::connect(std::move(cc), now_);
     EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().message());
     if (c) client_ = std::move(*c);
@@ -94,6 +97,8 @@ class Pair {
   std::function<void(Side, const Event&)> on_event;
   /// on_step runs after every step: application behaviour (pumping writes, reading).
   std::function<void()> on_step;
+  /// on_send sees every datagram a side sends, before the link may lose it.
+  std::function<void(Side to, const Bytes&)> on_send;
 
   std::vector<Event> client_events;
   std::vector<Event> server_events;
@@ -216,6 +221,7 @@ class Pair {
   }
 
   void send(Side to, Bytes bytes) {
+    if (on_send) on_send(to, bytes);
     const LinkConfig& l = link(to);
     if (!l.up || (l.loss > 0 && link_rng_.chance(l.loss))) {
       ++dropped;
@@ -290,6 +296,7 @@ class Pair {
     sc.transport = cfg_.server_transport;
     sc.static_secret = server_secret_;
     sc.random = make_random_fn(rng_);
+    sc.tickets = cfg_.tickets;
     auto s = Connection::accept(std::move(sc), path, *initial, retry, now_);
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message());
     if (!s) return;
