@@ -309,6 +309,38 @@ void StreamRef::do_stop(std::uint64_t code) {
 
 // --- Connection ---
 
+namespace detail {
+// wait_handshake waits until `c` is established. Errors: its close error, cancelled.
+asio::awaitable<P2PResult<void>> wait_handshake(const std::shared_ptr<ConnState>& c, const char* what) {
+  for (;;) {
+    if (c->established) co_return P2PResult<void>{};
+    if (auto e = c->error()) co_return fail(*e);
+    if (c->user_closed) co_return fail(closed_here());
+    if (auto awaited = co_await c->on_state.wait(); !awaited) co_return fail(P2PError::cancelled(what));
+  }
+}
+
+// replay_unsafe reports whether what the peer sends now could be a replay: a server connection
+// accepted in 0-RTT whose handshake has not completed.
+bool replay_unsafe(const ConnState& c) { return !c.client && c.early && !c.established; }
+
+asio::awaitable<P2PResult<BiStream>> accept_bi(std::shared_ptr<ConnState> c, bool early) {
+  for (;;) {
+    if (!early && replay_unsafe(*c)) {
+      if (auto h = co_await wait_handshake(c, "accept_bi"); !h) co_return fail(h.error());
+    }
+    if (!c->accept_bi.empty()) {
+      const auto id = c->accept_bi.front();
+      c->accept_bi.pop_front();
+      co_return Access::bi(c, id);
+    }
+    if (auto e = c->error()) co_return fail(*e);
+    if (c->user_closed) co_return fail(closed_here());
+    if (auto awaited = co_await c->on_accept.wait(); !awaited) co_return fail(P2PError::cancelled("accept_bi"));
+  }
+}
+}  // namespace detail
+
 Connection::Handle::~Handle() {
   if (st && st->registered && !st->close_started && !st->quic->is_closed()) {
     spawn_logged(st->ep->ex, detail::graceful_close(st, ""), "connection close");
@@ -368,6 +400,11 @@ asio::awaitable<P2PResult<void>> Connection::send(ByteView data) {
 
 asio::awaitable<P2PResult<Bytes>> Connection::recv() {
   auto c = handle_->st;
+  // Messages carry no early-data flag, so none is delivered before the handshake proves it is no
+  // replay.
+  if (detail::replay_unsafe(*c)) {
+    if (auto h = co_await detail::wait_handshake(c, "recv"); !h) co_return fail(h.error());
+  }
   for (;;) {
     auto m = detail::take_message(*c);
     if (c->registered) c->ep->schedule_flush(*c);
@@ -404,8 +441,29 @@ const std::string& Connection::alpn() const { return handle_->st->alpn; }
 
 bool Connection::is_connected() const {
   const auto& c = handle_->st;
-  return c->established && !c->user_closed && !c->quic->is_closed();
+  return (c->established || c->early) && !c->user_closed && !c->quic->is_closed();
 }
+
+bool Connection::is_early() const {
+  const auto& c = handle_->st;
+  return c->early && !c->established;
+}
+
+ZeroRtt Connection::zero_rtt() const {
+  switch (handle_->st->quic->early_data()) {
+    case quic::EarlyData::none:
+      return ZeroRtt::none;
+    case quic::EarlyData::attempted:
+      return ZeroRtt::pending;
+    case quic::EarlyData::accepted:
+      return ZeroRtt::accepted;
+    case quic::EarlyData::rejected:
+      return ZeroRtt::rejected;
+  }
+  return ZeroRtt::none;
+}
+
+asio::awaitable<P2PResult<void>> Connection::handshake() { return detail::wait_handshake(handle_->st, "handshake"); }
 
 asio::awaitable<P2PResult<void>> Connection::close() { return close(""); }
 
@@ -455,19 +513,9 @@ asio::awaitable<P2PResult<BiStream>> Connection::open_bi() {
   }
 }
 
-asio::awaitable<P2PResult<BiStream>> Connection::accept_bi() {
-  auto c = handle_->st;
-  for (;;) {
-    if (!c->accept_bi.empty()) {
-      const auto id = c->accept_bi.front();
-      c->accept_bi.pop_front();
-      co_return detail::Access::bi(c, id);
-    }
-    if (auto e = c->error()) co_return fail(*e);
-    if (c->user_closed) co_return fail(detail::closed_here());
-    if (auto awaited = co_await c->on_accept.wait(); !awaited) co_return fail(P2PError::cancelled("accept_bi"));
-  }
-}
+asio::awaitable<P2PResult<BiStream>> Connection::accept_bi() { return detail::accept_bi(handle_->st, false); }
+
+asio::awaitable<P2PResult<BiStream>> Connection::accept_bi_early() { return detail::accept_bi(handle_->st, true); }
 
 asio::awaitable<P2PResult<SendStream>> Connection::open_uni() {
   auto c = handle_->st;
@@ -483,6 +531,9 @@ asio::awaitable<P2PResult<SendStream>> Connection::open_uni() {
 
 asio::awaitable<P2PResult<RecvStream>> Connection::accept_uni() {
   auto c = handle_->st;
+  if (detail::replay_unsafe(*c)) {
+    if (auto h = co_await detail::wait_handshake(c, "accept_uni"); !h) co_return fail(h.error());
+  }
   for (;;) {
     if (!c->accept_uni.empty()) {
       const auto id = c->accept_uni.front();
@@ -550,5 +601,7 @@ asio::awaitable<P2PResult<std::size_t>> BiStream::read(std::span<std::byte> buff
 asio::awaitable<P2PResult<Bytes>> BiStream::read_to_end(std::size_t size_max) { return ref_->read_to_end(size_max); }
 void BiStream::stop(std::uint64_t code) { ref_->do_stop(code); }
 std::uint64_t BiStream::id() const noexcept { return static_cast<std::uint64_t>(ref_->id); }
+bool BiStream::is_early() const noexcept { return ref_->conn->quic->stream_is_early(ref_->id); }
+asio::awaitable<P2PResult<void>> BiStream::handshake() { return detail::wait_handshake(ref_->conn, "handshake"); }
 
 }  // namespace p2p

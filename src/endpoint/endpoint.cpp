@@ -124,6 +124,7 @@ EndpointState::EndpointState(asio::any_io_executor executor, EndpointConfig cfg)
       env(ex),
       config(std::move(cfg)),
       id(config.secret_key.public_key()),
+      sessions(config.zero_rtt ? config.limits.session_tickets : 0, quic::kTicketLifetime),
       timer(ex),
       on_progress(ex) {}
 
@@ -323,6 +324,7 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
   sc.transport.handshake_timeout = std::min<Duration>(sc.transport.handshake_timeout, kServerHandshakeTimeout);
   sc.static_secret = secret;
   sc.random = random_fn();
+  sc.tickets = tickets;
   const quic::Path path{sockets[socket]->local_quic, to_quic_addr(from)};
   auto q = quic::Connection::accept(std::move(sc), path, *initial, retry, now);
   if (!q) {
@@ -352,15 +354,12 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
       case quic::EventKind::connected: {
         handshake_over(*c);
         c->established = true;
+        c->early = false;
         c->established_at = env.now();
         c->alpn = c->quic->alpn();
         c->remote = c->quic->peer_id();
-        // The message stream is the first unidirectional stream each side opens; opening it sends
-        // nothing until the first message.
-        if (!c->msg_out) {
-          auto sid = c->quic->open_uni();
-          if (sid && sid->has_value()) c->msg_out = **sid;
-        }
+        open_message_stream(*c);
+        if (c->quic->early_data() == quic::EarlyData::accepted) ++counters.zero_rtt_accepted;
         if (c->client) {
           ++counters.connections_dialed;
         } else {
@@ -369,22 +368,30 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
             --handshakes_live;
           }
           ++counters.connections_accepted;
-          const auto lit = listeners.find(c->alpn);
-          auto l = lit == listeners.end() ? nullptr : lit->second.lock();
-          if (!l || l->closed) {
-            c->user_closed = true;
-            c->quic->close(kAppErrorBusy, "no listener for this protocol");
-          } else if (l->queue.size() >= config.limits.accept_queue) {
-            c->user_closed = true;
-            c->quic->close(kAppErrorBusy, "accept queue full");
-          } else {
-            l->queue.push_back(c);
-            l->on_accept.notify_all();
-          }
+          if (!c->delivered) deliver(c);
         }
+        if (tickets) counters.zero_rtt_replays_refused = tickets->counters().replays_refused;
         c->on_state.notify_all();
         break;
       }
+      case quic::EventKind::early_data:
+        // Server: the client resumed in 0-RTT and is known from its ticket; its early streams may
+        // be served now (accept_bi_early), the rest waits for the handshake.
+        if (!c->client && !c->delivered && !c->quic->alpn().empty()) {
+          c->early = true;
+          c->alpn = c->quic->alpn();
+          c->remote = c->quic->peer_id();
+          deliver(c);
+        }
+        break;
+      case quic::EventKind::early_data_rejected:
+        ++counters.zero_rtt_rejected;
+        break;
+      case quic::EventKind::session_ticket:
+        if (auto t = c->quic->take_session_ticket(); t && c->remote) {
+          sessions.put(*c->remote, c->alpn.empty() ? c->quic->alpn() : c->alpn, std::move(*t), env.now());
+        }
+        break;
       case quic::EventKind::stream_opened: {
         const auto sid = e->stream_id;
         if (!quic::is_bidi(sid)) {
@@ -448,10 +455,35 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
         c->wake_all();
         break;
       case quic::EventKind::handshake_completed:
+        if (c->quic->is_resumed()) ++counters.resumed;
         break;
     }
   }
   counters.handshakes_live = handshakes_live;
+}
+
+void EndpointState::deliver(const std::shared_ptr<ConnState>& c) {
+  c->delivered = true;
+  const auto lit = listeners.find(c->alpn);
+  auto l = lit == listeners.end() ? nullptr : lit->second.lock();
+  if (!l || l->closed) {
+    c->user_closed = true;
+    c->quic->close(kAppErrorBusy, "no listener for this protocol");
+  } else if (l->queue.size() >= config.limits.accept_queue) {
+    c->user_closed = true;
+    c->quic->close(kAppErrorBusy, "accept queue full");
+  } else {
+    l->queue.push_back(c);
+    l->on_accept.notify_all();
+  }
+}
+
+void EndpointState::open_message_stream(ConnState& c) {
+  // The message stream is the first unidirectional stream each side opens; opening it sends
+  // nothing until the first message.
+  if (c.msg_out) return;
+  auto sid = c.quic->open_uni();
+  if (sid && sid->has_value()) c.msg_out = **sid;
 }
 
 void EndpointState::process(const std::shared_ptr<ConnState>& c) {
@@ -910,6 +942,13 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   auto tls = quic::TlsIdentity::create(st->config.secret_key);
   if (!tls) return fail(tls.error());
   st->tls = std::move(*tls);
+  if (st->config.zero_rtt) {
+    quic::TicketIssuer::Limits tl;
+    tl.replay_entries_max = std::max<std::size_t>(1, st->config.limits.zero_rtt_replay_entries);
+    auto issuer = quic::TicketIssuer::create(tl);
+    if (!issuer) return fail(issuer.error());
+    st->tickets = std::move(*issuer);
+  }
   st->env.fill_random(std::as_writable_bytes(std::span(st->secret)));
 
   quic::TransportConfig& t = st->transport;
@@ -1008,8 +1047,24 @@ P2PResult<Listener> Endpoint::listen(std::string_view alpn) {
   return detail::Access::listener(std::move(l));
 }
 
+namespace detail {
+asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, NodeAddr peer,
+                                            std::string_view alpn_view, bool early);
+}  // namespace detail
+
 asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::string_view alpn) {
-  auto st = handle_->st;
+  return detail::dial(handle_->st, std::move(peer), alpn, false);
+}
+
+asio::awaitable<P2PResult<Connection>> Endpoint::connect_early(NodeAddr peer, std::string_view alpn) {
+  return detail::dial(handle_->st, std::move(peer), alpn, true);
+}
+
+namespace detail {
+// dial is Endpoint::connect (early: connect_early).
+asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, NodeAddr peer,
+                                            std::string_view alpn_view, bool early) {
+  const std::string alpn(alpn_view);
   if (auto ok = detail::check_alpn(alpn); !ok) co_return fail(ok.error());
   if (st->closing) co_return fail(P2PError::connection_closed("this node (endpoint closed)"));
   if (st->conns.size() >= st->config.limits.connections) {
@@ -1049,10 +1104,20 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
     cc.transport = st->transport_for(addr);
     cc.static_secret = st->secret;
     cc.random = st->random_fn();
+    // A ticket is used once: the first attempt resumes with it, later ones do full handshakes.
+    cc.resume = st->sessions.take(peer.node_id(), alpn, now);
     auto q = quic::Connection::connect(std::move(cc), now);
     if (!q) co_return fail(q.error());
     auto c = st->register_conn(std::move(*q), socket, true, addr);
     c->remote = peer.node_id();
+    c->alpn = alpn;
+    if (early && c->quic->early_data() == quic::EarlyData::attempted) {
+      // 0-RTT: usable now; what the application sends leaves with the handshake.
+      c->early = true;
+      EndpointState::open_message_stream(*c);
+      st->process(c);
+      co_return Access::connection(std::move(c));
+    }
     st->process(c);
     for (;;) {
       if (c->established) {
@@ -1085,6 +1150,7 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect(NodeAddr peer, std::str
   if (!last) last = P2PError::timeout(st->env.now() - start);
   co_return fail(*last);
 }
+}  // namespace detail
 
 // --- Listener ---
 

@@ -17,6 +17,7 @@
 
 #include "core/fifo.hpp"
 #include "endpoint/notifier.hpp"
+#include "endpoint/session_cache.hpp"
 #include "p2p/endpoint/endpoint.hpp"
 #include "p2p/env/asio_env.hpp"
 #include "p2p/env/udp_socket.hpp"
@@ -55,6 +56,8 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   std::optional<SocketAddr> reply_source;  // local IP the peer addressed (wildcard sockets)
 
   bool established = false;
+  bool early = false;      // usable before its handshake completed (0-RTT), until established
+  bool delivered = false;  // server: handed to a listener
   bool handshake_counted = false;     // counted in EndpointState::handshakes_live
   bool awaiting_ack = false;          // counted in EndpointState::conns_awaiting_ack
   bool handshaking = false;           // counted in EndpointState::handshaking
@@ -136,6 +139,8 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   EndpointConfig config;
   NodeId id;
   std::shared_ptr<const quic::TlsIdentity> tls;
+  std::shared_ptr<quic::TicketIssuer> tickets;  // server side of 0-RTT (EndpointConfig::zero_rtt)
+  SessionCache sessions;                        // client side: tickets by peer and protocol
   quic::StaticSecret secret{};
   quic::TransportConfig transport;
   std::vector<std::unique_ptr<SocketState>> sockets;
@@ -208,6 +213,10 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   [[nodiscard]] bool keep_polling(TimePoint now) const;
   [[nodiscard]] std::size_t transfer_datagram_for(const SocketAddr& peer) const;
   void handshake_over(ConnState& c);
+  /// deliver hands a server connection to its listener (or closes it: no listener, queue full).
+  void deliver(const std::shared_ptr<ConnState>& c);
+  /// open_message_stream opens the connection's outgoing message stream (it sends nothing yet).
+  static void open_message_stream(ConnState& c);
   void set_awaiting_ack(ConnState& c, std::uint64_t in_flight);
   void stop();
   /// abandon breaks the ownership cycles when the driver loops died with their io_context.

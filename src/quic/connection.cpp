@@ -143,6 +143,7 @@ struct Connection::Impl {
   std::optional<SessionTicket> ticket;  // client: the newest ticket, until taken
   bool ticket_seen = false;             // client: a ticket arrived on this connection
   std::uint8_t datagrams_after_confirm = 0;
+  bool resumed = false;  // the handshake resumed a session
   std::optional<NodeId> ticket_peer;  // server: the client the presented ticket was issued to
 
   // Closing: the CONNECTION_CLOSE we sent, re-sent (rate-limited) when the peer keeps sending.
@@ -1070,7 +1071,8 @@ int Connection::Impl::on_handshake_completed() {
   if (gnutls_alpn_get_selected_protocol(session, &proto) == GNUTLS_E_SUCCESS) {
     alpn.assign(reinterpret_cast<const char*>(proto.data), proto.size);
   }
-  if (gnutls_session_is_resumed(session) != 0) {
+  resumed = gnutls_session_is_resumed(session) != 0;
+  if (resumed) {
     // A resumed handshake sends no keys: each side is the one the ticket's session authenticated.
     // The ticket's session keeps the peer's key; a client checks it is the node it dialed (a ticket
     // only the dialed node's endpoint can open makes that hold anyway).
@@ -1139,6 +1141,10 @@ int Connection::Impl::on_early_key() {
   early = EarlyData::accepted;
   if (!ticket_peer) return 0;
   peer_id = *ticket_peer;
+  gnutls_datum_t proto{};
+  if (gnutls_alpn_get_selected_protocol(session, &proto) == GNUTLS_E_SUCCESS) {
+    alpn.assign(reinterpret_cast<const char*>(proto.data), proto.size);
+  }
   push(EventKind::early_data);
   return 0;
 }
@@ -1540,6 +1546,7 @@ const std::optional<NodeId>& Connection::peer_id() const noexcept {
 }
 const std::string& Connection::alpn() const noexcept { return impl_->alpn; }
 EarlyData Connection::early_data() const noexcept { return impl_->early; }
+bool Connection::is_resumed() const noexcept { return impl_->resumed; }
 bool Connection::is_handshake_completed() const noexcept {
   return impl_->conn != nullptr && ngtcp2_conn_get_handshake_completed(impl_->conn) != 0;
 }

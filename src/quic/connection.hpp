@@ -133,6 +133,8 @@ class Connection {
   [[nodiscard]] const std::string& alpn() const noexcept;
   /// early_data returns the connection's 0-RTT state.
   [[nodiscard]] EarlyData early_data() const noexcept;
+  /// is_resumed reports whether the handshake resumed a session from a ticket.
+  [[nodiscard]] bool is_resumed() const noexcept;
   /// is_handshake_completed reports whether TLS completed on this side (a client may not yet be
   /// confirmed; see is_established).
   [[nodiscard]] bool is_handshake_completed() const noexcept;

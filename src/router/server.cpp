@@ -249,6 +249,18 @@ asio::awaitable<void> run_request([[maybe_unused]] std::shared_ptr<ServerCore> s
   rec.method = head.method;
   rec.path = head.path;
 
+  // 0-RTT: an attacker can replay early data into a connection that never completes its handshake.
+  // GET and HEAD are served at once (they must be safe to repeat); anything else waits until the
+  // handshake proves the connection is the client's own, so it never runs for a replay.
+  if (head.method != Method::GET && head.method != Method::HEAD && st.is_early()) {
+    ++impl->stats.requests_deferred_0rtt;
+    if (auto h = co_await st.handshake(); !h) {
+      rec.outcome = RequestOutcome::aborted_by_peer;
+      st.abort(ResetCode::cancelled);
+      co_return;
+    }
+  }
+
   std::optional<std::uint64_t> declared;
   if (const auto cl = head.headers.get("content-length")) {
     declared = parse_content_length(*cl);

@@ -51,6 +51,9 @@ class StreamState {
   }
   /// set_priority passes a scheduling hint to the backend.
   void set_priority(StreamPriority p) { io_->set_priority(p); }
+  /// is_early and handshake: AnyBiStream's (0-RTT).
+  [[nodiscard]] bool is_early() const { return io_->is_early(); }
+  asio::awaitable<P2PResult<void>> handshake() { return io_->handshake(); }
 
   /// recv_eof is true once the end of the receiving half was read.
   [[nodiscard]] bool recv_eof() const noexcept { return recv_eof_; }

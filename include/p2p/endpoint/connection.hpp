@@ -24,6 +24,14 @@
 
 namespace p2p {
 
+/// ZeroRtt is what became of a connection's early (0-RTT) data.
+enum class ZeroRtt : std::uint8_t {
+  none,      ///< no early data: a full handshake, or resumption without early data
+  pending,   ///< client: sent in 0-RTT, the server's answer comes with the handshake
+  accepted,  ///< the server took the early data
+  rejected,  ///< the server refused it; the client resent it after the handshake
+};
+
 namespace detail {
 struct ConnState;
 struct StreamRef;
@@ -116,6 +124,12 @@ class BiStream {
   void stop(std::uint64_t code);
   /// id returns the QUIC stream id.
   [[nodiscard]] std::uint64_t id() const noexcept;
+  /// is_early reports whether some of the stream's received bytes came as 0-RTT early data, which
+  /// an attacker may replay (see Connection::accept_bi_early).
+  [[nodiscard]] bool is_early() const noexcept;
+  /// handshake waits until the stream's connection completed its handshake (see
+  /// Connection::handshake). Errors: the connection's close error, cancelled.
+  asio::awaitable<P2PResult<void>> handshake();
 
  private:
   friend struct detail::Access;
@@ -156,6 +170,14 @@ class Connection {
   [[nodiscard]] const std::string& alpn() const;
   /// is_connected is true until either side closes or the connection fails.
   [[nodiscard]] bool is_connected() const;
+  /// is_early is true while the connection is usable but its handshake has not completed: a
+  /// client's connect_early() resuming in 0-RTT, a server's connection accepted in 0-RTT.
+  [[nodiscard]] bool is_early() const;
+  /// zero_rtt returns what became of the connection's early data.
+  [[nodiscard]] ZeroRtt zero_rtt() const;
+  /// handshake waits until the handshake completed (at once if it has): the peer is authenticated
+  /// and nothing from now on can be a replay. Errors: the connection's close error, cancelled.
+  asio::awaitable<P2PResult<void>> handshake();
   /// close closes gracefully: it waits (bounded by the endpoint's close_timeout) until the peer has
   /// acknowledged everything sent, then closes with application code 0. Idempotent. Never fails.
   asio::awaitable<P2PResult<void>> close();
@@ -172,9 +194,15 @@ class Connection {
   /// open_bi opens a bidirectional stream, waiting while the peer's stream limit is reached.
   /// Errors: the connection's close error, cancelled.
   asio::awaitable<P2PResult<BiStream>> open_bi();
-  /// accept_bi waits for the next bidirectional stream the peer opened.
+  /// accept_bi waits for the next bidirectional stream the peer opened. On a connection accepted
+  /// in 0-RTT it waits for the handshake to complete first, so nothing it returns can be a replay.
   /// Errors: the connection's close error, cancelled.
   asio::awaitable<P2PResult<BiStream>> accept_bi();
+  /// accept_bi_early is accept_bi without that wait: on a connection accepted in 0-RTT, streams the
+  /// client opened in its early data come at once. An attacker can replay early data to a new
+  /// connection (one that never completes its handshake): act on a stream with
+  /// BiStream::is_early() only if doing it twice is harmless, or await handshake() first.
+  asio::awaitable<P2PResult<BiStream>> accept_bi_early();
   /// open_uni opens a unidirectional stream. Errors: as open_bi.
   asio::awaitable<P2PResult<SendStream>> open_uni();
   /// accept_uni waits for the next unidirectional stream the peer opened (the message stream

@@ -48,6 +48,12 @@ struct EndpointLimits {
   std::size_t accept_queue = 128;
   /// max_message_size is the largest message send() accepts and recv() delivers, in bytes.
   std::size_t max_message_size = std::size_t{1} << 20;
+  /// session_tickets bounds the resumption tickets kept as a client (the newest per peer and
+  /// protocol; about 400 bytes each). 0 keeps none.
+  std::size_t session_tickets = 256;
+  /// zero_rtt_replay_entries bounds the server's record of 0-RTT ClientHellos seen in the last
+  /// 10 s (anti-replay; about 100 bytes each). While it is full, resuming clients get no early data.
+  std::size_t zero_rtt_replay_entries = 16'384;
 };
 
 /// EndpointConfig describes an endpoint.
@@ -110,6 +116,13 @@ struct EndpointConfig {
   /// stateless_reset lets the endpoint answer packets of unknown connections with a stateless reset
   /// (rate-limited), so a peer of a lost connection learns at once.
   bool stateless_reset = true;
+  /// zero_rtt enables session resumption and 0-RTT. As a server the endpoint issues one session
+  /// ticket per connection (valid 6 hours and only for this endpoint instance) and takes early data
+  /// from clients resuming with one, each ClientHello once. As a client it keeps the newest ticket
+  /// per peer and protocol: connect() resumes (a handshake without signatures) and connect_early()
+  /// sends in 0-RTT. Early data can be replayed by an attacker: see Connection::accept_bi_early and
+  /// docs/protocol.md.
+  bool zero_rtt = true;
 };
 
 /// EndpointStats counts what an endpoint did since it was bound.
@@ -124,6 +137,10 @@ struct EndpointStats {
   std::uint64_t retries_sent = 0;
   std::size_t connections_live = 0;  ///< connections currently held
   std::size_t handshakes_live = 0;   ///< incoming handshakes in progress
+  std::uint64_t resumed = 0;            ///< connections (either role) that resumed a session
+  std::uint64_t zero_rtt_accepted = 0;  ///< connections (either role) whose early data was taken
+  std::uint64_t zero_rtt_rejected = 0;  ///< client: early data refused by the server (then resent)
+  std::uint64_t zero_rtt_replays_refused = 0;  ///< server: a ClientHello seen before got no early data
 };
 
 /// Listener hands out the incoming connections of one application protocol. Copies share the
@@ -175,6 +192,15 @@ class Endpoint {
   /// version), timeout (connect_timeout), invalid_configuration (bad ALPN), connection_closed (the
   /// endpoint is closed), cancelled.
   asio::awaitable<P2PResult<Connection>> connect(NodeAddr peer, std::string_view alpn);
+  /// connect_early is connect for a request that may go before the handshake ends. With a session
+  /// ticket for (`peer`, `alpn`) from an earlier connection (EndpointConfig::zero_rtt), it returns
+  /// at once (Connection::is_early()): streams and messages opened now travel as 0-RTT data with the
+  /// handshake, so the first answer comes one round trip after the call. Only the first direct
+  /// address is dialled then, and a failure shows on the first operation rather than here. If the
+  /// server refuses the early data, it is resent after the handshake: nothing is lost. Without a
+  /// ticket it is connect(). Early data can be replayed by an attacker: send in it only what the
+  /// server may see twice (the router's server defers all but GET and HEAD). Errors: as connect.
+  asio::awaitable<P2PResult<Connection>> connect_early(NodeAddr peer, std::string_view alpn);
   /// listen starts accepting connections for `alpn`.
   /// Errors: invalid_configuration (empty or longer than 255 bytes), connection_failed (already
   /// listening for it), connection_closed (the endpoint is closed).

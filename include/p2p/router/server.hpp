@@ -68,6 +68,9 @@ struct ServerStats {
   std::uint64_t requests_aborted = 0;    ///< outcomes aborted_by_peer, aborted_by_server, shut_down
   std::uint64_t requests_timed_out = 0;  ///< outcome timed_out
   std::uint64_t peak_requests_active = 0;
+  /// requests_deferred_0rtt counts requests other than GET and HEAD that came in 0-RTT early data
+  /// and waited for the handshake before their handler ran.
+  std::uint64_t requests_deferred_0rtt = 0;
 };
 
 /// ServeOptions configures a server.
@@ -175,7 +178,15 @@ asio::awaitable<P2PResult<void>> run_connection(std::shared_ptr<ServerCore> core
   co_await asio::this_coro::throw_if_cancelled(false);
   ConnectionTicket ticket(core, state);
   while (!core->shutting_down()) {
-    auto stream = co_await conn.accept_bi();
+    // Streams opened in 0-RTT are taken at once where the backend offers them; the request driver
+    // defers all but GET and HEAD on them until the handshake completed (replay protection).
+    auto stream = co_await [&] {
+      if constexpr (requires { conn.accept_bi_early(); }) {
+        return conn.accept_bi_early();
+      } else {
+        return conn.accept_bi();
+      }
+    }();
     if (!stream) break;  // the connection closed or failed, or shutdown cancelled the accept
     // Hold the stream until a slot frees: no further stream is accepted meanwhile, so the
     // transport's stream limit pushes back on the peer.

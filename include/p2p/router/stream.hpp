@@ -49,6 +49,12 @@ class AnyBiStream {
   /// set_priority passes a scheduling hint to backends that schedule streams by priority (a stream
   /// type with `set_priority(std::int32_t)`, larger first as in quinn); others ignore it.
   virtual void set_priority(StreamPriority priority) = 0;
+  /// is_early reports whether some of the received bytes came as 0-RTT early data, which an
+  /// attacker may replay (stream types with `is_early()`; others never carry early data).
+  [[nodiscard]] virtual bool is_early() const = 0;
+  /// handshake waits until the stream's connection completed its handshake, after which nothing
+  /// can be a replay (stream types with `handshake()`; others complete at once).
+  virtual asio::awaitable<P2PResult<void>> handshake() = 0;
 };
 
 /// BiStreamAdapter wraps a backend's stream type as an AnyBiStream.
@@ -68,8 +74,23 @@ class BiStreamAdapter final : public AnyBiStream {
       stream_.set_priority(static_cast<std::int32_t>(priority));
     }
   }
+  [[nodiscard]] bool is_early() const override {
+    if constexpr (requires(const S& s) { { s.is_early() } -> std::convertible_to<bool>; }) {
+      return stream_.is_early();
+    } else {
+      return false;
+    }
+  }
+  asio::awaitable<P2PResult<void>> handshake() override {
+    if constexpr (requires(S & s) { s.handshake(); }) {
+      return stream_.handshake();
+    } else {
+      return ready();
+    }
+  }
 
  private:
+  static asio::awaitable<P2PResult<void>> ready() { co_return P2PResult<void>{}; }
   S stream_;
 };
 
