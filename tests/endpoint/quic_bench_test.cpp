@@ -23,6 +23,8 @@ TEST(QuicBench, SmallRunReportsEveryKey) {
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_GT(r->connect_ms, 0);
   EXPECT_LT(r->connect_ms, 1000);
+  EXPECT_GT(r->connect_full_ms, 0);
+  EXPECT_GT(r->reconnect_0rtt_ms, 0);
   EXPECT_GT(r->connect_cold_ms, 0);
   EXPECT_GT(r->rpc_64b_per_s, 100);
   EXPECT_GT(r->msgs_1k_per_s, 100);
@@ -34,7 +36,7 @@ TEST(QuicBench, SmallRunReportsEveryKey) {
   EXPECT_GE(r->bulk_kernel_drops, 0);
   EXPECT_TRUE(std::isnan(r->bulk_16k_mb_per_s));
   const std::string json = to_json(*r);
-  for (const char* key : {"connect_ms", "connect_cold_ms", "rpc_64b_per_s", "msgs_1k_per_s", "bulk_mb_per_s",
+  for (const char* key : {"connect_ms", "connect_full_ms", "reconnect_0rtt_ms", "connect_cold_ms", "rpc_64b_per_s", "msgs_1k_per_s", "bulk_mb_per_s",
                           "rss_bytes_per_idle_conn", "cpu_s_per_gib", "udp_payload_bytes", "bulk_lost_packets",
                           "bulk_kernel_drops", "bulk_16k_mb_per_s", "jumbo_udp_payload_bytes"}) {
     EXPECT_NE(json.find(fmt::format("\"{}\":", key)), std::string::npos) << key;
@@ -67,7 +69,7 @@ TEST(QuicBench, OnlyMeasuresTheNamedParts) {
     EXPECT_EQ(refused.error().code(), P2PErrc::invalid_configuration) << bad;
   }
   EXPECT_TRUE(check_quic_bench_parts(""));
-  EXPECT_TRUE(check_quic_bench_parts("connect,cold,rpc,msgs,bulk,rss"));
+  EXPECT_TRUE(check_quic_bench_parts("connect,0rtt,cold,rpc,msgs,bulk,rss"));
 }
 
 // --udp-payload N adds a bulk run on N-byte loopback datagrams; sizes outside [1200, 65527] are refused.

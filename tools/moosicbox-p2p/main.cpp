@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
                                     "(0: off; default: the library's)")
                        ->check(CLI::Range(0U, 1'000'000U));
   auto* only_opt = bench->add_option("--only", quic_bench_opts.parts,
-                                     "quic: measure only these parts (comma-separated: connect, cold, rpc, "
-                                     "msgs, bulk, rss)");
+                                     "quic: measure only these parts (comma-separated: connect, 0rtt, cold, "
+                                     "rpc, msgs, bulk, rss)");
   auto* payload_opt =
       bench
           ->add_option("--udp-payload", quic_bench_opts.jumbo_udp_payload_size,

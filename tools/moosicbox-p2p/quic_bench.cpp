@@ -82,6 +82,7 @@ asio::awaitable<T> bounded(asio::any_io_executor ex, asio::awaitable<T> op, std:
 std::size_t g_loopback_udp_payload_size = 0;
 std::optional<std::chrono::microseconds> g_busy_poll;
 bool g_stop_sending_codes = true;
+bool g_zero_rtt = true;  // resumption and 0-RTT on both ends (EndpointConfig::zero_rtt)
 
 EndpointConfig bench_config(std::string_view name) {
   EndpointConfig cfg(test_secret_key(name));
@@ -89,6 +90,7 @@ EndpointConfig bench_config(std::string_view name) {
   cfg.limits.concurrent_handshakes = 1024;
   cfg.loopback_udp_payload_size = g_loopback_udp_payload_size;
   cfg.stop_sending_codes = g_stop_sending_codes;
+  cfg.zero_rtt = g_zero_rtt;
   if (g_busy_poll) {
     cfg.busy_poll = *g_busy_poll;
     cfg.busy_poll_handshake = *g_busy_poll;
@@ -239,9 +241,17 @@ asio::awaitable<Endpoint> start_server(asio::any_io_executor ex, std::string nam
 
 asio::awaitable<void> close_endpoint(Endpoint ep) { co_await ep.close(); }
 
-// connect_and_echo dials and does one 1-byte echo on a bidirectional stream.
-asio::awaitable<Connection> connect_and_echo(Endpoint& client, const NodeAddr& server) {
-  auto c = must(co_await client.connect(server, kAlpn));
+// connect_and_echo dials and does one 1-byte echo on a bidirectional stream (early: with
+// connect_early, so the echo goes as 0-RTT data when the client holds a ticket).
+asio::awaitable<Connection> connect_and_echo(Endpoint& client, const NodeAddr& server, bool early = false) {
+  // Two statements: g++ 12 miscompiles co_await inside a conditional expression.
+  std::optional<P2PResult<Connection>> dialled;
+  if (early) {
+    dialled = co_await client.connect_early(server, kAlpn);
+  } else {
+    dialled = co_await client.connect(server, kAlpn);
+  }
+  auto c = must(std::move(*dialled));
   auto s = must(co_await c.open_bi());
   const std::array<std::byte, 1> one{std::byte{42}};
   must(co_await s.write(one));
@@ -260,14 +270,20 @@ struct Context {
   const QuicBenchOptions& options;
 };
 
-asio::awaitable<double> measure_connect(Context& cx) {
+// measure_connect times reconnects of one client to one server: connect() (resuming the session
+// from the previous connection's ticket unless g_zero_rtt is off) or, with `early`, connect_early()
+// (the echo rides in 0-RTT).
+asio::awaitable<double> measure_connect(Context& cx, bool early = false) {
   auto server = co_await on(cx.server_ex, start_server(cx.server_ex, "bench-server"));
   auto client = must(Endpoint::bind(cx.client_ex, bench_config("bench-client")));
   const NodeAddr to = server.addr();
   std::vector<double> ms;
   for (int i = 0; i < cx.options.connect_samples + 3; ++i) {
     const TimePoint t0 = cx.env.now();
-    auto c = co_await bounded(cx.client_ex, connect_and_echo(client, to), "connect");
+    auto c = co_await bounded(cx.client_ex, connect_and_echo(client, to, early), "connect");
+    if (early && i >= 3 && c.zero_rtt() != ZeroRtt::accepted) {
+      throw BenchFailure{P2PError::protocol("a reconnect did not get its 0-RTT data accepted")};
+    }
     const double dt = seconds(cx.env.now() - t0) * 1e3;
     if (i >= 3) ms.push_back(dt);
     (void)co_await c.close();
@@ -463,7 +479,13 @@ bool wanted(const QuicBenchOptions& o, std::string_view part) {
 asio::awaitable<QuicBenchResult> bench_all(Context& cx) {
   QuicBenchResult r;
   const auto& o = cx.options;
-  if (wanted(o, "connect")) r.connect_ms = co_await measure_connect(cx);
+  if (wanted(o, "connect")) {
+    r.connect_ms = co_await measure_connect(cx);
+    g_zero_rtt = false;
+    r.connect_full_ms = co_await measure_connect(cx);
+    g_zero_rtt = true;
+  }
+  if (wanted(o, "0rtt")) r.reconnect_0rtt_ms = co_await measure_connect(cx, true);
   if (wanted(o, "cold")) r.connect_cold_ms = co_await measure_cold(cx);
   if (wanted(o, "rpc")) r.rpc_64b_per_s = co_await measure_rpc(cx);
   if (wanted(o, "msgs")) r.msgs_1k_per_s = co_await measure_messages(cx);
@@ -494,7 +516,7 @@ P2PResult<void> check_quic_bench_parts(std::string_view parts) {
     if (std::ranges::find(kQuicBenchParts, part) == std::end(kQuicBenchParts)) {
       return fail(
           P2PError::invalid_configuration(fmt::format("unknown benchmark part '{}' (expected a comma-separated list of "
-                                                      "connect, cold, rpc, msgs, bulk, rss)",
+                                                      "connect, 0rtt, cold, rpc, msgs, bulk, rss)",
                                                       part)));
     }
   }
@@ -510,6 +532,7 @@ P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
   }
   g_loopback_udp_payload_size = 0;
   g_busy_poll = options.busy_poll;
+  g_zero_rtt = true;
   g_stop_sending_codes = options.stop_sending_codes;
   asio::io_context client_io(1);
   asio::io_context server_io(1);
@@ -551,10 +574,11 @@ std::string json_number(double v, int decimals) {
 
 std::string to_json(const QuicBenchResult& r) {
   return fmt::format(
-      "{{\"connect_ms\":{},\"connect_cold_ms\":{},\"rpc_64b_per_s\":{},\"msgs_1k_per_s\":{},"
+      "{{\"connect_ms\":{},\"connect_full_ms\":{},\"reconnect_0rtt_ms\":{},\"connect_cold_ms\":{},\"rpc_64b_per_s\":{},\"msgs_1k_per_s\":{},"
       "\"bulk_mb_per_s\":{},\"rss_bytes_per_idle_conn\":{},\"cpu_s_per_gib\":{},\"udp_payload_bytes\":{},"
       "\"bulk_lost_packets\":{},\"bulk_kernel_drops\":{},\"bulk_16k_mb_per_s\":{},\"jumbo_udp_payload_bytes\":{}}}",
-      json_number(r.connect_ms, 3), json_number(r.connect_cold_ms, 3), json_number(r.rpc_64b_per_s, 0),
+      json_number(r.connect_ms, 3), json_number(r.connect_full_ms, 3), json_number(r.reconnect_0rtt_ms, 3),
+      json_number(r.connect_cold_ms, 3), json_number(r.rpc_64b_per_s, 0),
       json_number(r.msgs_1k_per_s, 0), json_number(r.bulk_mb_per_s, 1), json_number(r.rss_bytes_per_idle_conn, 0),
       json_number(r.cpu_s_per_gib, 3), json_number(r.udp_payload_bytes, 0), json_number(r.bulk_lost_packets, 0),
       json_number(r.bulk_kernel_drops, 0), json_number(r.bulk_16k_mb_per_s, 1),
@@ -576,7 +600,9 @@ int quic_bench(bool json, const QuicBenchOptions& options) {
     const std::string figure = std::isnan(v) ? std::string("-") : fmt::format("{:.{}f}", v, decimals);
     std::printf("  %-24s %10s  (%s)\n", key, figure.c_str(), what);
   };
-  row("connect_ms", r->connect_ms, 3, "connect + first 1-byte echo, median");
+  row("connect_ms", r->connect_ms, 3, "reconnect (resumed) + first 1-byte echo, median");
+  row("connect_full_ms", r->connect_full_ms, 3, "the same with resumption off: full handshakes");
+  row("reconnect_0rtt_ms", r->reconnect_0rtt_ms, 3, "connect_early + the echo in 0-RTT, median");
   row("connect_cold_ms", r->connect_cold_ms, 3, "bind both endpoints + connect + echo, median");
   row("rpc_64b_per_s", r->rpc_64b_per_s, 0, "64 B request/response on one stream");
   row("msgs_1k_per_s", r->msgs_1k_per_s, 0, "1 KiB messages through send/recv");

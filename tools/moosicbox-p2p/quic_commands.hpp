@@ -40,7 +40,7 @@ struct QuicBenchOptions {
 };
 
 /// kQuicBenchParts names the parts `--only` accepts, in the order they run.
-inline constexpr std::string_view kQuicBenchParts[] = {"connect", "cold", "rpc", "msgs", "bulk", "rss"};
+inline constexpr std::string_view kQuicBenchParts[] = {"connect", "0rtt", "cold", "rpc", "msgs", "bulk", "rss"};
 
 /// check_quic_bench_parts checks a `--only` list ("rpc,bulk"); returns an error naming the first
 /// unknown part.
@@ -50,6 +50,9 @@ inline constexpr std::string_view kQuicBenchParts[] = {"connect", "cold", "rpc",
 struct QuicBenchResult {
   static constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
   double connect_ms = kNotMeasured;               ///< bound endpoints: connect + first 1-byte echo, median
+                                                  ///< (a reconnect: the session resumes)
+  double connect_full_ms = kNotMeasured;          ///< the same with resumption off: full handshakes
+  double reconnect_0rtt_ms = kNotMeasured;        ///< connect_early + the echo sent in 0-RTT, median
   double connect_cold_ms = kNotMeasured;          ///< bind both endpoints + connect + echo, median
   double rpc_64b_per_s = kNotMeasured;            ///< 64-byte request/response round trips per second, one stream
   double msgs_1k_per_s = kNotMeasured;            ///< 1 KiB messages per second through send/recv
