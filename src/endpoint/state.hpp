@@ -56,8 +56,8 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   std::optional<SocketAddr> reply_source;  // local IP the peer addressed (wildcard sockets)
 
   bool established = false;
-  bool early = false;      // usable before its handshake completed (0-RTT), until established
-  bool delivered = false;  // server: handed to a listener
+  bool early = false;                 // usable before its handshake completed (0-RTT), until established
+  bool delivered = false;             // server: handed to a listener
   bool handshake_counted = false;     // counted in EndpointState::handshakes_live
   bool awaiting_ack = false;          // counted in EndpointState::conns_awaiting_ack
   bool handshaking = false;           // counted in EndpointState::handshaking

@@ -143,7 +143,7 @@ struct Connection::Impl {
   std::optional<SessionTicket> ticket;  // client: the newest ticket, until taken
   bool ticket_seen = false;             // client: a ticket arrived on this connection
   std::uint8_t datagrams_after_confirm = 0;
-  bool resumed = false;  // the handshake resumed a session
+  bool resumed = false;               // the handshake resumed a session
   std::optional<NodeId> ticket_peer;  // server: the client the presented ticket was issued to
 
   // Closing: the CONNECTION_CLOSE we sent, re-sent (rate-limited) when the peer keeps sending.
@@ -1078,8 +1078,8 @@ int Connection::Impl::on_handshake_completed() {
     // only the dialed node's endpoint can open makes that hold anyway).
     const auto key = resumed_peer_key();
     if (!key) {
-      tls_failure = P2PError::authentication_failed(
-          fmt::format("{}: the resumed session carries no peer key", peer_label()));
+      tls_failure =
+          P2PError::authentication_failed(fmt::format("{}: the resumed session carries no peer key", peer_label()));
       return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     // A server that showed the connection early checks the identity it went by.
@@ -1221,8 +1221,8 @@ void Connection::Impl::resend_early_streams() {
     bool reopened = false;
     while (next <= id) {
       StreamId got = -1;
-      const int rv = bidi ? ngtcp2_conn_open_bidi_stream(conn, &got, nullptr)
-                          : ngtcp2_conn_open_uni_stream(conn, &got, nullptr);
+      const int rv =
+          bidi ? ngtcp2_conn_open_bidi_stream(conn, &got, nullptr) : ngtcp2_conn_open_uni_stream(conn, &got, nullptr);
       if (rv != 0) break;  // the server now allows fewer streams than the ticket promised
       next = got + 4;
       if (got == id) {

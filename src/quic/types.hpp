@@ -201,11 +201,11 @@ enum class EventKind {
 
 /// EarlyData is a connection's 0-RTT state.
 enum class EarlyData : std::uint8_t {
-  none,      ///< no 0-RTT (no ticket, or the server does not issue tickets)
-  attempted, ///< client: resuming with a ticket, streams may carry early data; the server's answer
-             ///< comes with the handshake
-  accepted,  ///< the server took the early data
-  rejected,  ///< the server refused it (client: the early streams were resent in 1-RTT)
+  none,       ///< no 0-RTT (no ticket, or the server does not issue tickets)
+  attempted,  ///< client: resuming with a ticket, streams may carry early data; the server's answer
+              ///< comes with the handshake
+  accepted,   ///< the server took the early data
+  rejected,   ///< the server refused it (client: the early streams were resent in 1-RTT)
 };
 
 /// SessionTicket is what a client keeps from one connection to resume the next with 0-RTT: the

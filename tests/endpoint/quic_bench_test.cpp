@@ -36,9 +36,10 @@ TEST(QuicBench, SmallRunReportsEveryKey) {
   EXPECT_GE(r->bulk_kernel_drops, 0);
   EXPECT_TRUE(std::isnan(r->bulk_16k_mb_per_s));
   const std::string json = to_json(*r);
-  for (const char* key : {"connect_ms", "connect_full_ms", "reconnect_0rtt_ms", "connect_cold_ms", "rpc_64b_per_s", "msgs_1k_per_s", "bulk_mb_per_s",
-                          "rss_bytes_per_idle_conn", "cpu_s_per_gib", "udp_payload_bytes", "bulk_lost_packets",
-                          "bulk_kernel_drops", "bulk_16k_mb_per_s", "jumbo_udp_payload_bytes"}) {
+  for (const char* key :
+       {"connect_ms", "connect_full_ms", "reconnect_0rtt_ms", "connect_cold_ms", "rpc_64b_per_s", "msgs_1k_per_s",
+        "bulk_mb_per_s", "rss_bytes_per_idle_conn", "cpu_s_per_gib", "udp_payload_bytes", "bulk_lost_packets",
+        "bulk_kernel_drops", "bulk_16k_mb_per_s", "jumbo_udp_payload_bytes"}) {
     EXPECT_NE(json.find(fmt::format("\"{}\":", key)), std::string::npos) << key;
   }
 }

@@ -1090,8 +1090,7 @@ TEST(QuicResumption, FullAntiReplayRecordRefusesEarlyDataButNotTheConnection) {
   const SessionTicket t1 = first_ticket(*issuer, cfg);
   const SessionTicket t2 = first_ticket(*issuer, cfg);
   cfg.tickets = *issuer;
-  for (const auto& [ticket, expected] :
-       {std::pair{t1, EarlyData::accepted}, std::pair{t2, EarlyData::rejected}}) {
+  for (const auto& [ticket, expected] : {std::pair{t1, EarlyData::accepted}, std::pair{t2, EarlyData::rejected}}) {
     cfg.resume = ticket;
     Pair pair(cfg);
     EarlyExchange x(pair, pattern(100, 8), pattern(100, 9));
@@ -1145,18 +1144,18 @@ TEST(QuicResumption, TlsMessageParsersRejectEveryTruncationAndGarbage) {
   const std::vector<std::uint8_t> identity = {'T', 'I', 'C', 'K', 'E', 'T'};
   std::vector<std::uint8_t> psk_ext = {0x00, 0x0c, 0x00, 0x06};  // identities<12>, identity<6>
   psk_ext.insert(psk_ext.end(), identity.begin(), identity.end());
-  psk_ext.insert(psk_ext.end(), {0, 0, 0, 1});  // obfuscated_ticket_age
+  psk_ext.insert(psk_ext.end(), {0, 0, 0, 1});        // obfuscated_ticket_age
   psk_ext.insert(psk_ext.end(), {0x00, 0x21, 0x20});  // binders<33>, binder<32>
   psk_ext.insert(psk_ext.end(), 32, 0xbb);
   std::vector<std::uint8_t> exts = {0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04};  // supported_versions
-  exts.insert(exts.end(), {0x00, 41, static_cast<std::uint8_t>(psk_ext.size() >> 8),
-                           static_cast<std::uint8_t>(psk_ext.size())});
+  exts.insert(exts.end(),
+              {0x00, 41, static_cast<std::uint8_t>(psk_ext.size() >> 8), static_cast<std::uint8_t>(psk_ext.size())});
   exts.insert(exts.end(), psk_ext.begin(), psk_ext.end());
   std::vector<std::uint8_t> hello = {0x03, 0x03};
-  hello.insert(hello.end(), 32, 0xaa);                   // random
-  hello.insert(hello.end(), {0x00});                     // session id
-  hello.insert(hello.end(), {0x00, 0x02, 0x13, 0x01});   // cipher suites
-  hello.insert(hello.end(), {0x01, 0x00});               // compression
+  hello.insert(hello.end(), 32, 0xaa);                  // random
+  hello.insert(hello.end(), {0x00});                    // session id
+  hello.insert(hello.end(), {0x00, 0x02, 0x13, 0x01});  // cipher suites
+  hello.insert(hello.end(), {0x01, 0x00});              // compression
   hello.insert(hello.end(), {static_cast<std::uint8_t>(exts.size() >> 8), static_cast<std::uint8_t>(exts.size())});
   hello.insert(hello.end(), exts.begin(), exts.end());
   const auto got = first_psk_identity(hello);

@@ -146,8 +146,8 @@ TEST(ZeroRtt, RouterServesEarlyGetAtOnceAndDefersEarlyPostUntilTheHandshake) {
     CO_ASSERT(listener.has_value());
     P2PRouter routes;
     int posts = 0;
-    CO_ASSERT(routes.get("/track", [](const P2PRequest&) { return P2PResponse::text(StatusCode::ok, "track"); })
-                  .has_value());
+    CO_ASSERT(
+        routes.get("/track", [](const P2PRequest&) { return P2PResponse::text(StatusCode::ok, "track"); }).has_value());
     CO_ASSERT(routes
                   .post("/play",
                         [&posts](P2PRequest req) -> asio::awaitable<P2PResponse> {

@@ -574,15 +574,15 @@ std::string json_number(double v, int decimals) {
 
 std::string to_json(const QuicBenchResult& r) {
   return fmt::format(
-      "{{\"connect_ms\":{},\"connect_full_ms\":{},\"reconnect_0rtt_ms\":{},\"connect_cold_ms\":{},\"rpc_64b_per_s\":{},\"msgs_1k_per_s\":{},"
+      "{{\"connect_ms\":{},\"connect_full_ms\":{},\"reconnect_0rtt_ms\":{},\"connect_cold_ms\":{},\"rpc_64b_per_s\":{},"
+      "\"msgs_1k_per_s\":{},"
       "\"bulk_mb_per_s\":{},\"rss_bytes_per_idle_conn\":{},\"cpu_s_per_gib\":{},\"udp_payload_bytes\":{},"
       "\"bulk_lost_packets\":{},\"bulk_kernel_drops\":{},\"bulk_16k_mb_per_s\":{},\"jumbo_udp_payload_bytes\":{}}}",
       json_number(r.connect_ms, 3), json_number(r.connect_full_ms, 3), json_number(r.reconnect_0rtt_ms, 3),
-      json_number(r.connect_cold_ms, 3), json_number(r.rpc_64b_per_s, 0),
-      json_number(r.msgs_1k_per_s, 0), json_number(r.bulk_mb_per_s, 1), json_number(r.rss_bytes_per_idle_conn, 0),
-      json_number(r.cpu_s_per_gib, 3), json_number(r.udp_payload_bytes, 0), json_number(r.bulk_lost_packets, 0),
-      json_number(r.bulk_kernel_drops, 0), json_number(r.bulk_16k_mb_per_s, 1),
-      json_number(r.jumbo_udp_payload_bytes, 0));
+      json_number(r.connect_cold_ms, 3), json_number(r.rpc_64b_per_s, 0), json_number(r.msgs_1k_per_s, 0),
+      json_number(r.bulk_mb_per_s, 1), json_number(r.rss_bytes_per_idle_conn, 0), json_number(r.cpu_s_per_gib, 3),
+      json_number(r.udp_payload_bytes, 0), json_number(r.bulk_lost_packets, 0), json_number(r.bulk_kernel_drops, 0),
+      json_number(r.bulk_16k_mb_per_s, 1), json_number(r.jumbo_udp_payload_bytes, 0));
 }
 
 int quic_bench(bool json, const QuicBenchOptions& options) {

@@ -135,11 +135,11 @@ struct EndpointStats {
   std::uint64_t stateless_resets_sent = 0;  ///< stateless resets sent
   std::uint64_t version_negotiations_sent = 0;
   std::uint64_t retries_sent = 0;
-  std::size_t connections_live = 0;  ///< connections currently held
-  std::size_t handshakes_live = 0;   ///< incoming handshakes in progress
-  std::uint64_t resumed = 0;            ///< connections (either role) that resumed a session
-  std::uint64_t zero_rtt_accepted = 0;  ///< connections (either role) whose early data was taken
-  std::uint64_t zero_rtt_rejected = 0;  ///< client: early data refused by the server (then resent)
+  std::size_t connections_live = 0;            ///< connections currently held
+  std::size_t handshakes_live = 0;             ///< incoming handshakes in progress
+  std::uint64_t resumed = 0;                   ///< connections (either role) that resumed a session
+  std::uint64_t zero_rtt_accepted = 0;         ///< connections (either role) whose early data was taken
+  std::uint64_t zero_rtt_rejected = 0;         ///< client: early data refused by the server (then resent)
   std::uint64_t zero_rtt_replays_refused = 0;  ///< server: a ClientHello seen before got no early data
 };
 

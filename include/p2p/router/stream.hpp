@@ -75,7 +75,9 @@ class BiStreamAdapter final : public AnyBiStream {
     }
   }
   [[nodiscard]] bool is_early() const override {
-    if constexpr (requires(const S& s) { { s.is_early() } -> std::convertible_to<bool>; }) {
+    if constexpr (requires(const S& s) {
+                    { s.is_early() } -> std::convertible_to<bool>;
+                  }) {
       return stream_.is_early();
     } else {
       return false;
