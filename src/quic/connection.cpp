@@ -548,7 +548,7 @@ struct Connection::Impl {
   int on_early_key();
   void on_ticket();
   void on_handshake_message(unsigned type, unsigned when, bool incoming, std::span<const std::uint8_t> body);
-  std::optional<NodeId> resumed_peer_key() const;
+  std::optional<NodeId> resumed_peer_key(const std::optional<NodeId>& known) const;
   void resend_early_streams();
 };
 
@@ -1076,20 +1076,15 @@ int Connection::Impl::on_handshake_completed() {
     // A resumed handshake sends no keys: each side is the one the ticket's session authenticated.
     // The ticket's session keeps the peer's key; a client checks it is the node it dialed (a ticket
     // only the dialed node's endpoint can open makes that hold anyway).
-    const auto key = resumed_peer_key();
+    // A server that showed the connection early checks the identity it went by.
+    const std::optional<NodeId>& claimed = server ? ticket_peer : expected_peer;
+    const auto key = resumed_peer_key(claimed);
     if (!key) {
       tls_failure =
           P2PError::authentication_failed(fmt::format("{}: the resumed session carries no peer key", peer_label()));
       return NGTCP2_ERR_CALLBACK_FAILURE;
     }
-    // A server that showed the connection early checks the identity it went by.
-    const std::optional<NodeId>& claimed = server ? ticket_peer : expected_peer;
-    if (claimed && early != EarlyData::none && *key != *claimed) {
-      tls_failure = P2PError::authentication_failed(
-          fmt::format("{}: the resumed session belongs to {}", peer_label(), key->to_string()));
-      return NGTCP2_ERR_CALLBACK_FAILURE;
-    }
-    if (!server && expected_peer && *key != *expected_peer) {
+    if (claimed && (!server || early != EarlyData::none) && *key != *claimed) {
       tls_failure = P2PError::authentication_failed(
           fmt::format("{}: the resumed session belongs to {}", peer_label(), key->to_string()));
       return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -1165,7 +1160,7 @@ void Connection::Impl::on_handshake_message(unsigned type, unsigned when, bool i
   }
 }
 
-std::optional<NodeId> Connection::Impl::resumed_peer_key() const {
+std::optional<NodeId> Connection::Impl::resumed_peer_key(const std::optional<NodeId>& known) const {
   if (session == nullptr) return std::nullopt;
   unsigned count = 0;
   const gnutls_datum_t* certs = gnutls_certificate_get_peers(session, &count);
@@ -1180,7 +1175,12 @@ std::optional<NodeId> Connection::Impl::resumed_peer_key() const {
   if (gnutls_pubkey_import(pub, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
       gnutls_pubkey_get_pk_algorithm(pub, nullptr) == GNUTLS_PK_EDDSA_ED25519 &&
       gnutls_pubkey_export_ecc_raw(pub, &curve, &x, nullptr) == GNUTLS_E_SUCCESS) {
-    if (auto id = NodeId::from_bytes(std::span<const std::uint8_t>(x.data, x.size))) out = *id;
+    const std::span<const std::uint8_t> raw(x.data, x.size);
+    if (known && std::ranges::equal(raw, known->as_bytes())) {
+      out = *known;  // an already validated id: skip the costly point check
+    } else if (auto id = NodeId::from_bytes(raw)) {
+      out = *id;
+    }
     gnutls_free(x.data);
   }
   gnutls_pubkey_deinit(pub);
