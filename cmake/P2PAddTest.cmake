@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # p2p_add_test(name SOURCES ... LIBS ... LABELS ...): one GoogleTest executable whose tests ctest
 # discovers and labels (unit, prop, sim, integration, netlab, packaging).
 include(GoogleTest)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Installs the headers, the layer libraries and a CMake package (find_package(moosicbox_p2p) gives
 # moosicbox_p2p::p2p and moosicbox_p2p::sim) plus a pkg-config file.
 include(GNUInstallDirs)
@@ -6,6 +7,9 @@ include(CMakePackageConfigHelpers)
 set(P2P_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/moosicbox_p2p)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/p2p DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Dual-licensed MIT OR Apache-2.0: both texts go with the package.
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE-MIT ${PROJECT_SOURCE_DIR}/LICENSE-APACHE
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${PROJECT_BINARY_DIR}/include/p2p/build_config.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/p2p)
 
 set_target_properties(p2p_asio PROPERTIES EXPORT_NAME asio)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # p2p_add_layer(name SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PCH_ASIO])
 # Adds the static library p2p_<name> (exported as moosicbox_p2p::<name>) with the project's include
 # directories, warnings and, with PCH_ASIO, the shared precompiled Boost.Asio header.

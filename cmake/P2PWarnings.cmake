@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # p2p_set_warnings(target): the project's warning set, errors when P2P_WERROR is on, sanitizers when
 # P2P_SANITIZE is on.
 if(P2P_SANITIZE)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // pch.hpp: the heavy headers most translation units include, precompiled once.
 #pragma once
 #include <fmt/format.h>

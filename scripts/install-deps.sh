@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # install-deps.sh: installs every Debian 12 package moosicbox-p2p needs to build, test and run.
 # Idempotent: packages already present are skipped, and the script is silent when nothing is missing.
 set -euo pipefail

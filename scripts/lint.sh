@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # lint.sh: the repository rules a compiler cannot check.
 #  1. Determinism: outside src/env (and the OS CSPRNG wrapper in src/core), library code never reads a
 #     clock, sleeps, uses asio's real-time timers, or draws system randomness.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # run.sh: installs what is missing, builds the tools (Release) and runs the main job:
 # `moosicbox-p2p demo`, a local demonstration that needs no other machine.
 # Extra arguments go to the demo (e.g. --seed 42).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # test.sh: installs what is missing, then runs every quality gate of the project:
 #   lint (determinism rules + clang-format), a warnings-as-errors build of everything (library, tools,
 #   tests, benchmarks, examples), every test label (unit, prop, sim, integration, packaging), and an

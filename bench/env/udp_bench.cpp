@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // udp_bench.cpp: loopback throughput of UdpSocket, both ends in one thread: one datagram per system
 // call, sendmmsg batches, GSO sends into a plain receiver, and GSO sends into a GRO receiver. Each
 // iteration sends one batch of 1200-byte datagrams to 127.0.0.1 and receives all of it.

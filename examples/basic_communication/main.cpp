@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // basic_communication: two nodes exchange messages by node id, written once against the P2PSystem
 // concept and run on both backends: first on the simulator (virtual time, a lossy link), then on
 // real QUIC endpoints over loopback. Exits 0 when every message arrived intact and in order.

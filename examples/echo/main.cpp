@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // echo: an echo service on a real QUIC endpoint and a client that checks every echo, over loopback.
 // The server uses the Endpoint API directly: a listener per application protocol, a coroutine per
 // connection, the message API (send/recv) and one raw bidirectional stream. Exits 0 on success.

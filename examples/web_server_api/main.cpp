@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // main.cpp: the web_server_api example. A music server node serves MusicService through a
 // P2PRouter; a phone node connects to it by node id, lists the tracks, streams each one (whole, and
 // in Range pieces, several at once), checks every byte against the server's checksums, and starts

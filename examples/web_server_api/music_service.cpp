@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // music_service.cpp: the library, its generated WAV files and its routes. Files are read in 64 KiB
 // pieces as the client's flow control allows, so a stream never holds a whole track in memory.
 #include "music_service.hpp"

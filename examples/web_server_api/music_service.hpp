@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // music_service.hpp: MusicService, the example's P2PService: a small music library whose tracks
 // are WAV files generated on disk, served with GET /tracks, GET /tracks/:id, GET /tracks/:id/stream
 // (Range requests), POST /play and GET /now-playing.

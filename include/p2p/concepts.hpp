@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // concepts.hpp: the four concepts every backend satisfies: P2PNodeId, P2PConnection, P2PListener and
 // P2PSystem. Application code written against them runs unchanged on the simulator (SimulatorP2P)
 // and on the real QUIC backend; the choice is made at compile time, never through virtual calls.

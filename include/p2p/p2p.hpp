@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // p2p.hpp: the umbrella header: both backends, the router, DefaultP2P (the backend chosen when the
 // library was configured, -DP2P_DEFAULT_BACKEND=simulator|quic) and P2PBuilder, which builds either
 // backend from one NetworkConfig.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // streams.hpp: byte streams inside a connection, for protocols that need more than ordered messages
 // (the router runs one bidirectional stream per request). Both backends provide them: QUIC streams on
 // the real backend, multiplexed streams on the simulator, with the same semantics.

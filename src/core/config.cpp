@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // config.cpp: NetworkConfig defaults validation and the strict SIMULATOR_* environment reader.
 // Layer: core. Reads the process environment only in from_env(); thread-compatible.
 #include "p2p/core/config.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // error.cpp: messages of P2PErrc, the p2p error category, duration formatting and P2P_ASSERT's
 // failure path. Layer: core. Stateless; thread-safe.
 #include "p2p/core/error.hpp"

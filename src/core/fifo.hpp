@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // fifo.hpp: Fifo, a first-in first-out queue over one vector. An empty Fifo owns no memory (a
 // std::deque allocates its map and a 512-byte node even when empty, which an idle connection with a
 // dozen queues pays for in every one), and a Fifo that empties gives its storage back once it grew

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // log.cpp: the library's logger and the failure path of spawn_logged.
 // Layer: core. Thread-safe (spdlog).
 #include "core/log.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // log.hpp: the library's logger (spdlog, logger name "p2p"). Internal to src/.
 // Layer: core. spdlog loggers are thread-safe.
 #pragma once

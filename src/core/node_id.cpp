@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_id.cpp: NodeId validation (libsodium point checks) and its text encodings (z-base-32, hex).
 // Layer: core. Stateless; thread-safe.
 #include "p2p/core/node_id.hpp"

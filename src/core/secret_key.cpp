@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // secret_key.cpp: ed25519 keys over libsodium, key files, and the OS CSPRNG.
 // Layer: core (the only layer that includes libsodium). Stateless apart from sodium_init; thread-safe.
 #include "p2p/core/secret_key.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sodium_init.hpp: one-time libsodium initialisation. Layer: core (internal). Thread-safe.
 #pragma once
 

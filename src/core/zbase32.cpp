@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // zbase32.cpp: the z-base-32 codec shared by node ids and tickets.
 // Layer: core (internal). Stateless; thread-safe.
 #include "core/zbase32.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // zbase32.hpp: the z-base-32 codec shared by node ids and tickets (most significant bit first,
 // the last character padded with zero bits).
 // Layer: core (internal). Stateless; thread-safe.

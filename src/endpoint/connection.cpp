@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // connection.cpp: the Connection handle: message framing (a QUIC varint length, then the payload, on
 // one unidirectional stream per direction), streams, datagrams, stats and graceful close.
 // Layer: endpoint. Endpoint executor only.

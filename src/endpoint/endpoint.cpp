@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // endpoint.cpp: the endpoint's driver. One receive loop per socket feeds datagrams to the connection
 // their destination id routes to (or starts a server connection, refuses it, answers with Version
 // Negotiation, Retry or a stateless reset); one timer loop runs the earliest connection deadline;

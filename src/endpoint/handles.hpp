@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // handles.hpp: the definitions behind the public handles: Endpoint::Handle and Connection::Handle.
 // The last copy of a handle closes what it points to, in the background.
 // Layer: endpoint (internal). Endpoint executor only.

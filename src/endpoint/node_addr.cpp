@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_addr.cpp: NodeAddr invariants, its ticket codec (z-base-32 of a length- and CRC-framed
 // payload; the format is specified in node_addr.hpp) and the readable "<node_id>@<addr>,..." form.
 // Layer: endpoint. Stateless functions over values; thread-safe.

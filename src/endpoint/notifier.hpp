@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // notifier.hpp: Notifier, the one waiting primitive of the endpoint: a condition a coroutine waits on
 // until notify_all(). Waiters re-check their condition after every wakeup (no lost wakeups: the
 // endpoint is single-threaded, so checking and starting to wait cannot race). Waits honour asio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_p2p.cpp: the P2PSystem adapter over Endpoint.
 // Layer: endpoint. Endpoint executor only.
 #include "p2p/endpoint/quic_p2p.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // session_cache.hpp: SessionCache, the client side of resumption: the newest session ticket of each
 // (peer, application protocol), bounded, oldest dropped first, each ticket used once (RFC 8446
 // §C.4: a reused ticket lets observers link connections) and forgotten once the server would no

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // state.hpp: the endpoint's internal state: EndpointState (sockets, connection-id routing, deadlines,
 // the send path, listeners) and ConnState (one QUIC connection with its message framing, stream
 // waiters and accept queues). Public handles (Endpoint, Connection, streams) point into these.

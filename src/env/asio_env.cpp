@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // asio_env.cpp: the real environment. The one place (with sim_env.cpp) allowed to read a clock.
 // Layer: env. Timers are used from their executor only.
 #include "p2p/env/asio_env.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_env.cpp: virtual time, the deterministic event queue, the seeded generator and virtual timers.
 // Layer: env. Single-threaded: everything here runs on the thread that steps the SimRuntime.
 #include "p2p/env/sim_env.hpp"

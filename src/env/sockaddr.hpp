@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sockaddr.hpp: conversions between SocketAddr and the kernel's sockaddr structures.
 // Layer: env (internal to src/env). Stateless; thread-safe.
 #pragma once

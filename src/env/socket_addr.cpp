@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // socket_addr.cpp: SocketAddr text parsing and formatting, and its conversion to and from the
 // kernel's sockaddr structures.
 // Layer: env. Stateless; thread-safe.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // udp_socket.cpp: UdpSocket on Linux: socket options at bind, sendmmsg with UDP_SEGMENT (GSO),
 // recvmmsg with UDP_GRO, IP_PKTINFO / IPV6_PKTINFO and ECN control messages, and readiness waits
 // through asio's reactor (async_wait on the native socket; the I/O itself is our own system calls).

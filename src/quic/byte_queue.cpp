@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // byte_queue.cpp: block storage for stream data.
 // Layer: quic. Not thread-safe.
 #include "quic/byte_queue.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // byte_queue.hpp: ByteQueue, a FIFO of bytes stored in fixed-size blocks that never move, so that a
 // pointer into it stays valid until the bytes are consumed (ngtcp2 keeps pointers to unacknowledged
 // stream data for retransmission). Blocks are freed as soon as they are consumed, so an idle stream

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // connection.cpp: the QUIC engine over ngtcp2 1.11 and ngtcp2_crypto_gnutls. ngtcp2 callbacks land in
 // static trampolines that only update the connection's own state and queue events; every ngtcp2 call
 // that may re-enter (read, write, close) happens from the public driving functions.

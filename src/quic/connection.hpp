@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // connection.hpp: quic::Connection, the sans-IO QUIC state of one connection (ngtcp2 + GnuTLS). It never
 // reads a clock, touches a socket or draws system randomness: the driver feeds it datagrams and the
 // current time, pulls datagrams to send with poll_transmit(), arms one timer from next_deadline(), and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // ngtcp2_util.hpp: small conversions between the engine's types and ngtcp2's C types. Included only
 // by the engine's .cpp files: it is the thin layer a later ngtcp2 upgrade touches.
 // Layer: quic (private). Pure functions.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // packet.cpp: stateless packet handling over ngtcp2's packet functions and ngtcp2_crypto's token
 // helpers.
 // Layer: quic. Pure functions; thread-safe.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // packet.hpp: the stateless side of QUIC a demultiplexer needs before (or without) a connection:
 // reading a datagram's connection ids, Version Negotiation, Stateless Reset, Retry and its tokens, and
 // refusing a connection without keeping state.

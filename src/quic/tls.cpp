@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // tls.cpp: builds GnuTLS credentials from a node key. The node's Ed25519 seed becomes the TLS private
 // key and its public key the RFC 7250 raw public key, so the TLS identity is the node id itself.
 // Layer: quic. Construction only; the result is immutable.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // tls.hpp: TlsIdentity, an endpoint's TLS 1.3 identity: its node key as an RFC 7250 raw Ed25519
 // public key, loaded once into GnuTLS credentials that every connection of the endpoint shares.
 // Layer: quic. Immutable after create(); connections on one strand share it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // tls_native.hpp: the GnuTLS objects behind a TlsIdentity, for the engine's .cpp files.
 // Layer: quic (private). Immutable after creation.
 #pragma once

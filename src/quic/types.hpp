@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // types.hpp: the vocabulary of the sans-IO QUIC engine: connection ids, network paths, transmits,
 // events, transport settings and the random source the engine draws from. None of these types
 // mention ngtcp2 or GnuTLS, so drivers (endpoint/) include this header without them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // async_event.cpp: waiters are kept with their completion handlers; a cancellation slot removes one
 // waiter. Completions are posted, so notify_all never runs a waiter inside the caller.
 // Layer: router (internal). Single executor.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // async_event.hpp: AsyncEvent, a broadcast wake-up for coroutines, and AsyncSemaphore built on it.
 // No clock is involved: waiters wake on notify_all() or when their wait is cancelled, so both work
 // the same on real and simulated executors.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // body.cpp: body readers and writers, in-memory bodies, and collect().
 // Layer: router. Everything here runs on the executor of the request it serves.
 #include "p2p/router/body.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // client.cpp: the client side of the request protocol on one stream.
 // Layer: router. Runs on the connection's executor, inside the caller's coroutine; a large or
 // streamed request body is uploaded by a background task that shares the stream.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // headers.cpp: Headers and the RFC 9110 field syntax checks.
 // Layer: router. Plain value type; not thread-safe.
 #include "p2p/router/headers.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // message.cpp: request construction, response helpers and Range answers.
 // Layer: router. Plain values.
 #include "p2p/router/message.hpp"

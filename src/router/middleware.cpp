@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // middleware.cpp: allowlist, token-bucket rate limiting, request logging and metrics.
 // Layer: router. Runs on the server's executor.
 #include "p2p/router/middleware.hpp"

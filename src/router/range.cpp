@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // range.cpp: the Range header evaluation of RFC 9110 section 14 for one byte range.
 // Layer: router. Pure functions; thread-safe.
 #include "p2p/router/range.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // route_table.cpp: pattern parsing and the segment trie behind RouteTable. Nodes live in one vector
 // and refer to each other by index, so a table copies by value and a copy is independent.
 // Layer: router. Matching is const; registration is not thread-safe.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // router.cpp: route registration (all or nothing per service) and dispatch through middleware,
 // routing, the route's checks and its handler.
 // Layer: router. Registration is single-threaded; dispatch runs on the server's executor.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // server.cpp: the non-template half of Server: admission (per-peer and global limits), one
 // coroutine per request stream running the request protocol, a watchdog that enforces the
 // timeouts on the environment's clock, and graceful shutdown.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // stream_state.cpp: the drivers' view of one request stream.
 // Layer: router (internal). One executor.
 #include "stream_state.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // stream_state.hpp: StreamState owns one request's stream for the drivers: a push-back buffer for
 // body bytes read together with the head, progress accounting, and the end states of both halves;
 // StreamBodyInput and StreamBodyOutput connect it to BodyReader and BodyWriter and enforce the

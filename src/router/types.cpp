@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // types.cpp: method tokens and status reason phrases.
 // Layer: router. Pure functions over constant tables; thread-safe.
 #include "p2p/router/types.hpp"

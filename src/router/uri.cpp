@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // uri.cpp: request target splitting, percent-encoding, UTF-8 validation and query parsing.
 // Layer: router. Pure functions; thread-safe.
 #include "p2p/router/uri.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // wire.cpp: head frame encoding and the incremental head decoder (docs/protocol.md, "Router").
 // Every length read from the wire is checked against what remains and against the limits before
 // anything is allocated, so a hostile peer can make a decoder hold at most the limits' worth.

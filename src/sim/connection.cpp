@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // connection.cpp: connection pairs of the simulator: frames on lanes, their delivery, the handshake,
 // flow control (message window and stream credit), graceful close, failure, rerouting and stalls on
 // topology changes, streams, and the public connection and stream handles.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // internal.hpp: the simulator's internal state: the World's implementation (nodes, directory,
 // connections, per-link timing state), connection pairs with their lanes of frames in flight, streams,
 // listeners, and the two small tools everything uses (RingQueue, WaitQueue).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // network_graph.cpp: the simulated topology, its partitions and route searches (breadth first and
 // Dijkstra on latency). Ties are broken by insertion order, so routes are a pure function of the
 // sequence of changes. Layer: sim. Single-threaded.

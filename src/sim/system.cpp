@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // system.cpp: SimulatorP2P (dial, listen, discover, the directory) and SimulatorListener.
 // Layer: sim. Single-threaded.
 #include "sim/internal.hpp"

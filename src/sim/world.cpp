@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // world.cpp: sim::World and its implementation: nodes and the name directory, seeds, routes (direct
 // where the NATs allow, otherwise through the best relay), the per-link timing model (latency,
 // jitter, loss as retransmission time, bandwidth as serialisation and queueing), reactions to

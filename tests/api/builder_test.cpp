@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // builder_test.cpp: P2PBuilder builds both backends from one NetworkConfig; DefaultP2P is a backend.
 // The QUIC part binds loopback sockets only (label integration).
 #include "p2p/p2p.hpp"

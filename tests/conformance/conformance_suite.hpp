@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // conformance_suite.hpp: the generic conformance suite every backend runs unchanged: two typed
 // GoogleTest suites, P2PConformance (messages, lifecycle, close semantics, listeners, many
 // connections) for any P2PSystem, and P2PStreamConformance (bidirectional streams) for backends whose

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // conformance_quic_test.cpp: the generic conformance suite on the real QUIC backend (QuicP2P) over
 // loopback UDP: every system is an endpoint bound to 127.0.0.1, and all of them know each other's
 // addresses.

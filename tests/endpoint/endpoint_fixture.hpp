@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // endpoint_fixture.hpp: helpers for the endpoint's integration tests: run a test coroutine on an
 // io_context with a wall-time bound, bind loopback endpoints, and race an operation against a timer.
 // Real sockets on loopback only.

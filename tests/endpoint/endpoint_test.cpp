@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // endpoint_test.cpp: the real QUIC backend over loopback UDP: connecting by node id, messages,
 // streams, datagrams, close semantics, identity and ALPN failures, limits and hostile input.
 #include "p2p/endpoint/endpoint.hpp"

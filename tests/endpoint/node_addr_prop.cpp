@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_addr_prop.cpp: properties of NodeAddr tickets: every NodeAddr round-trips; parsing never
 // crashes on arbitrary text, ticket-shaped text or well-framed garbage bodies; every single mistyped
 // character and every swap of two neighbouring characters is rejected.

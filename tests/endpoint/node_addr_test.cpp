@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_addr_test.cpp: NodeAddr invariants, the ticket format (round trips, a pinned golden ticket,
 // the documented sizes) and a parse error for every kind of malformed ticket and readable address.
 #include "p2p/endpoint/node_addr.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_bench_test.cpp: the benchmark behind `moosicbox-p2p bench quic` runs end to end with small
 // sizes and reports every key with a plausible value.
 #include <gtest/gtest.h>

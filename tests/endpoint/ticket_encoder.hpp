@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // ticket_encoder.hpp: an independent encoder of the ticket envelope, written from the format in
 // node_addr.hpp (not from node_addr.cpp), so tests can build well-framed tickets with any body,
 // version, length field or checksum, including ones the library itself never writes.

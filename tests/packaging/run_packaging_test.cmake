@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # run_packaging_test.cmake: install, then build and run the consumer with CMake and with pkg-config.
 file(REMOVE_RECURSE ${P2P_WORK_DIR})
 set(prefix ${P2P_WORK_DIR}/prefix)
@@ -10,6 +11,12 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install ${P2P_BINARY_DIR} --prefix ${prefix})
+# The package carries both licence texts.
+foreach(licence LICENSE-MIT LICENSE-APACHE)
+  if(NOT EXISTS ${prefix}/share/doc/moosicbox_p2p/${licence})
+    message(FATAL_ERROR "the install has no share/doc/moosicbox_p2p/${licence}")
+  endif()
+endforeach()
 run(${CMAKE_COMMAND} -S ${P2P_CONSUMER_DIR} -B ${P2P_WORK_DIR}/cmake-build -G ${P2P_GENERATOR}
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${P2P_WORK_DIR}/cmake-build)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // byte_queue_test.cpp: ByteQueue keeps bytes in order across block boundaries, keeps pointers stable
 // and frees storage once consumed (tests/quic/transfer_prop.cpp compares it with a deque).
 #include "quic/byte_queue.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // connection_test.cpp: the sans-IO QUIC engine, two engines against each other in memory with
 // virtual time (tests/quic/quic_pair.hpp): handshake and identity, ALPN, streams under loss and
 // reordering, flow control, datagrams, timeouts, close, hostile input, stateless reset, Retry and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // packet_test.cpp: the stateless packet functions: header decoding of good and malformed input,
 // Version Negotiation, Stateless Reset sizing, Retry tokens, refusals.
 #include "quic/packet.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_pair.hpp: Pair, two sans-IO QUIC engines wired together in memory with virtual time: a link
 // with latency, jitter (reordering) and loss drawn from a seeded generator. No socket, no clock: time
 // jumps to the next packet delivery or engine deadline. A minimal server-side demultiplexer creates the

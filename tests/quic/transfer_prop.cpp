@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // transfer_prop.cpp: properties of the QUIC engine: ByteQueue behaves like a deque; any payload sent
 // on a stream arrives intact and in order whatever the link's loss, jitter and seed.
 #include <gtest/gtest.h>

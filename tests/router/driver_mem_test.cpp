@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // driver_mem_test.cpp: the driver suite on the in-memory stream double, plus what only the double
 // can show deterministically: small responses overtake bulk bodies on a congested link, and the
 // transport's buffers stay bounded.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // driver_quic_test.cpp: the router driver suite on the QUIC backend over loopback (real sockets on
 // 127.0.0.1 only, every run bounded in time).
 #include "router/driver_suite.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // driver_sim_test.cpp: the router driver suite on the simulator backend (SimulatorP2P streams), and
 // what the simulator adds: the same seed gives the same run, under packet loss too.
 #include "router/driver_suite.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // driver_suite.hpp: the router's driver suite, written once against a backend trait (see
 // support/harness.hpp, MemBackend) and instantiated per backend: the in-memory stream double
 // (unit), the simulator (sim) and QUIC over loopback (integration). It covers the wire protocol end

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // range_prop.cpp: Range evaluation against a direct reading of RFC 9110 section 14 for every kind of
 // single range, and query strings that survive encoding and parsing.
 #include <gtest/gtest.h>

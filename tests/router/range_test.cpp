@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // range_test.cpp: Range header evaluation (single, open-ended, suffix, unsatisfiable, ignored).
 #include "p2p/router/range.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // route_table_prop.cpp: properties of the matcher against a brute-force reference: any registered
 // path is found with its parameters, unknown paths give 404, other methods 405 with Allow, and
 // registration refuses exactly the (method, shape) pairs already taken.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // route_table_test.cpp: pattern parsing, precedence, 404 / 405 / HEAD / OPTIONS, conflicts.
 #include "p2p/router/route_table.hpp"
 

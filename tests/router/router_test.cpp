@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // router_test.cpp: in-process dispatch: handler forms, services, middleware, routing answers,
 // HEAD, limits and failures, without any transport.
 #include "p2p/router/router.hpp"

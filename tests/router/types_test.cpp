@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // types_test.cpp: methods, statuses and header fields.
 #include "p2p/router/types.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // uri_test.cpp: target splitting, percent-encoding, UTF-8 validation and query parsing.
 #include "p2p/router/uri.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // wire_prop.cpp: head frames round-trip whatever the chunking, and arbitrary bytes never crash the
 // decoder nor make it hold more than the limits allow.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // wire_test.cpp: head frame encoding and the incremental decoder, including hostile input.
 #include "p2p/router/wire.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // zero_rtt_quic_test.cpp: session resumption and 0-RTT through the real endpoint and the router over
 // loopback (127.0.0.1 only, every run bounded in time): early messages and streams, a server that
 // restarted (early data refused, then resent), and the router serving GET at once but deferring a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // conformance_sim_test.cpp: the generic conformance suite on the simulator, over a quiet network and
 // over a lossy, jittery, bandwidth-limited one (the suite's guarantees must hold on both).
 #include "conformance/conformance_suite.hpp"

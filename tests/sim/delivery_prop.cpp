@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // delivery_prop.cpp: properties of the simulator's delivery model, over random networks and fault
 // schedules: any message up to the maximum size arrives intact; under loss (0 to 30 %), latency,
 // jitter, bandwidth limits and partition/heal schedules, every message is delivered exactly once and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // model_test.cpp: the simulator's network model: loss costs retransmission time, never messages;
 // bandwidth costs serialisation and queueing; partitions stall and heals resume; a stall longer than
 // the connection timeout fails both ends; link flaps reroute; NATs decide direct or relayed paths;

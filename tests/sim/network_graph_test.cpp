@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // network_graph_test.cpp: NetworkGraph: nodes, links, partitions and route searches.
 #include "p2p/sim/network_graph.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // scenario_test.cpp: whole-network scenarios on the simulator, swept over seeds: a three-node mesh, a
 // multi-hop path, partition and recovery, discovery by name, the NAT matrix with its expected direct
 // or relayed outcomes, and a 1,000-node network. Every scenario also runs twice per seed and must

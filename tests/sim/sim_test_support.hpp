@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_test_support.hpp: shared helpers of the simulator's tests: the seed of a test (P2P_SIM_SEED
 // when set, otherwise a fixed default so runs are reproducible) and the "reproduce with" trace.
 #pragma once

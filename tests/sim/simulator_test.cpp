@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // simulator_test.cpp: SimulatorP2P, SimulatorConnection and SimulatorListener: dialing, messages,
 // timing on a quiet link, close semantics, errors, discovery and the handles' lifetime rules.
 #include "p2p/sim/sim.hpp"

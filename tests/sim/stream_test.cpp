@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // stream_test.cpp: streams of SimulatorConnection: open/accept order, data both ways, finish and
 // end-of-stream, reset and stop with codes, flow control that bounds buffering, independence of
 // streams from each other and from messages, the stream limit, and handle drop semantics.

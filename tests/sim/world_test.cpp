@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // world_test.cpp: sim::World: seeds (P2P_SIM_SEED, including malformed values), creation from the
 // environment, the spec's helpers, node lookup and removal, run() bounds, the trace, and tearing a
 // world down while coroutines still wait in it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # cli_test.sh: the moosicbox-p2p command line as a user runs it: argument errors, key files, and a
 # listen/send round trip on loopback. Every step is bounded by `timeout`; only processes started
 # here are stopped, by PID.

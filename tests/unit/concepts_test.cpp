@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // concepts_test.cpp: the P2P concepts accept a conforming backend and reject near misses.
 #include "p2p/concepts.hpp"
 

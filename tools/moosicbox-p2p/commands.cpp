@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // commands.cpp: the subcommands of moosicbox-p2p. Errors are one line on stderr and exit code 1.
 #include "commands.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // commands.hpp: the subcommands of moosicbox-p2p, apart from argument parsing (main.cpp).
 // Each returns the process exit code and prints one clear line on error.
 #pragma once

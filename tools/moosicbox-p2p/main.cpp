@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // main.cpp: argument parsing of moosicbox-p2p (CLI11). The work is in the *_commands.cpp files.
 // Bad arguments print one line and the usage hint, with exit code 2 (CLI11's parse errors).
 #include <CLI/CLI.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // net_commands.cpp: listen, send and the loopback demo: the real backend used from the command line.
 // One single-threaded io_context per command. Errors are one line on stderr and exit code 1.
 #include "net_commands.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // net_commands.hpp: the subcommands of moosicbox-p2p that use the network (real QUIC endpoints):
 // listen, send and the loopback part of demo. Each returns the process exit code.
 #pragma once

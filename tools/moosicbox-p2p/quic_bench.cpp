@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_bench.cpp: `moosicbox-p2p bench quic`: the QUIC backend measured on loopback, both ends in this
 // process. Each end has its own single-threaded io_context on its own thread (the machine's two
 // cores), so the two ends run in parallel like two processes would and talk only through UDP.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_commands.hpp: the QUIC backend's command-line pieces: the loopback benchmark behind
 // `moosicbox-p2p bench quic [--json]`.
 // Layer: tools. Each function runs its own io_context and threads and returns when done.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // router_bench.cpp: `moosicbox-p2p bench router`: the router over the QUIC backend on loopback,
 // and the same requests over HTTP/1.1 (Boost.Beast) on loopback TCP as a baseline. In both cases
 // the server runs on its own thread and io_context and the client on the calling thread, so the two

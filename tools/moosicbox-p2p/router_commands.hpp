@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // router_commands.hpp: the router's command-line pieces: the benchmark behind
 // `moosicbox-p2p bench router [--json]`.
 // Layer: tools. Each function runs its own io_contexts and threads and returns when done.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_bench.cpp: `moosicbox-p2p bench sim`: the simulator's figures. Every workload is a fixed,
 // seeded simulation; wall time comes from the real environment's clock (env::AsioEnv), resident
 // memory from /proc/self/statm. The workloads are documented in docs/simulation.md.

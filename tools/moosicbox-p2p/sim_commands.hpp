@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_commands.hpp: the simulator's subcommands of moosicbox-p2p: the demonstration of a small
 // simulated network and the simulator's benchmark figures.
 // Each returns the process exit code.

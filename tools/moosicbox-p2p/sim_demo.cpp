@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_demo.cpp: `moosicbox-p2p demo` on the simulator: a music server at home behind a
 // port-restricted NAT, a phone behind a symmetric NAT, a laptop behind a full-cone NAT and a relay.
 // The phone reaches the server through the relay (the NATs forbid a direct path), the laptop

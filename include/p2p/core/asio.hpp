@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // asio.hpp: the Boost.Asio names the public API uses (awaitable, executors), under p2p::asio.
 // Layer: core. Header-only aliases.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // assert.hpp: P2P_ASSERT, the check for programmer errors (broken invariants), never for bad input.
 // Layer: core. Thread-safe: it only reads its arguments and aborts.
 #pragma once

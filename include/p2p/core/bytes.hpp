@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // bytes.hpp: the byte vocabulary of the library (owned buffers, views, conversions from text).
 // Layer: core. Plain value types; no threading rule.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // config.hpp: NetworkConfig, the knobs shared by both backends, with the spec's defaults and a strict
 // reader of the SIMULATOR_* environment variables.
 // Layer: core. Plain value type.

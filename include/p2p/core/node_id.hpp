@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_id.hpp: NodeId, a node's identity: its 32-byte ed25519 public key. Text forms are z-base-32
 // (52 characters, the default) and hex (64 characters); parse() accepts both.
 // Layer: core. Immutable value type; thread-safe.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // random.hpp: the RandomSource concept: anything that fills a buffer with random bytes. Library code
 // draws every random byte through one, so the simulator can make randomness a function of its seed.
 // Layer: core.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // secret_key.hpp: SecretKey, a node's ed25519 signing key, and Signature. The key material is wiped on
 // destruction and never formatted or logged.
 // Layer: core (the only layer that includes libsodium). A SecretKey is immutable after creation.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // spawn.hpp: spawn_logged, the one way the library starts a background coroutine. Unlike
 // co_spawn(..., detached) it never drops a failure: an escaped exception is logged with the task name.
 // Layer: core. Call from the executor's thread.

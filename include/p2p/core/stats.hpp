@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // stats.hpp: ConnectionStats, the counters every connection of every backend reports, and
 // TransportStats, the QUIC transport's counters of the real backend.
 // Layer: core. Plain value type.

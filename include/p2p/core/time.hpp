@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // time.hpp: the project's time vocabulary. TimePoint belongs to a clock tag that has no now(), so
 // library code cannot read a clock by accident: time always comes from the environment (env/).
 // Layer: core. Plain value types.

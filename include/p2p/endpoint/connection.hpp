@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // connection.hpp: Connection, an authenticated QUIC connection to one peer of an Endpoint, and its
 // streams. The message API (send / recv) carries length-prefixed messages on one long-lived
 // unidirectional stream per direction: ordered, exactly once, with the size limit enforced on both

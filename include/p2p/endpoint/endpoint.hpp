@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // endpoint.hpp: Endpoint, the real backend: QUIC over UDP sockets (IPv4 and IPv6), many connections
 // per socket demultiplexed by connection id, dialed by NodeId (TLS 1.3 with the node keys), with
 // application protocols chosen by ALPN. Listener hands out the incoming connections of one ALPN.

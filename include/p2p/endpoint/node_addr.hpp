@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_addr.hpp: NodeAddr, everything needed to dial a node: its NodeId, optionally its home relay
 // URL, and the direct UDP addresses it may be reached at; and its ticket, the text form a person
 // copies from one device and pastes on another.

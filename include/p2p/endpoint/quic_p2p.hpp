@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_p2p.hpp: QuicP2P, the real backend behind the P2PSystem concept: an Endpoint that dials node
 // ids through an address book, listens for one application protocol, and has no name discovery yet.
 // Application code written against P2PSystem runs on it unchanged (the conformance suite does).

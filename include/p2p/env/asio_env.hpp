@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // asio_env.hpp: AsioEnv, the real environment: CLOCK_MONOTONIC time, asio steady timers, the OS
 // CSPRNG, on one executor.
 // Layer: env. An AsioEnv and its timers belong to their executor (use them from its strand only).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // concepts.hpp: the environment seam. Library code reads time, waits and draws randomness only
 // through an Environment, so the same code runs on real sockets and time (AsioEnv) or in a
 // deterministic simulation with virtual time (SimEnv).

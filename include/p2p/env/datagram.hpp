@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // datagram.hpp: the vocabulary of batched datagram I/O shared by the real UDP socket and simulated
 // ones: Transmit (one datagram, or a run of equal-size segments sent with one GSO call), RecvMeta
 // (what arrived in one receive buffer: possibly several GRO-coalesced segments), Ecn, Segments (the

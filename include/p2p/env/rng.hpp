@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // rng.hpp: Rng, the deterministic random generator of simulations (xoshiro256**, seeded through
 // splitmix64), and derive_seed, which gives every node and link its own stream from one root seed.
 // Layer: env. An Rng is not thread-safe; each belongs to one simulation.

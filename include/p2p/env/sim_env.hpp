@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_env.hpp: the simulated environment. SimRuntime owns virtual time, a deterministic event queue
 // and a single-threaded io_context that it steps (never run()): it runs everything ready at the
 // current instant, then jumps time to the next event. SimEnv is one node's view of it (its own seeded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // socket_addr.hpp: SocketAddr, an IPv4 or IPv6 address with a port (and an IPv6 scope id), the
 // address vocabulary of datagram sockets, paths and tickets. Text forms: "1.2.3.4:5" and "[::1]:5"
 // (with "%<index>" before the bracket for a scoped address, "[fe80::1%2]:5").

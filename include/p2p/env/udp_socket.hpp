@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // udp_socket.hpp: UdpSocket, the real datagram I/O seam. A non-blocking UDP socket (IPv4, IPv6 or
 // dual-stack) with batched sends (sendmmsg, UDP GSO when the kernel has it) and batched receives
 // (recvmmsg, UDP GRO), the local destination address of every datagram (IP_PKTINFO /

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // body.hpp: request and response bodies. A body is read through a BodyReader (the bytes arrive from
 // the stream as the handler or client reads them, never all at once unless asked) and produced as a
 // Body: nothing, bytes in memory, or a streamed source that writes chunks through a BodyWriter with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // client.hpp: P2PClient, requests to a router over one connection. Each request opens its own
 // bidirectional stream, so any number may be in flight at once and a slow one never blocks the
 // others. The response's body is streamed: reading it pulls bytes from the network with flow

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // headers.hpp: Headers, an ordered multimap of request or response header fields with
 // case-insensitive names (stored lower case, as they travel on the wire), and the field syntax rules.
 // Layer: router. Plain value type; not thread-safe.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // message.hpp: P2PRequest and P2PResponse, what handlers receive and return, and the Range helper
 // that answers 200, 206 or 416 for a representation of known size.
 // Layer: router. Plain values (move-only because of their bodies).

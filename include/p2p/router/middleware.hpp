@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // middleware.hpp: ready-made middleware and hooks: a router-wide allowlist (403), per-peer rate
 // limiting with a token bucket on the environment's clock (429 with Retry-After), and request
 // logging and metrics fed from ServeOptions::on_request.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // range.hpp: Range requests (RFC 9110 section 14) for one byte range: "bytes=0-99" (closed),
 // "bytes=100-" (open-ended) and "bytes=-500" (suffix). A request for several ranges is answered
 // with the whole representation (the RFC lets a server ignore Range); a range that cannot be

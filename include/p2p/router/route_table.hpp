@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // route_table.hpp: the sans-IO path matcher. Patterns are "/tracks/:id" (a parameter matches one
 // non-empty segment), "/files/*path" (a wildcard matches the non-empty rest) and literal segments.
 // A request path resolves to the most specific route: at each segment a literal beats a parameter,

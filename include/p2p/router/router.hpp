@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // router.hpp: P2PRouter, the route table plus handlers and middleware, and P2PService, a group of
 // routes registered together. A router is built once (registration refuses conflicts with a clear
 // error), then shared read-only by every connection a server accepts; P2PRouter::handle dispatches

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // server.hpp: serving a P2PRouter over connections. Server::serve(listener) accepts connections
 // from any P2PListener whose connections carry streams (P2PStreamConnection); each connection's
 // streams are accepted concurrently, one request per stream, with a per-peer and a global limit on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // stream.hpp: AnyBiStream, the router's type-erased view of one bidirectional stream, and the
 // erased environment its drivers use for time. The router's request logic is written once, in
 // non-template code, against these; a backend's stream type (any P2PBiStream) and environment (any

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // types.hpp: the HTTP-like vocabulary of the router: request methods, status codes and their texts.
 // Method names are the HTTP tokens (GET, POST, ...): `delete` is a C++ keyword, and code written
 // against the router reads like the HTTP it mirrors.

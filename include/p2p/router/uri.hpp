@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // uri.hpp: the text rules of request targets: splitting "path?query", percent-encoding, UTF-8
 // validation, and QueryParams, the decoded query string.
 // Layer: router. Pure functions and a plain value type; thread-safe.

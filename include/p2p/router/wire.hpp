@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // wire.hpp: the router's wire format (docs/protocol.md, "Router"), sans-IO. A request is one
 // bidirectional stream: the client writes a request head frame, then the request body, then finishes
 // its side; the server writes a response head frame, then the response body, then finishes. A head

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // network_graph.hpp: NetworkGraph, the topology of one simulated world: nodes (online or not, behind
 // a NAT of a given type, relays or not) and directed links with latency, jitter, loss, a bandwidth
 // limit and an active flag, plus partitions that cut every link between two groups of nodes. One

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim.hpp: everything of the simulator backend in one include: World, NetworkGraph, SimulatorP2P and
 // its connections, listeners and streams.
 // Layer: sim. See world.hpp for the threading rule.

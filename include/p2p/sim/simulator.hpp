@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // simulator.hpp: SimulatorP2P, the simulator backend: one node of a sim::World that dials node ids,
 // listens, resolves names, and exchanges messages and streams over the simulated network with the
 // real backend's guarantees (reliable, ordered, exactly-once messages; flow-controlled streams; loss

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // world.hpp: sim::World, one deterministic simulation: virtual time and the event queue (an
 // env::SimRuntime), a root seed from which every node and link draws its own random stream, the
 // shared NetworkGraph, the simulated nodes (SimulatorP2P), a name directory, an event trace with a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // udp_socket_test.cpp: UdpSocket on real loopback sockets (127.0.0.0/8 and ::1 only): batches, GSO
 // sends, GRO receives, packet info on wildcard and dual-stack sockets, ECN, truncation, per-datagram
 // send errors, bind errors and readiness waits. Nothing sleeps: every test waits on readiness with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // consumer.cpp: a program built against the installed package; exits 0 when the library works.
 #include <p2p/core/node_id.hpp>
 #include <p2p/core/secret_key.hpp>

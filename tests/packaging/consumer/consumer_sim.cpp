@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // consumer_sim.cpp: a program built against the installed simulator target; exits 0 when a message
 // crosses a simulated link.
 #include <p2p/sim/sim.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_id_prop.cpp: properties of NodeId text forms, test ids and signatures.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>

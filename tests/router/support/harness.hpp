@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // harness.hpp: what the router driver suite needs from a backend, and the helpers it shares:
 // starting coroutines, a server running in the background, fetching a whole response, and the
 // in-memory backend (MemBackend) on the stream double.

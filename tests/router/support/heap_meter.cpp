@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // heap_meter.cpp: replacement global operator new / delete that count live bytes. Each block gets
 // a header holding its size; aligned forms use a header as large as the alignment.
 // Layer: tests. Thread-safe.

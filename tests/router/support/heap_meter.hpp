@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // heap_meter.hpp: counts the bytes live on the heap (operator new / delete are replaced in
 // heap_meter.cpp), so a test can show that a transfer's memory stays bounded.
 // Layer: tests. Thread-safe (relaxed atomics).

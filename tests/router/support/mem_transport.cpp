@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // mem_transport.cpp: the in-memory transport's state machine. Data moves writer queue -> in flight
 // (a delivery event one latency later, after serialisation when bandwidth is limited) -> reader
 // buffer; the writer's credit returns one latency after the reader consumed the bytes.

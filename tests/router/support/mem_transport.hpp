@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // mem_transport.hpp: an in-memory transport that satisfies P2PStreamConnection on SimRuntime
 // virtual time, for testing the router's drivers without a backend. It models what the router
 // relies on: per-stream flow control (a bounded window, updates arriving one latency later), FIN,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_backend.hpp: the router driver suite's backend trait on the real QUIC backend: loopback
 // endpoints (127.0.0.1, kernel-chosen ports), one per identity, on one io_context with AsioEnv.
 // Real time: the suite's waits are scaled down (tick() is 100 ms) and every run is bounded.

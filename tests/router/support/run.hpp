@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // run.hpp: helpers for router tests: running a coroutine to completion on a fresh io_context, and
 // deterministic byte patterns for body checks.
 // Layer: tests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_backend.hpp: the router driver suite's backend trait on SimulatorP2P: a server node and one
 // node per client name, each linked to the server, in one deterministic World.
 // Layer: tests. Single-threaded on the World's runtime.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // config_test.cpp: NetworkConfig defaults and the strict SIMULATOR_* reader.
 #include "p2p/core/config.hpp"
 

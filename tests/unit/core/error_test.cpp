@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // error_test.cpp: P2PError messages, codes and the std::error_code category.
 #include "p2p/core/error.hpp"
 

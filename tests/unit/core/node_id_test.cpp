@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // node_id_test.cpp: NodeId validation, text forms and malformed input.
 #include "p2p/core/node_id.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // secret_key_test.cpp: key derivation, signatures, and key files (permissions, malformed content).
 #include "p2p/core/secret_key.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // zbase32_test.cpp: the z-base-32 codec shared by node ids and tickets: known vectors, padding,
 // round trips, and malformed text.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // asio_env_test.cpp: the real environment's clock and timers, without sleeping: deadlines already
 // past complete at once, and cancellation ends a far wait.
 #include "p2p/env/asio_env.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // datagram_test.cpp: the datagram vocabulary without sockets: how a transmit counts its segments and
 // how a receive buffer splits into whole datagrams (single, GRO-coalesced, truncated, empty).
 #include "p2p/env/datagram.hpp"

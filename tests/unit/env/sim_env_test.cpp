@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_env_test.cpp: virtual time, the event queue, seeded randomness and virtual timers.
 #include "p2p/env/sim_env.hpp"
 

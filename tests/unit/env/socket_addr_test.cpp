@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 // socket_addr_test.cpp: SocketAddr text forms (well-formed and malformed), classification, ordering
 // and the v4-mapped conversions.
 #include "p2p/env/socket_addr.hpp"
