@@ -16,12 +16,12 @@ pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET GLOBAL gnutls>=3.7)
 
 # Boost.Asio is header-only and appears in public signatures (awaitable), so it is a public
 # dependency of every layer.
-if(NOT TARGET p2p_asio)
-  add_library(p2p_asio INTERFACE)
-  target_link_libraries(p2p_asio INTERFACE Boost::headers Threads::Threads)
-  target_compile_definitions(p2p_asio INTERFACE BOOST_ASIO_NO_DEPRECATED)
+if(NOT TARGET moosicbox_p2p_asio)
+  add_library(moosicbox_p2p_asio INTERFACE)
+  target_link_libraries(moosicbox_p2p_asio INTERFACE Boost::headers Threads::Threads)
+  target_compile_definitions(moosicbox_p2p_asio INTERFACE BOOST_ASIO_NO_DEPRECATED)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-    target_compile_definitions(p2p_asio INTERFACE BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1)
+    target_compile_definitions(moosicbox_p2p_asio INTERFACE BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1)
   endif()
 endif()
 

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # p2p_add_layer(name SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PCH_ASIO])
-# Adds the static library p2p_<name> (exported as moosicbox_p2p::<name>) with the project's include
+# Adds the static library moosicbox_p2p_<name> (exported as moosicbox_p2p::<name>) with the project's include
 # directories, warnings and, with PCH_ASIO, the shared precompiled Boost.Asio header.
 set(P2P_LAYERS "" CACHE INTERNAL "")
 
 function(p2p_add_layer name)
   cmake_parse_arguments(ARG "PCH_ASIO" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
-  set(target p2p_${name})
+  set(target moosicbox_p2p_${name})
   add_library(${target} STATIC ${ARG_SOURCES})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name} POSITION_INDEPENDENT_CODE ON)
   target_include_directories(${target}

@@ -10,8 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
 
-lib_dirs=(include/p2p src)
-excluded='^(src/env/|include/p2p/env/|src/core/secret_key.cpp)'
+lib_dirs=(include/moosicbox/p2p src)
+excluded='^(src/env/|include/moosicbox/p2p/env/|src/core/secret_key.cpp)'
 lib_files=$(find "${lib_dirs[@]}" -name '*.cpp' -o -name '*.hpp' | grep -vE "$excluded" | sort)
 
 check_lib() { # pattern, description
@@ -40,7 +40,7 @@ for f in $all_cpp; do
   fi
 done
 
-for f in $(find include/p2p -name '*.hpp' | sort); do
+for f in $(find include/moosicbox/p2p -name '*.hpp' | sort); do
   if grep -nE '^\s*using namespace' "$f" >/dev/null; then
     echo "lint: $f: 'using namespace' in a public header"
     status=1

@@ -6,9 +6,9 @@
 
 #include <vector>
 
-#include "p2p/env/udp_socket.hpp"
+#include "moosicbox/p2p/env/udp_socket.hpp"
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 constexpr std::size_t kSegmentBytes = 1200;
@@ -83,4 +83,4 @@ BENCHMARK(BM_UdpLoopbackGso)->Arg(32)->Arg(54);
 BENCHMARK(BM_UdpLoopbackGsoGro)->Arg(32)->Arg(54);
 
 }  // namespace
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

@@ -2,12 +2,14 @@
 // basic_communication: two nodes exchange messages by node id, written once against the P2PSystem
 // concept and run on both backends: first on the simulator (virtual time, a lossy link), then on
 // real QUIC endpoints over loopback. Exits 0 when every message arrived intact and in order.
-#include <p2p/p2p.hpp>
+#include <moosicbox/p2p/p2p.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
+
+namespace p2p = moosicbox::p2p;
 
 namespace {
 

@@ -2,15 +2,17 @@
 // echo: an echo service on a real QUIC endpoint and a client that checks every echo, over loopback.
 // The server uses the Endpoint API directly: a listener per application protocol, a coroutine per
 // connection, the message API (send/recv) and one raw bidirectional stream. Exits 0 on success.
-#include <p2p/core/spawn.hpp>
-#include <p2p/endpoint/endpoint.hpp>
-#include <p2p/env/asio_env.hpp>
+#include <moosicbox/p2p/core/spawn.hpp>
+#include <moosicbox/p2p/endpoint/endpoint.hpp>
+#include <moosicbox/p2p/env/asio_env.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
+
+namespace p2p = moosicbox::p2p;
 
 namespace {
 

@@ -20,21 +20,21 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 
+#include "moosicbox/p2p/router/client.hpp"
+#include "moosicbox/p2p/router/server.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "music_service.hpp"
-#include "p2p/router/client.hpp"
-#include "p2p/router/server.hpp"
-#include "p2p/sim/sim.hpp"
 #ifdef WEB_SERVER_API_HAS_QUIC
 #include <boost/asio/io_context.hpp>
 
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 #endif
 
 namespace {
 
-using namespace p2p::router;  // NOLINT(google-build-using-namespace): the example reads like a web API
-namespace asio = p2p::asio;
+using namespace moosicbox::p2p::router;  // NOLINT(google-build-using-namespace): the example reads like a web API
+namespace asio = moosicbox::p2p::asio;
 
 struct Checks {
   int passed = 0;
@@ -54,14 +54,13 @@ struct Listed {
 
 // get_all performs a request and reads the whole body (at most 64 MiB).
 template <class C>
-asio::awaitable<p2p::P2PResult<std::pair<ClientResponse, p2p::Bytes>>> get_all(P2PClient<C>& client, Method method,
-                                                                               std::string target, Headers headers = {},
-                                                                               Body body = {}) {
+asio::awaitable<moosicbox::p2p::P2PResult<std::pair<ClientResponse, moosicbox::p2p::Bytes>>> get_all(
+    P2PClient<C>& client, Method method, std::string target, Headers headers = {}, Body body = {}) {
   auto resp = co_await client.request(method, target, std::move(headers), std::move(body));
-  if (!resp) co_return p2p::fail(std::move(resp.error()));
+  if (!resp) co_return moosicbox::p2p::fail(std::move(resp.error()));
   auto bytes = co_await resp->body.read_all(std::size_t{64} << 20);
-  if (!bytes) co_return p2p::fail(std::move(bytes.error()));
-  co_return std::pair<ClientResponse, p2p::Bytes>{std::move(*resp), std::move(*bytes)};
+  if (!bytes) co_return moosicbox::p2p::fail(std::move(bytes.error()));
+  co_return std::pair<ClientResponse, moosicbox::p2p::Bytes>{std::move(*resp), std::move(*bytes)};
 }
 
 std::string hex64(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -77,7 +76,7 @@ asio::awaitable<Checks> run_client(C connection) {
   if (auto r = co_await get_all(client, Method::GET, "/tracks"); r) {
     c.expect(r->first.status == StatusCode::ok, "the library lists with 200");
     boost::system::error_code ec;
-    const auto list = boost::json::parse(p2p::to_string(r->second), ec);
+    const auto list = boost::json::parse(moosicbox::p2p::to_string(r->second), ec);
     if (!ec && list.is_array()) {
       for (const auto& v : list.as_array()) {
         const auto& o = v.as_object();
@@ -100,7 +99,7 @@ asio::awaitable<Checks> run_client(C connection) {
                        get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[1].id)) &&
                        get_all(client, Method::GET, fmt::format("/tracks/{}/stream", tracks[2].id)));
   // (No structured bindings here: g++ 12 miscompiles them inside coroutines.)
-  const std::array<const p2p::P2PResult<std::pair<ClientResponse, p2p::Bytes>>*, 3> whole = {
+  const std::array<const moosicbox::p2p::P2PResult<std::pair<ClientResponse, moosicbox::p2p::Bytes>>*, 3> whole = {
       &std::get<0>(all), &std::get<1>(all), &std::get<2>(all)};
   for (std::size_t i = 0; i < tracks.size(); ++i) {
     const auto& t = tracks[i];
@@ -117,7 +116,7 @@ asio::awaitable<Checks> run_client(C connection) {
   // The second track again in Range pieces: a closed range, an open-ended one, a suffix.
   const auto& t = tracks[1];
   std::printf("GET /tracks/%s/stream with Range\n", t.id.c_str());
-  p2p::Bytes joined;
+  moosicbox::p2p::Bytes joined;
   const std::uint64_t cut = 1'000'000;
   // Headers are built before each co_await: g++ 12 cannot keep an initializer_list's array alive
   // across a suspension ("array used as initializer").
@@ -146,7 +145,7 @@ asio::awaitable<Checks> run_client(C connection) {
   }
   if (auto tail = co_await get_all(client, Method::GET, fmt::format("/tracks/{}/stream", t.id), suffix);
       tail && joined.size() == t.size) {
-    c.expect(tail->second == p2p::Bytes(joined.end() - 44, joined.end()), "bytes=-44 is the last 44 bytes");
+    c.expect(tail->second == moosicbox::p2p::Bytes(joined.end() - 44, joined.end()), "bytes=-44 is the last 44 bytes");
   }
   if (auto past = co_await get_all(client, Method::GET, fmt::format("/tracks/{}/stream", t.id), past_end); past) {
     c.expect(past->first.status == StatusCode::range_not_satisfiable &&
@@ -162,10 +161,11 @@ asio::awaitable<Checks> run_client(C connection) {
   if (auto play = co_await get_all(client, Method::POST, "/play", json, Body(fmt::format(R"({{"track":"{}"}})", t.id)));
       play) {
     c.expect(play->first.status == StatusCode::ok,
-             fmt::format("play track {}: {}", t.id, p2p::to_string(play->second)));
+             fmt::format("play track {}: {}", t.id, moosicbox::p2p::to_string(play->second)));
   }
   if (auto now = co_await get_all(client, Method::GET, "/now-playing"); now) {
-    c.expect(p2p::to_string(now->second) == fmt::format(R"({{"playing":"{}"}})", t.id), "now playing reports it");
+    c.expect(moosicbox::p2p::to_string(now->second) == fmt::format(R"({{"playing":"{}"}})", t.id),
+             "now playing reports it");
   }
   if (auto bad = co_await get_all(client, Method::POST, "/play", {}, Body("not json")); bad) {
     c.expect(bad->first.status == StatusCode::bad_request, "a malformed play request answers 400");
@@ -179,9 +179,9 @@ asio::awaitable<Checks> run_client(C connection) {
   co_return c;
 }
 
-p2p::P2PResult<P2PRouter> build_router(const std::filesystem::path& dir) {
+moosicbox::p2p::P2PResult<P2PRouter> build_router(const std::filesystem::path& dir) {
   auto svc = music::MusicService::create(dir);
-  if (!svc) return p2p::fail(std::move(svc.error()));
+  if (!svc) return moosicbox::p2p::fail(std::move(svc.error()));
   return P2PRouter{}.with_service(std::move(*svc));
 }
 
@@ -192,10 +192,10 @@ int report(const Checks& c) {
 
 int run_sim(std::uint64_t seed, const std::filesystem::path& dir) {
   std::printf("backend: simulator (seed %llu)\n", static_cast<unsigned long long>(seed));
-  p2p::NetworkConfig config;
+  moosicbox::p2p::NetworkConfig config;
   config.latency = std::chrono::milliseconds(20);
   config.packet_loss = 0.01;
-  p2p::sim::World world(seed, config);
+  moosicbox::p2p::sim::World world(seed, config);
   auto server = world.add_node("music-server");
   auto phone = world.add_node("phone");
   if (!server || !phone || !world.link(server->local_node_id(), phone->local_node_id())) return 1;
@@ -204,7 +204,7 @@ int run_sim(std::uint64_t seed, const std::filesystem::path& dir) {
     std::fprintf(stderr, "%s\n", router.error().message().c_str());
     return 1;
   }
-  Server<p2p::env::SimEnv> http(server->env(), std::move(*router));
+  Server<moosicbox::p2p::env::SimEnv> http(server->env(), std::move(*router));
   bool served = false;
   asio::co_spawn(
       world.runtime().executor(),
@@ -231,7 +231,7 @@ int run_sim(std::uint64_t seed, const std::filesystem::path& dir) {
     std::printf("the client did not finish\n");
     return 1;
   }
-  std::printf("virtual time used: %s\n", p2p::format_duration(world.now().time_since_epoch()).c_str());
+  std::printf("virtual time used: %s\n", moosicbox::p2p::format_duration(world.now().time_since_epoch()).c_str());
   return report(*checks);
 }
 
@@ -240,17 +240,17 @@ int run_quic(const std::filesystem::path& dir) {
   std::printf("backend: QUIC over loopback\n");
   asio::io_context io(1);
   auto endpoint_config = [](std::string_view name) {
-    p2p::EndpointConfig cfg(p2p::test_secret_key(name));
-    cfg.bind_addrs = {p2p::SocketAddr::v4_loopback(0)};
+    moosicbox::p2p::EndpointConfig cfg(moosicbox::p2p::test_secret_key(name));
+    cfg.bind_addrs = {moosicbox::p2p::SocketAddr::v4_loopback(0)};
     return cfg;
   };
-  auto server_ep = p2p::Endpoint::bind(io.get_executor(), endpoint_config("music-server"));
-  auto phone_ep = p2p::Endpoint::bind(io.get_executor(), endpoint_config("phone"));
+  auto server_ep = moosicbox::p2p::Endpoint::bind(io.get_executor(), endpoint_config("music-server"));
+  auto phone_ep = moosicbox::p2p::Endpoint::bind(io.get_executor(), endpoint_config("phone"));
   if (!server_ep || !phone_ep) return 1;
   auto listener = server_ep->listen(kAlpn);
   auto router = build_router(dir);
   if (!listener || !router) return 1;
-  Server<p2p::env::AsioEnv> http(p2p::env::AsioEnv(io.get_executor()), std::move(*router));
+  Server<moosicbox::p2p::env::AsioEnv> http(moosicbox::p2p::env::AsioEnv(io.get_executor()), std::move(*router));
   std::optional<Checks> checks;
   bool finished = false;
   asio::co_spawn(
@@ -277,7 +277,7 @@ int run_quic(const std::filesystem::path& dir) {
           checks = co_await run_client(std::move(*conn));
         }
         http.shutdown();
-        p2p::env::AsioEnv env(io.get_executor());
+        moosicbox::p2p::env::AsioEnv env(io.get_executor());
         auto timer = env.make_timer();
         while (!served) (void)co_await timer.wait_until(env.now() + std::chrono::milliseconds(10));
         co_await phone_ep->close();
@@ -286,7 +286,7 @@ int run_quic(const std::filesystem::path& dir) {
       },
       [](std::exception_ptr) {});
   // Bounded: the whole exchange takes well under a second on loopback.
-  p2p::env::AsioEnv clock(io.get_executor());
+  moosicbox::p2p::env::AsioEnv clock(io.get_executor());
   const auto deadline = clock.now() + std::chrono::seconds(120);
   while (!finished && clock.now() < deadline) io.run_one_for(std::chrono::milliseconds(100));
   if (!checks) {

@@ -12,9 +12,9 @@
 
 namespace music {
 
-using namespace p2p::router;  // NOLINT(google-build-using-namespace): the example reads like a web API
+using namespace moosicbox::p2p::router;  // NOLINT(google-build-using-namespace): the example reads like a web API
 
-std::uint64_t fnv1a64(std::uint64_t hash, p2p::ByteView bytes) noexcept {
+std::uint64_t fnv1a64(std::uint64_t hash, moosicbox::p2p::ByteView bytes) noexcept {
   for (const auto b : bytes) {
     hash ^= std::to_integer<std::uint8_t>(b);
     hash *= 0x100000001b3ULL;
@@ -34,8 +34,8 @@ void put_u16(std::string& out, std::uint16_t v) {
 }
 
 // write_wav writes a mono 16-bit tone of `seconds` at `hz` and returns its size and checksum.
-p2p::P2PResult<std::pair<std::uint64_t, std::uint64_t>> write_wav(const std::filesystem::path& path,
-                                                                  std::uint32_t seconds, double hz) {
+moosicbox::p2p::P2PResult<std::pair<std::uint64_t, std::uint64_t>> write_wav(const std::filesystem::path& path,
+                                                                             std::uint32_t seconds, double hz) {
   const std::uint32_t data_bytes = seconds * kSampleRate * 2;
   std::string header;
   header += "RIFF";
@@ -51,9 +51,11 @@ p2p::P2PResult<std::pair<std::uint64_t, std::uint64_t>> write_wav(const std::fil
   header += "data";
   put_u32(header, data_bytes);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return p2p::fail(p2p::P2PError::invalid_configuration(fmt::format("cannot write {}", path.string())));
+  if (!out)
+    return moosicbox::p2p::fail(
+        moosicbox::p2p::P2PError::invalid_configuration(fmt::format("cannot write {}", path.string())));
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  std::uint64_t checksum = fnv1a64(kFnvOffset, p2p::as_bytes(header));
+  std::uint64_t checksum = fnv1a64(kFnvOffset, moosicbox::p2p::as_bytes(header));
   std::string block;
   const std::uint32_t samples = seconds * kSampleRate;
   for (std::uint32_t i = 0; i < samples; ++i) {
@@ -62,32 +64,36 @@ p2p::P2PResult<std::pair<std::uint64_t, std::uint64_t>> write_wav(const std::fil
     put_u16(block, static_cast<std::uint16_t>(v));
     if (block.size() >= 65536 || i + 1 == samples) {
       out.write(block.data(), static_cast<std::streamsize>(block.size()));
-      checksum = fnv1a64(checksum, p2p::as_bytes(block));
+      checksum = fnv1a64(checksum, moosicbox::p2p::as_bytes(block));
       block.clear();
     }
   }
-  if (!out) return p2p::fail(p2p::P2PError::invalid_configuration(fmt::format("cannot write {}", path.string())));
+  if (!out)
+    return moosicbox::p2p::fail(
+        moosicbox::p2p::P2PError::invalid_configuration(fmt::format("cannot write {}", path.string())));
   return std::pair<std::uint64_t, std::uint64_t>{header.size() + data_bytes, checksum};
 }
 
 // stream_file writes `length` bytes of `path` from `offset`. A plain coroutine function, so its
 // arguments live in its own frame.
-p2p::asio::awaitable<p2p::P2PResult<void>> stream_file(std::filesystem::path path, std::uint64_t offset,
-                                                       std::uint64_t length, BodyWriter& writer) {
+moosicbox::p2p::asio::awaitable<moosicbox::p2p::P2PResult<void>> stream_file(std::filesystem::path path,
+                                                                             std::uint64_t offset, std::uint64_t length,
+                                                                             BodyWriter& writer) {
   std::ifstream in(path, std::ios::binary);
   in.seekg(static_cast<std::streamoff>(offset));
-  if (!in) co_return p2p::fail(p2p::P2PError::network(fmt::format("cannot read {}", path.string())));
-  p2p::Bytes buf(64 * 1024);
+  if (!in)
+    co_return moosicbox::p2p::fail(moosicbox::p2p::P2PError::network(fmt::format("cannot read {}", path.string())));
+  moosicbox::p2p::Bytes buf(64 * 1024);
   while (length > 0) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
     in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n));
     if (static_cast<std::size_t>(in.gcount()) != n) {
-      co_return p2p::fail(p2p::P2PError::network(fmt::format("short read in {}", path.string())));
+      co_return moosicbox::p2p::fail(moosicbox::p2p::P2PError::network(fmt::format("short read in {}", path.string())));
     }
-    if (auto w = co_await writer.write(p2p::ByteView(buf).first(n)); !w) co_return w;
+    if (auto w = co_await writer.write(moosicbox::p2p::ByteView(buf).first(n)); !w) co_return w;
     length -= n;
   }
-  co_return p2p::P2PResult<void>{};
+  co_return moosicbox::p2p::P2PResult<void>{};
 }
 
 boost::json::object track_json(const Track& t) {
@@ -96,7 +102,7 @@ boost::json::object track_json(const Track& t) {
 }
 }  // namespace
 
-p2p::P2PResult<MusicService> MusicService::create(const std::filesystem::path& dir) {
+moosicbox::p2p::P2PResult<MusicService> MusicService::create(const std::filesystem::path& dir) {
   struct Spec {
     const char* title;
     const char* artist;
@@ -118,7 +124,7 @@ p2p::P2PResult<MusicService> MusicService::create(const std::filesystem::path& d
     t.seconds = s.seconds;
     t.file = dir / fmt::format("track-{}.wav", t.id);
     auto written = write_wav(t.file, s.seconds, s.hz);
-    if (!written) return p2p::fail(std::move(written.error()));
+    if (!written) return moosicbox::p2p::fail(std::move(written.error()));
     t.size = written->first;
     t.checksum = written->second;
     svc.tracks_.push_back(std::move(t));
@@ -133,7 +139,7 @@ const Track* MusicService::find(std::string_view id) const {
   return nullptr;
 }
 
-p2p::P2PResult<void> MusicService::register_routes(p2p::P2PRouter& router) {
+moosicbox::p2p::P2PResult<void> MusicService::register_routes(moosicbox::p2p::P2PRouter& router) {
   if (auto r = router.get("/tracks",
                           [this](const P2PRequest&) {
                             boost::json::array list;
@@ -168,7 +174,7 @@ p2p::P2PResult<void> MusicService::register_routes(p2p::P2PRouter& router) {
   }
   if (auto r = router.post(
           "/play",
-          [this](P2PRequest req) -> p2p::asio::awaitable<P2PResponse> {
+          [this](P2PRequest req) -> moosicbox::p2p::asio::awaitable<P2PResponse> {
             auto body = co_await req.body.read_text(4096);
             if (!body) co_return P2PResponse::error(StatusCode::bad_request, body.error().message());
             boost::system::error_code ec;

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "p2p/router/router.hpp"
+#include "moosicbox/p2p/router/router.hpp"
+
+namespace p2p = moosicbox::p2p;
 
 namespace music {
 

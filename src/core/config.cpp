@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // config.cpp: NetworkConfig defaults validation and the strict SIMULATOR_* environment reader.
 // Layer: core. Reads the process environment only in from_env(); thread-compatible.
-#include "p2p/core/config.hpp"
+#include "moosicbox/p2p/core/config.hpp"
 
 #include <cerrno>
 #include <charconv>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 P2PError bad_var(std::string_view var, std::string_view value, std::string_view why) {
@@ -112,4 +112,4 @@ P2PResult<void> NetworkConfig::validate() const {
   return {};
 }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// error.cpp: messages of P2PErrc, the p2p error category, duration formatting and P2P_ASSERT's
+// error.cpp: messages of P2PErrc, the p2p error category, duration formatting and MOOSICBOX_P2P_ASSERT's
 // failure path. Layer: core. Stateless; thread-safe.
-#include "p2p/core/error.hpp"
+#include "moosicbox/p2p/core/error.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 std::string_view message_prefix(P2PErrc code) noexcept {
   switch (code) {
@@ -93,4 +93,4 @@ void assert_fail(const char* expr, const char* file, int line, const char* func)
 }
 }  // namespace detail
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 
 /// Fifo is a queue with push at the back, pop at the front, indexing from the front, and ordered
 /// insertion. Iterators and references are invalidated by every change.
@@ -31,11 +31,11 @@ class Fifo {
   [[nodiscard]] std::size_t size() const noexcept { return items_.size() - head_; }
 
   [[nodiscard]] T& front() noexcept {
-    P2P_ASSERT(!empty());
+    MOOSICBOX_P2P_ASSERT(!empty());
     return items_[head_];
   }
   [[nodiscard]] const T& front() const noexcept {
-    P2P_ASSERT(!empty());
+    MOOSICBOX_P2P_ASSERT(!empty());
     return items_[head_];
   }
   [[nodiscard]] T& operator[](std::size_t i) noexcept { return items_[head_ + i]; }
@@ -56,7 +56,7 @@ class Fifo {
 
   /// pop_front drops the front element (its resources are released at once).
   void pop_front() noexcept {
-    P2P_ASSERT(!empty());
+    MOOSICBOX_P2P_ASSERT(!empty());
     items_[head_] = T{};
     ++head_;
     if (head_ == items_.size()) {
@@ -89,4 +89,4 @@ class Fifo {
   std::size_t head_ = 0;
 };
 
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

@@ -7,9 +7,9 @@
 
 #include <cstdlib>
 
-#include "p2p/core/spawn.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 spdlog::logger& logger() {
   static const std::shared_ptr<spdlog::logger> instance = [] {
@@ -40,4 +40,4 @@ void log_task_failure(std::string_view name, std::exception_ptr e) noexcept {
   }
 }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

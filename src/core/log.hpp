@@ -5,8 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
-namespace p2p {
+namespace moosicbox::p2p {
 /// logger returns the library's logger; its level follows P2P_LOG (trace, debug, info, warn, error,
 /// off; default warn) read once at first use.
 spdlog::logger& logger();
-}  // namespace p2p
+}  // namespace moosicbox::p2p

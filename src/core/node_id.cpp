@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // node_id.cpp: NodeId validation (libsodium point checks) and its text encodings (z-base-32, hex).
 // Layer: core. Stateless; thread-safe.
-#include "p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
 
 #include <sodium.h>
 
@@ -10,10 +10,10 @@
 
 #include "core/sodium_init.hpp"
 #include "core/zbase32.hpp"
-#include "p2p/core/assert.hpp"
-#include "p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 constexpr std::string_view kHexAlphabet = "0123456789abcdef";
@@ -78,7 +78,7 @@ P2PResult<NodeId> NodeId::parse(std::string_view text) {
       return fail(
           P2PError::invalid_node_id(fmt::format("bad z-base-32 character {} at position {}", printable(text[i]), i)));
     }
-    P2P_ASSERT(decoded.bytes.size() == kSize && decoded.leftover_bits == 4);
+    MOOSICBOX_P2P_ASSERT(decoded.bytes.size() == kSize && decoded.leftover_bits == 4);
     // 52 characters carry 260 bits; the last 4 must be zero, or two texts would name one key.
     if (decoded.leftover != 0) return fail(P2PError::invalid_node_id("non-canonical z-base-32 (trailing bits set)"));
     std::ranges::copy(decoded.bytes, out.begin());
@@ -91,7 +91,7 @@ P2PResult<NodeId> NodeId::parse(std::string_view text) {
 
 std::string NodeId::to_string() const {
   std::string out = detail::zbase32_encode(bytes_);
-  P2P_ASSERT(out.size() == kZBase32Length);
+  MOOSICBOX_P2P_ASSERT(out.size() == kZBase32Length);
   return out;
 }
 
@@ -109,4 +109,4 @@ std::string NodeId::fmt_short() const { return to_hex().substr(0, 10); }
 
 NodeId test_node_id(std::string_view name) { return test_secret_key(name).public_key(); }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

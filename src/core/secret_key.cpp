@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // secret_key.cpp: ed25519 keys over libsodium, key files, and the OS CSPRNG.
 // Layer: core (the only layer that includes libsodium). Stateless apart from sodium_init; thread-safe.
-#include "p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -14,14 +14,14 @@
 #include <sstream>
 
 #include "core/sodium_init.hpp"
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 namespace detail {
 void ensure_sodium() noexcept {
   static const int rc = sodium_init();
-  P2P_ASSERT(rc >= 0);
+  MOOSICBOX_P2P_ASSERT(rc >= 0);
 }
 }  // namespace detail
 
@@ -53,7 +53,7 @@ SecretKey SecretKey::from_seed(std::span<const std::byte, kSeedSize> seed) {
   std::array<std::uint8_t, crypto_sign_PUBLICKEYBYTES> pk{};
   std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> sk{};
   const int rc = crypto_sign_seed_keypair(pk.data(), sk.data(), reinterpret_cast<const unsigned char*>(seed.data()));
-  P2P_ASSERT(rc == 0);
+  MOOSICBOX_P2P_ASSERT(rc == 0);
   std::array<std::byte, kSeedSize> s{};
   std::memcpy(s.data(), seed.data(), kSeedSize);
   SecretKey key(s, sk, NodeId(pk));
@@ -66,7 +66,7 @@ Signature SecretKey::sign(std::span<const std::byte> message) const {
   Signature sig{};
   const int rc = crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(message.data()),
                                       message.size(), expanded_.data());
-  P2P_ASSERT(rc == 0);
+  MOOSICBOX_P2P_ASSERT(rc == 0);
   return sig;
 }
 
@@ -176,4 +176,4 @@ P2PResult<void> SecretKey::save(const std::filesystem::path& path, bool overwrit
   return {};
 }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -2,7 +2,7 @@
 // sodium_init.hpp: one-time libsodium initialisation. Layer: core (internal). Thread-safe.
 #pragma once
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 /// ensure_sodium initialises libsodium once; aborts if it cannot (no usable CSPRNG).
 void ensure_sodium() noexcept;
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

@@ -3,7 +3,7 @@
 // Layer: core (internal). Stateless; thread-safe.
 #include "core/zbase32.hpp"
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 
 int zbase32_value(char c) noexcept {
   if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -53,4 +53,4 @@ ZBase32Decoded zbase32_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 
 /// kZBase32Alphabet is z-base-32's alphabet: the value of a character is its position.
 inline constexpr std::string_view kZBase32Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769";
@@ -36,4 +36,4 @@ struct ZBase32Decoded {
 /// depend on the length they expect.
 [[nodiscard]] ZBase32Decoded zbase32_decode(std::string_view text);
 
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

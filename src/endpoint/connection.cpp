@@ -7,10 +7,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "endpoint/handles.hpp"
-#include "p2p/core/assert.hpp"
-#include "p2p/core/spawn.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 using namespace boost::asio::experimental::awaitable_operators;
 
@@ -432,7 +432,7 @@ asio::awaitable<P2PResult<Bytes>> Connection::recv() {
 
 Connection::NodeId Connection::remote_node_id() const {
   const auto& c = handle_->st;
-  P2P_ASSERT(c->remote.has_value());
+  MOOSICBOX_P2P_ASSERT(c->remote.has_value());
   return *c->remote;
 }
 
@@ -605,4 +605,4 @@ std::uint64_t BiStream::id() const noexcept { return static_cast<std::uint64_t>(
 bool BiStream::is_early() const noexcept { return ref_->conn->quic->stream_is_early(ref_->id); }
 asio::awaitable<P2PResult<void>> BiStream::handshake() { return detail::wait_handshake(ref_->conn, "handshake"); }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -18,11 +18,11 @@
 
 #include "core/log.hpp"
 #include "endpoint/handles.hpp"
-#include "p2p/core/assert.hpp"
-#include "p2p/core/spawn.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
 #include "quic/packet.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 using namespace boost::asio::experimental::awaitable_operators;
 
@@ -1201,4 +1201,4 @@ std::string Listener::local_addr() const {
 
 const std::string& Listener::alpn() const { return handle_->st->alpn; }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

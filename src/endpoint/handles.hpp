@@ -8,7 +8,7 @@
 
 #include "endpoint/state.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 /// Endpoint::Handle is shared by every copy of an Endpoint; its destruction closes the endpoint.
 struct Endpoint::Handle {
@@ -72,4 +72,4 @@ asio::awaitable<void> endpoint_close(std::shared_ptr<EndpointState> ep);
 
 }  // namespace detail
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -2,16 +2,16 @@
 // node_addr.cpp: NodeAddr invariants, its ticket codec (z-base-32 of a length- and CRC-framed
 // payload; the format is specified in node_addr.hpp) and the readable "<node_id>@<addr>,..." form.
 // Layer: endpoint. Stateless functions over values; thread-safe.
-#include "p2p/endpoint/node_addr.hpp"
+#include "moosicbox/p2p/endpoint/node_addr.hpp"
 
 #include <algorithm>
 #include <array>
 #include <vector>
 
 #include "core/zbase32.hpp"
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 constexpr std::size_t kLengthFieldBytes = 2;
@@ -122,7 +122,7 @@ class Reader {
 };
 
 void put_u16(std::vector<std::uint8_t>& out, std::size_t v) {
-  P2P_ASSERT(v <= 0xffff);
+  MOOSICBOX_P2P_ASSERT(v <= 0xffff);
   out.push_back(static_cast<std::uint8_t>(v >> 8));
   out.push_back(static_cast<std::uint8_t>(v & 0xff));
 }
@@ -174,7 +174,7 @@ P2PResult<NodeAddr> parse_body_v1(std::span<const std::uint8_t> body) {
     if (auto why = direct_address_problem(a)) return ticket_error(fmt::format("bad address {} ({}): {}", i, a, *why));
     if (addr.direct_addresses().contains(a)) return ticket_error(fmt::format("bad address {}: duplicate {}", i, a));
     auto added = addr.add_direct_address(a);
-    P2P_ASSERT(added.has_value());  // checked above: valid, new, and count <= max
+    MOOSICBOX_P2P_ASSERT(added.has_value());  // checked above: valid, new, and count <= max
   }
   if (r.remaining() != 0) {
     return ticket_error(fmt::format("unexpected {} bytes after the addresses", r.remaining()));
@@ -249,14 +249,14 @@ bool NodeAddr::remove_direct_address(const SocketAddr& addr) noexcept {
 }
 
 std::string NodeAddr::to_ticket() const {
-  P2P_ASSERT(direct_.size() <= kDirectAddressCountMax);
+  MOOSICBOX_P2P_ASSERT(direct_.size() <= kDirectAddressCountMax);
   std::vector<std::uint8_t> payload;
   payload.reserve(64 + (relay_url_ ? relay_url_->size() : 0) + direct_.size() * 19);
   put_u16(payload, 0);  // length, filled in below
   const auto& id = node_id_.as_bytes();
   payload.insert(payload.end(), id.begin(), id.end());
   if (relay_url_) {
-    P2P_ASSERT(relay_url_->size() <= kRelayUrlLengthMax);
+    MOOSICBOX_P2P_ASSERT(relay_url_->size() <= kRelayUrlLengthMax);
     payload.push_back(static_cast<std::uint8_t>(relay_url_->size()));
     payload.insert(payload.end(), relay_url_->begin(), relay_url_->end());
   } else {
@@ -275,12 +275,12 @@ std::string NodeAddr::to_ticket() const {
   const std::array<std::uint8_t, 1> version{static_cast<std::uint8_t>(kTicketVersion)};
   const std::uint32_t crc = crc32(crc32(0, version), payload);
   for (int shift = 24; shift >= 0; shift -= 8) payload.push_back(static_cast<std::uint8_t>(crc >> shift));
-  P2P_ASSERT(payload.size() == total);
+  MOOSICBOX_P2P_ASSERT(payload.size() == total);
 
   std::string out(kTicketPrefix);
   out += static_cast<char>('0' + kTicketVersion);
   out += detail::zbase32_encode(payload);
-  P2P_ASSERT(out.size() <= kTicketLengthMax);
+  MOOSICBOX_P2P_ASSERT(out.size() <= kTicketLengthMax);
   return out;
 }
 
@@ -395,11 +395,11 @@ P2PResult<NodeAddr> NodeAddr::parse(std::string_view text) {
       return fail(P2PError::invalid_node_id(fmt::format("duplicate address {}: {}", index, *a)));
     }
     auto added = out.add_direct_address(canonical);
-    P2P_ASSERT(added.has_value());  // valid and new, and index <= max
+    MOOSICBOX_P2P_ASSERT(added.has_value());  // valid and new, and index <= max
     if (comma == std::string_view::npos) break;
     rest = rest.substr(comma + 1);
   }
   return out;
 }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

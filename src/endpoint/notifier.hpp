@@ -18,9 +18,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
-#include "p2p/core/asio.hpp"
+#include "moosicbox/p2p/core/asio.hpp"
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 
 /// Notifier wakes every coroutine waiting on it. Completions are posted to the notifier's executor,
 /// which is the waiters' executor (the endpoint's).
@@ -92,4 +92,4 @@ class Notifier {
   std::list<Waiter> waiters_;
 };
 
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // quic_p2p.cpp: the P2PSystem adapter over Endpoint.
 // Layer: endpoint. Endpoint executor only.
-#include "p2p/endpoint/quic_p2p.hpp"
+#include "moosicbox/p2p/endpoint/quic_p2p.hpp"
 
 #include <algorithm>
 
-namespace p2p {
+namespace moosicbox::p2p {
 
 P2PResult<QuicP2P> QuicP2P::create(asio::any_io_executor ex, EndpointConfig config, std::string_view alpn) {
   if (alpn.empty() || alpn.size() > 255) {
@@ -72,4 +72,4 @@ std::optional<NodeAddr> QuicP2P::node_addr(const NodeId& id) const {
   return it->second;
 }
 
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -13,11 +13,11 @@
 #include <string>
 #include <utility>
 
-#include "p2p/core/node_id.hpp"
-#include "p2p/core/time.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/time.hpp"
 #include "quic/types.hpp"
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 
 /// SessionCache maps (node id, ALPN) to the newest ticket.
 class SessionCache {
@@ -74,4 +74,4 @@ class SessionCache {
   std::map<Key, std::list<Entry>::iterator> index_;
 };
 
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

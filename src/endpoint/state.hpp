@@ -19,12 +19,12 @@
 #include "core/fifo.hpp"
 #include "endpoint/notifier.hpp"
 #include "endpoint/session_cache.hpp"
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/env/asio_env.hpp"
-#include "p2p/env/udp_socket.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/env/udp_socket.hpp"
 #include "quic/connection.hpp"
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 
 struct EndpointState;
 
@@ -267,4 +267,4 @@ asio::awaitable<P2PResult<void>> write_all(ConnState& c, quic::StreamId id, Byte
 /// graceful_close finishes the message stream, waits (bounded) for acknowledgements, then closes.
 asio::awaitable<void> graceful_close(std::shared_ptr<ConnState> c, std::string reason);
 
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

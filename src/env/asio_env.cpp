@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // asio_env.cpp: the real environment. The one place (with sim_env.cpp) allowed to read a clock.
 // Layer: env. Timers are used from their executor only.
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 
 #include <time.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 
 TimePoint AsioEnv::now() const noexcept {
   ::timespec ts{};
@@ -27,4 +27,4 @@ asio::awaitable<P2PResult<void>> AsioEnv::Timer::wait_until(TimePoint at) {
 
 void AsioEnv::Timer::cancel() noexcept { timer_.cancel(); }
 
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

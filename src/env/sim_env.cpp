@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_env.cpp: virtual time, the deterministic event queue, the seeded generator and virtual timers.
 // Layer: env. Single-threaded: everything here runs on the thread that steps the SimRuntime.
-#include "p2p/env/sim_env.hpp"
+#include "moosicbox/p2p/env/sim_env.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -14,9 +14,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 
 // ---- seeds and the generator -------------------------------------------------------------------
 
@@ -58,7 +58,7 @@ std::uint64_t Rng::next_u64() noexcept {
 }
 
 std::uint64_t Rng::uniform(std::uint64_t n) noexcept {
-  P2P_ASSERT(n > 0);
+  MOOSICBOX_P2P_ASSERT(n > 0);
   // Lemire's multiply-shift with rejection: unbiased and without division in the common case.
   while (true) {
     __extension__ using U128 = unsigned __int128;
@@ -125,7 +125,7 @@ SimRuntime::~SimRuntime() {
 }
 
 SimRuntime::EventId SimRuntime::schedule_at(TimePoint at, Callback fn) {
-  P2P_ASSERT(fn);
+  MOOSICBOX_P2P_ASSERT(fn);
   if (shutting_down_) return 0;  // never runs; an id of slot 0 with generation 0 is cancelled harmlessly
   if (at < now_) at = now_;
   std::uint32_t slot = 0;
@@ -181,7 +181,7 @@ bool SimRuntime::fire_next(TimePoint limit) {
     ++s.generation;
     free_slots_.push_back(top.slot);
     --live_events_;
-    P2P_ASSERT(top.at >= now_.time_since_epoch().count());
+    MOOSICBOX_P2P_ASSERT(top.at >= now_.time_since_epoch().count());
     now_ = TimePoint(Duration(top.at));
     ++events_run_;
     fn();
@@ -239,7 +239,7 @@ void SimRuntime::trace_words(std::span<const std::uint64_t> words) noexcept {
 // ---- parked handlers ---------------------------------------------------------------------------------
 
 SimRuntime::ParkId SimRuntime::park(Handler handler) {
-  P2P_ASSERT(!shutting_down_);
+  MOOSICBOX_P2P_ASSERT(!shutting_down_);
   std::uint32_t slot = 0;
   if (!free_parked_.empty()) {
     slot = free_parked_.back();
@@ -298,7 +298,7 @@ auto async_suspend(SimRuntime* rt, std::move_only_function<void(SimRuntime::Park
 }  // namespace
 
 asio::awaitable<boost::system::error_code> SimRuntime::suspend(std::move_only_function<void(ParkId)> on_park) {
-  P2P_ASSERT(on_park);
+  MOOSICBOX_P2P_ASSERT(on_park);
   auto [ec] = co_await async_suspend(this, &on_park, asio::as_tuple(asio::use_awaitable));
   co_return ec;
 }
@@ -370,7 +370,7 @@ void SimEnv::Timer::cancel() noexcept {
 }
 
 asio::awaitable<P2PResult<void>> SimEnv::Timer::wait_until(TimePoint at) {
-  P2P_ASSERT(state_);
+  MOOSICBOX_P2P_ASSERT(state_);
   // The frame keeps the state alive: the timer may be destroyed while this wait is pending.
   const std::shared_ptr<State> st = state_;
   SimRuntime::ParkId parked = 0;
@@ -386,4 +386,4 @@ asio::awaitable<P2PResult<void>> SimEnv::Timer::wait_until(TimePoint at) {
 
 SimEnv::SimEnv(SimRuntime& rt, std::string_view name) : rt_(&rt), rng_(derive_seed(rt.seed(), name)) {}
 
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

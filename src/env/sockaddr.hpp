@@ -7,9 +7,9 @@
 
 #include <optional>
 
-#include "p2p/env/socket_addr.hpp"
+#include "moosicbox/p2p/env/socket_addr.hpp"
 
-namespace p2p::env::detail {
+namespace moosicbox::p2p::env::detail {
 
 /// to_sockaddr writes `addr` as a sockaddr_in or sockaddr_in6 into `out` and returns its length.
 socklen_t to_sockaddr(const SocketAddr& addr, ::sockaddr_storage& out) noexcept;
@@ -17,4 +17,4 @@ socklen_t to_sockaddr(const SocketAddr& addr, ::sockaddr_storage& out) noexcept;
 /// from_sockaddr reads a sockaddr_in or sockaddr_in6; nullopt for any other family or a short length.
 std::optional<SocketAddr> from_sockaddr(const ::sockaddr_storage& in, socklen_t len) noexcept;
 
-}  // namespace p2p::env::detail
+}  // namespace moosicbox::p2p::env::detail

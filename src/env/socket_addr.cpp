@@ -2,7 +2,7 @@
 // socket_addr.cpp: SocketAddr text parsing and formatting, and its conversion to and from the
 // kernel's sockaddr structures.
 // Layer: env. Stateless; thread-safe.
-#include "p2p/env/socket_addr.hpp"
+#include "moosicbox/p2p/env/socket_addr.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 
 #include "env/sockaddr.hpp"
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
@@ -227,7 +227,7 @@ std::string SocketAddr::ip_string() const {
   std::memcpy(&a, bytes_.data(), 16);
   // inet_ntop writes RFC 5952 text (lower case, longest run of zero groups compressed).
   const char* r = ::inet_ntop(AF_INET6, &a, buf, sizeof(buf));
-  P2P_ASSERT(r != nullptr);
+  MOOSICBOX_P2P_ASSERT(r != nullptr);
   if (scope_id_ != 0) return fmt::format("{}%{}", buf, scope_id_);
   return std::string(buf);
 }
@@ -277,4 +277,4 @@ std::optional<SocketAddr> from_sockaddr(const ::sockaddr_storage& in, socklen_t 
 }
 
 }  // namespace detail
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

@@ -3,7 +3,7 @@
 // recvmmsg with UDP_GRO, IP_PKTINFO / IPV6_PKTINFO and ECN control messages, and readiness waits
 // through asio's reactor (async_wait on the native socket; the I/O itself is our own system calls).
 // Layer: env. A socket and its scratch buffers belong to the executor's thread.
-#include "p2p/env/udp_socket.hpp"
+#include "moosicbox/p2p/env/udp_socket.hpp"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,7 +22,7 @@
 #include "core/log.hpp"
 #include "env/sockaddr.hpp"
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 // Room for the largest set of control messages of one datagram: on send UDP_SEGMENT, a PKTINFO and
@@ -79,7 +79,7 @@ bool is_socket_error(int err) noexcept { return err == EBADF || err == ENOTSOCK 
 void put_cmsg(::msghdr& msg, std::size_t& used, int level, int type, const void* data, std::size_t len) noexcept {
   // Filling in order: the next header starts at the aligned end of the previous one.
   const std::size_t space = CMSG_SPACE(len);
-  P2P_ASSERT(used + space <= msg.msg_controllen);
+  MOOSICBOX_P2P_ASSERT(used + space <= msg.msg_controllen);
   auto* base = static_cast<unsigned char*>(msg.msg_control);
   ::cmsghdr hdr{};
   hdr.cmsg_level = level;
@@ -248,39 +248,39 @@ UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
 UdpSocket::~UdpSocket() = default;
 
 SocketAddr UdpSocket::local_addr() const noexcept {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return impl_->local;
 }
 
 int UdpSocket::receive_buffer_bytes() const noexcept {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return buffer_bytes(impl_->fd, SO_RCVBUF);
 }
 
 std::size_t UdpSocket::gso_segments_max() const noexcept {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return impl_->gso_segments;
 }
 
 bool UdpSocket::gro_enabled() const noexcept {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return impl_->gro;
 }
 
 bool UdpSocket::is_dual_stack() const noexcept {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return impl_->dual_stack;
 }
 
 bool UdpSocket::is_open() const noexcept { return impl_ && impl_->open; }
 
 const UdpSocketStats& UdpSocket::stats() const noexcept {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return impl_->stats;
 }
 
 asio::any_io_executor UdpSocket::executor() const {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return impl_->socket.get_executor();
 }
 
@@ -310,7 +310,7 @@ void UdpSocket::Impl::add_messages(const Transmit& tx, std::size_t index, const 
                                    std::size_t& n) {
   const std::size_t size = tx.contents.size();
   const bool single = tx.segment_count() == 1;
-  P2P_ASSERT(!single || offset == 0);
+  MOOSICBOX_P2P_ASSERT(!single || offset == 0);
   do {
     std::size_t len = size - offset;
     std::size_t datagrams = 1;
@@ -387,7 +387,7 @@ void UdpSocket::Impl::drop(const Transmit& tx, std::size_t offset, std::string_v
 }
 
 P2PResult<std::size_t> UdpSocket::try_send_batch(std::span<const Transmit> transmits) {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   Impl& s = *impl_;
   if (!s.open) return fail(P2PError::network(fmt::format("send on closed socket {}", s.local)));
   // Cursor: transmit t, byte offset within it (non-zero only while a split transmit is half sent).
@@ -518,7 +518,7 @@ void UdpSocket::Impl::parse_received(::mmsghdr& m, RecvMeta& meta) {
 
 P2PResult<std::size_t> UdpSocket::try_receive_batch(std::span<const std::span<std::byte>> buffers,
                                                     std::span<RecvMeta> metas) {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   Impl& s = *impl_;
   if (!s.open) return fail(P2PError::network(fmt::format("receive on closed socket {}", s.local)));
   const std::size_t want = std::min(buffers.size(), metas.size());
@@ -575,12 +575,12 @@ asio::awaitable<P2PResult<void>> UdpSocket::Impl::wait(Impl* self, asio::socket_
 }
 
 asio::awaitable<P2PResult<void>> UdpSocket::wait_readable() {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return Impl::wait(impl_.get(), asio::socket_base::wait_read);
 }
 
 asio::awaitable<P2PResult<void>> UdpSocket::wait_writable() {
-  P2P_ASSERT(impl_);
+  MOOSICBOX_P2P_ASSERT(impl_);
   return Impl::wait(impl_.get(), asio::socket_base::wait_write);
 }
 
@@ -598,4 +598,4 @@ void UdpSocket::close() noexcept {
   impl_->fd = -1;
 }
 
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 void ByteQueue::append(ByteView data) {
   while (!data.empty()) {
@@ -43,7 +43,7 @@ std::size_t ByteQueue::copy_out(std::size_t from, std::span<std::byte> out) cons
 }
 
 void ByteQueue::consume(std::size_t n) noexcept {
-  P2P_ASSERT(n <= size_);
+  MOOSICBOX_P2P_ASSERT(n <= size_);
   size_ -= n;
   head_ += n;
   while (head_ >= kBlockSize) {
@@ -74,4 +74,4 @@ std::size_t ByteQueue::segments(std::size_t from, std::size_t max_bytes, std::sp
   return count;
 }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -11,9 +11,9 @@
 #include <span>
 
 #include "core/fifo.hpp"
-#include "p2p/core/bytes.hpp"
+#include "moosicbox/p2p/core/bytes.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// ByteQueue is an append-at-the-back, consume-at-the-front byte FIFO with stable storage.
 class ByteQueue {
@@ -50,4 +50,4 @@ class ByteQueue {
   std::size_t size_ = 0;
 };
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

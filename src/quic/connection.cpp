@@ -20,12 +20,12 @@
 
 #include "core/fifo.hpp"
 #include "core/log.hpp"
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 #include "quic/byte_queue.hpp"
 #include "quic/ngtcp2_util.hpp"
 #include "quic/tls_native.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 namespace {
 
@@ -501,7 +501,7 @@ struct Connection::Impl {
       return ngtcp2_conn_writev_stream(conn, &ps.path, &pi, u8(dest.data()), dest.size(), nullptr,
                                        NGTCP2_WRITE_STREAM_FLAG_NONE, -1, nullptr, 0, ts);
     }
-    P2P_ASSERT(false && "QUIC write loop did not converge");
+    MOOSICBOX_P2P_ASSERT(false && "QUIC write loop did not converge");
     return 0;
   }
 
@@ -1397,7 +1397,7 @@ std::optional<Transmit> Connection::poll_transmit(TimePoint now, std::span<std::
   const std::size_t packet_max = m.state == State::established
                                      ? m.transport.max_udp_payload_size
                                      : std::min<std::size_t>(m.transport.max_udp_payload_size, kHandshakeDatagramMax);
-  P2P_ASSERT(buffer.size() >= packet_max);
+  MOOSICBOX_P2P_ASSERT(buffer.size() >= packet_max);
   if (m.state == State::drained || m.state == State::draining) return std::nullopt;
   if (m.state == State::closing) {
     if (m.close_write_pending) return m.write_close(now, buffer);
@@ -1823,4 +1823,4 @@ P2PError error_from_transport_close(std::uint64_t code, std::string_view reason)
   return P2PError::protocol(fmt::format("the peer closed with QUIC transport error 0x{:x}{}", code, suffix));
 }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -22,14 +22,14 @@
 #include <string_view>
 #include <vector>
 
-#include "p2p/core/bytes.hpp"
-#include "p2p/core/error.hpp"
-#include "p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/bytes.hpp"
+#include "moosicbox/p2p/core/error.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
 #include "quic/packet.hpp"
 #include "quic/tls.hpp"
 #include "quic/types.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// ClientConfig describes an outgoing connection.
 struct ClientConfig {
@@ -227,4 +227,4 @@ class Connection {
 /// code, as the P2PError the application sees. `reason` is the peer's reason phrase.
 [[nodiscard]] P2PError error_from_transport_close(std::uint64_t code, std::string_view reason);
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -12,7 +12,7 @@
 
 #include "quic/types.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// u8 views a byte pointer as the uint8_t pointer the C APIs take.
 inline const std::uint8_t* u8(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
@@ -63,4 +63,4 @@ inline Path from_ngtcp2_path(const ngtcp2_path& path) noexcept {
   return Path{from_ngtcp2_addr(path.local), from_ngtcp2_addr(path.remote)};
 }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

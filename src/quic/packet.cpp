@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 #include "quic/ngtcp2_util.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 namespace {
 // The offset keeps ngtcp2 away from timestamp 0, which a simulated clock starts at.
@@ -26,7 +26,7 @@ ConnectionId cid_of(const std::uint8_t* data, std::size_t len) {
 }  // namespace
 
 ConnectionId::ConnectionId(std::span<const std::uint8_t> bytes) noexcept {
-  P2P_ASSERT(bytes.size() <= kSizeMax);
+  MOOSICBOX_P2P_ASSERT(bytes.size() <= kSizeMax);
   std::copy(bytes.begin(), bytes.end(), data_.begin());
   size_ = static_cast<std::uint8_t>(bytes.size());
 }
@@ -108,7 +108,7 @@ std::array<std::uint8_t, 16> stateless_reset_token(const StaticSecret& secret, c
   std::array<std::uint8_t, 16> token{};
   const ngtcp2_cid c = to_ngtcp2(cid);
   const int rv = ngtcp2_crypto_generate_stateless_reset_token(token.data(), secret.data(), secret.size(), &c);
-  P2P_ASSERT(rv == 0);
+  MOOSICBOX_P2P_ASSERT(rv == 0);
   return token;
 }
 
@@ -171,4 +171,4 @@ std::size_t write_refusal(std::span<std::byte> out, const InitialPacket& initial
   return n < 0 ? 0 : static_cast<std::size_t>(n);
 }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

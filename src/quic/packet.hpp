@@ -11,10 +11,10 @@
 #include <optional>
 #include <span>
 
-#include "p2p/core/bytes.hpp"
+#include "moosicbox/p2p/core/bytes.hpp"
 #include "quic/types.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// kVersion1 is QUIC version 1 (RFC 9000), the version this engine speaks.
 inline constexpr std::uint32_t kVersion1 = 0x00000001;
@@ -112,4 +112,4 @@ inline constexpr std::uint64_t kConnectionRefused = 0x2;
 /// from_tstamp is the inverse of to_tstamp; UINT64_MAX (no deadline) maps to kTimePointMax.
 [[nodiscard]] TimePoint from_tstamp(std::uint64_t ts) noexcept;
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -13,7 +13,7 @@
 
 #include "quic/tls_native.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 namespace {
 // TLS 1.3 only, raw public keys both ways, X25519 only (both ends are this library, and one key
@@ -104,9 +104,9 @@ P2PResult<std::shared_ptr<const TlsIdentity>> TlsIdentity::create(const SecretKe
   return std::shared_ptr<const TlsIdentity>(new TlsIdentity(key.public_key(), std::move(native)));
 }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 namespace {
 int anti_replay_add(void* ptr, std::time_t expires, const gnutls_datum_t* key, const gnutls_datum_t*) {
@@ -170,9 +170,9 @@ P2PResult<std::shared_ptr<TicketIssuer>> TicketIssuer::create(Limits limits) {
 const TicketIssuer::Counters& TicketIssuer::counters() const noexcept { return native_->counters; }
 std::size_t TicketIssuer::replay_entries() const noexcept { return native_->seen.size(); }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 namespace {
 // Reader walks a TLS message without ever reading past its end.
@@ -262,4 +262,4 @@ std::optional<NodeId> TicketIssuer::Native::ticket_peer(std::span<const std::uin
 
 std::size_t TicketIssuer::tickets_remembered() const noexcept { return native_->ticket_peers.size(); }
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -11,11 +11,11 @@
 #include <optional>
 #include <span>
 
-#include "p2p/core/error.hpp"
-#include "p2p/core/node_id.hpp"
-#include "p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/core/error.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// TlsIdentity holds the GnuTLS credentials and priorities derived from one node key.
 class TlsIdentity {
@@ -109,4 +109,4 @@ class TicketIssuer {
 /// kTicketLifetime is how long a session ticket stays valid (the lifetime servers announce).
 inline constexpr std::chrono::seconds kTicketLifetime{6 * 3600};
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

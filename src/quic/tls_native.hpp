@@ -12,11 +12,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
 
 #include "quic/tls.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// TlsIdentity::Native owns the shared credentials (key and raw public key) and the priority cache.
 struct TlsIdentity::Native {
@@ -48,4 +48,4 @@ struct TicketIssuer::Native {
   int add(std::time_t expires, std::string key_bytes);
 };
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -17,13 +17,13 @@
 
 #include <boost/asio/ip/udp.hpp>
 
-#include "p2p/core/asio.hpp"
-#include "p2p/core/error.hpp"
-#include "p2p/core/random.hpp"
-#include "p2p/core/stats.hpp"
-#include "p2p/core/time.hpp"
+#include "moosicbox/p2p/core/asio.hpp"
+#include "moosicbox/p2p/core/error.hpp"
+#include "moosicbox/p2p/core/random.hpp"
+#include "moosicbox/p2p/core/stats.hpp"
+#include "moosicbox/p2p/core/time.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 
 /// StreamId is a QUIC stream id (RFC 9000 §2.1): bit 0 is the initiator, bit 1 the direction.
 using StreamId = std::int64_t;
@@ -232,11 +232,11 @@ struct StreamRead {
 /// PathStats is the transport's view of the path: the public TransportStats.
 using PathStats = TransportStats;
 
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic
 
 template <>
-struct std::hash<p2p::quic::ConnectionId> {
-  std::size_t operator()(const p2p::quic::ConnectionId& cid) const noexcept {
+struct std::hash<moosicbox::p2p::quic::ConnectionId> {
+  std::size_t operator()(const moosicbox::p2p::quic::ConnectionId& cid) const noexcept {
     // Our ids are random; foreign ids are only looked up, never trusted for distribution, so FNV-1a
     // over the bytes is enough.
     std::size_t h = 1469598103934665603ULL;

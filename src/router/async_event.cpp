@@ -15,9 +15,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::router::detail {
+namespace moosicbox::p2p::router::detail {
 
 using WaitHandler = asio::any_completion_handler<void(boost::system::error_code)>;
 
@@ -106,4 +106,4 @@ void AsyncSemaphore::release() {
   released_.notify_all();
 }
 
-}  // namespace p2p::router::detail
+}  // namespace moosicbox::p2p::router::detail

@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <memory>
 
-#include "p2p/core/asio.hpp"
-#include "p2p/core/error.hpp"
+#include "moosicbox/p2p/core/asio.hpp"
+#include "moosicbox/p2p/core/error.hpp"
 
-namespace p2p::router::detail {
+namespace moosicbox::p2p::router::detail {
 
 /// AsyncEvent wakes every coroutine waiting on it when notified.
 class AsyncEvent {
@@ -56,4 +56,4 @@ class AsyncSemaphore {
   AsyncEvent released_;
 };
 
-}  // namespace p2p::router::detail
+}  // namespace moosicbox::p2p::router::detail

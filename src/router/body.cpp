@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // body.cpp: body readers and writers, in-memory bodies, and collect().
 // Layer: router. Everything here runs on the executor of the request it serves.
-#include "p2p/router/body.hpp"
+#include "moosicbox/p2p/router/body.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
@@ -55,7 +55,7 @@ asio::awaitable<P2PResult<std::size_t>> BodyReader::read(std::span<std::byte> bu
   if (input_->exceeded) co_return fail(P2PError::message_too_large(input_->consumed, input_->limit));
   auto n = co_await input_->read(buffer);
   if (!n) co_return n;
-  P2P_ASSERT(*n <= buffer.size());
+  MOOSICBOX_P2P_ASSERT(*n <= buffer.size());
   input_->consumed += *n;
   if (input_->consumed > input_->limit) {
     input_->exceeded = true;
@@ -99,7 +99,7 @@ asio::awaitable<P2PResult<void>> BodyWriter::write(ByteView data) {
 }
 
 Body Body::stream(BodySource source, std::optional<std::uint64_t> length) {
-  P2P_ASSERT(source);
+  MOOSICBOX_P2P_ASSERT(source);
   Body b;
   b.value_ = Streamed{std::move(source), length};
   return b;
@@ -149,4 +149,4 @@ asio::awaitable<P2PResult<Bytes>> collect(Body body, std::size_t max) {
   co_return std::move(out.bytes);
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

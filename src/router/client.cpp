@@ -2,16 +2,16 @@
 // client.cpp: the client side of the request protocol on one stream.
 // Layer: router. Runs on the connection's executor, inside the caller's coroutine; a large or
 // streamed request body is uploaded by a background task that shares the stream.
-#include "p2p/router/client.hpp"
+#include "moosicbox/p2p/router/client.hpp"
 
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "p2p/core/spawn.hpp"
-#include "p2p/router/uri.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/router/uri.hpp"
 #include "stream_state.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace detail {
 
@@ -108,4 +108,4 @@ void ClientResponse::abort() {
   if (auto st = stream_.lock()) st->abort(ResetCode::cancelled);
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

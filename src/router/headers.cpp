@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // headers.cpp: Headers and the RFC 9110 field syntax checks.
 // Layer: router. Plain value type; not thread-safe.
-#include "p2p/router/headers.hpp"
+#include "moosicbox/p2p/router/headers.hpp"
 
 #include <algorithm>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 constexpr char to_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -92,4 +92,4 @@ std::vector<std::string_view> Headers::get_all(std::string_view name) const {
   return out;
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

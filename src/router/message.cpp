@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // message.cpp: request construction, response helpers and Range answers.
 // Layer: router. Plain values.
-#include "p2p/router/message.hpp"
+#include "moosicbox/p2p/router/message.hpp"
 
 #include <fmt/format.h>
 
-#include "p2p/router/range.hpp"
+#include "moosicbox/p2p/router/range.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 P2PResult<P2PRequest> P2PRequest::create(NodeId remote, Method method, std::string_view target, Headers headers,
                                          BodyReader body) {
@@ -70,4 +70,4 @@ P2PResponse range_response(const P2PRequest& request, std::uint64_t size, RangeS
       .with_header("accept-ranges", "bytes");
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // middleware.cpp: allowlist, token-bucket rate limiting, request logging and metrics.
 // Layer: router. Runs on the server's executor.
-#include "p2p/router/middleware.hpp"
+#include "moosicbox/p2p/router/middleware.hpp"
 
 #include <algorithm>
 #include <cmath>
 
 #include "core/log.hpp"
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 Middleware allow_only(Allowlist ids) {
   std::ranges::sort(ids);
@@ -21,8 +21,8 @@ Middleware allow_only(Allowlist ids) {
 }
 
 RateLimiter::RateLimiter(std::function<TimePoint()> now, RateLimit config) : now_(std::move(now)), config_(config) {
-  P2P_ASSERT(now_);
-  P2P_ASSERT(config_.requests_per_second > 0 && config_.burst >= 1 && config_.peers_max > 0);
+  MOOSICBOX_P2P_ASSERT(now_);
+  MOOSICBOX_P2P_ASSERT(config_.requests_per_second > 0 && config_.burst >= 1 && config_.peers_max > 0);
 }
 
 void RateLimiter::evict_one(TimePoint now) {
@@ -59,7 +59,7 @@ std::optional<Duration> RateLimiter::try_acquire(const NodeId& peer) {
 }
 
 Middleware rate_limit_with(std::shared_ptr<RateLimiter> limiter) {
-  P2P_ASSERT(limiter);
+  MOOSICBOX_P2P_ASSERT(limiter);
   return [limiter](P2PRequest req, Next next) -> asio::awaitable<P2PResponse> {
     if (const auto wait = limiter->try_acquire(req.remote)) {
       const auto seconds = static_cast<long long>(std::ceil(std::chrono::duration<double>(*wait).count()));
@@ -96,4 +96,4 @@ void RequestMetrics::record(const RequestRecord& r) {
   max_duration = std::max(max_duration, r.duration);
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

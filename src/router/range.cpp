@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // range.cpp: the Range header evaluation of RFC 9110 section 14 for one byte range.
 // Layer: router. Pure functions; thread-safe.
-#include "p2p/router/range.hpp"
+#include "moosicbox/p2p/router/range.hpp"
 
 #include <limits>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "p2p/router/headers.hpp"
+#include "moosicbox/p2p/router/headers.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 std::string_view trim_ows(std::string_view s) noexcept {
@@ -120,4 +120,4 @@ std::string content_range_value(ByteRange range, std::uint64_t size) {
 
 std::string unsatisfied_range_value(std::uint64_t size) { return fmt::format("bytes */{}", size); }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -2,16 +2,16 @@
 // route_table.cpp: pattern parsing and the segment trie behind RouteTable. Nodes live in one vector
 // and refer to each other by index, so a table copies by value and a copy is independent.
 // Layer: router. Matching is const; registration is not thread-safe.
-#include "p2p/router/route_table.hpp"
+#include "moosicbox/p2p/router/route_table.hpp"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "p2p/core/assert.hpp"
-#include "p2p/router/uri.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
+#include "moosicbox/p2p/router/uri.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 bool is_name_char(char c) noexcept {
@@ -250,7 +250,7 @@ Match RouteTable::match(Method method, std::string_view raw_path) const {
     return out;
   }
   const auto& entries = nodes_[node].entries;
-  P2P_ASSERT(!entries.empty());
+  MOOSICBOX_P2P_ASSERT(!entries.empty());
   const Entry* hit = nullptr;
   const Entry* get = nullptr;
   for (const auto& e : entries) {
@@ -262,7 +262,7 @@ Match RouteTable::match(Method method, std::string_view raw_path) const {
     out.head_from_get = true;
   }
   if (hit != nullptr) {
-    P2P_ASSERT(hit->names.size() == values.size());
+    MOOSICBOX_P2P_ASSERT(hit->names.size() == values.size());
     out.kind = MatchKind::found;
     out.route = hit->id;
     out.pattern = hit->pattern;
@@ -280,4 +280,4 @@ Match RouteTable::match(Method method, std::string_view raw_path) const {
   return out;
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -2,16 +2,16 @@
 // router.cpp: route registration (all or nothing per service) and dispatch through middleware,
 // routing, the route's checks and its handler.
 // Layer: router. Registration is single-threaded; dispatch runs on the server's executor.
-#include "p2p/router/router.hpp"
+#include "moosicbox/p2p/router/router.hpp"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 Allowlist sorted(Allowlist ids) {
@@ -71,7 +71,7 @@ asio::awaitable<P2PResponse> Next::operator()(P2PRequest request) const {
 
 P2PResult<void> P2PRouter::add_route(Method method, std::string_view pattern, detail::BoxedHandler handler,
                                      RouteOptions options) {
-  P2P_ASSERT(handler);
+  MOOSICBOX_P2P_ASSERT(handler);
   if (scope_) options.allow = combine(scope_->allow, options.allow);
   if (options.allow) options.allow = sorted(std::move(*options.allow));
   const auto id = static_cast<RouteId>(routes_.size());
@@ -128,7 +128,7 @@ std::optional<P2PResponse> P2PRouter::prepare(P2PRequest& request, const Route*&
     case MatchKind::found:
       break;
   }
-  P2P_ASSERT(match.route < routes_.size());
+  MOOSICBOX_P2P_ASSERT(match.route < routes_.size());
   route = &routes_[match.route];
   if (route->options.allow && !std::ranges::binary_search(*route->options.allow, request.remote)) {
     return P2PResponse::error(StatusCode::forbidden);
@@ -179,4 +179,4 @@ asio::awaitable<P2PResponse> P2PRouter::route_request(P2PRequest request) const 
   co_return response;
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -8,7 +8,7 @@
 // current operation is cancelled through the request's cancellation slot, so it can still answer
 // 408 or 503), and reset outright if it has not ended kAbortGrace later.
 // Layer: router. Everything runs on the environment's executor.
-#include "p2p/router/server.hpp"
+#include "moosicbox/p2p/router/server.hpp"
 
 #include <algorithm>
 #include <map>
@@ -21,11 +21,11 @@
 
 #include "async_event.hpp"
 #include "core/log.hpp"
-#include "p2p/core/assert.hpp"
-#include "p2p/core/spawn.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
 #include "stream_state.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 std::string_view request_outcome_name(RequestOutcome o) noexcept {
   switch (o) {
@@ -189,7 +189,7 @@ asio::awaitable<P2PResult<void>> write_response(StreamState& st, P2PResponse res
     response.body.clear();
     const ResponseHead fallback{StatusCode::internal_server_error, Headers{{"content-length", "0"}}};
     const auto again = encode_response_head(fallback, limits, buf);
-    P2P_ASSERT(again.has_value());
+    MOOSICBOX_P2P_ASSERT(again.has_value());
     head.status = fallback.status;
   }
   status_sent = head.status;
@@ -326,8 +326,8 @@ asio::awaitable<void> run_request([[maybe_unused]] std::shared_ptr<ServerCore> s
 
 std::shared_ptr<ServerCore> ServerCore::create(std::shared_ptr<AnyEnv> env, std::shared_ptr<const P2PRouter> router,
                                                ServeOptions options) {
-  P2P_ASSERT(env && router);
-  P2P_ASSERT(options.peer_requests_max > 0 && options.requests_max > 0);
+  MOOSICBOX_P2P_ASSERT(env && router);
+  MOOSICBOX_P2P_ASSERT(options.peer_requests_max > 0 && options.requests_max > 0);
   auto core =
       std::make_shared<ServerCore>(std::make_unique<Impl>(std::move(env), std::move(router), std::move(options)));
   spawn_logged(core->impl_->env->executor(), watchdog(core, core->impl_.get()), "router watchdog");
@@ -415,7 +415,7 @@ asio::cancellation_slot ServerCore::connection_slot(const std::shared_ptr<Connec
 }
 
 void ServerCore::close_connection(const std::shared_ptr<ConnectionState>& conn) {
-  P2P_ASSERT(conn && conn->peer_state->connections > 0);
+  MOOSICBOX_P2P_ASSERT(conn && conn->peer_state->connections > 0);
   --conn->peer_state->connections;
   --impl_->stats.connections_active;
   impl_->forget_peer_if_idle(conn->peer);
@@ -503,4 +503,4 @@ asio::awaitable<void> ServerCore::wait_idle(std::shared_ptr<ConnectionState> con
 }
 
 }  // namespace detail
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

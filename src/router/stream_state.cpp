@@ -9,15 +9,15 @@
 
 #include <fmt/format.h>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::router::detail {
+namespace moosicbox::p2p::router::detail {
 
 namespace {
 constexpr std::size_t kHeadReadChunk = 4096;
 }  // namespace
 
-StreamState::StreamState(std::unique_ptr<AnyBiStream> io) : io_(std::move(io)) { P2P_ASSERT(io_); }
+StreamState::StreamState(std::unique_ptr<AnyBiStream> io) : io_(std::move(io)) { MOOSICBOX_P2P_ASSERT(io_); }
 
 StreamState::~StreamState() {
   // A request abandoned halfway must not leave the peer waiting for bytes that will never come.
@@ -55,7 +55,7 @@ asio::awaitable<P2PResult<std::size_t>> StreamState::read(std::span<std::byte> b
 
 void StreamState::unread(ByteView bytes) {
   if (bytes.empty()) return;
-  P2P_ASSERT(pending_pos_ == pending_.size() || pending_.empty());
+  MOOSICBOX_P2P_ASSERT(pending_pos_ == pending_.size() || pending_.empty());
   pending_.assign(bytes.begin(), bytes.end());
   pending_pos_ = 0;
 }
@@ -180,4 +180,4 @@ asio::awaitable<P2PResult<void>> send_body(StreamState& stream, Body body) {
   co_return P2PResult<void>{};
 }
 
-}  // namespace p2p::router::detail
+}  // namespace moosicbox::p2p::router::detail

@@ -11,11 +11,11 @@
 #include <memory>
 #include <optional>
 
-#include "p2p/router/body.hpp"
-#include "p2p/router/stream.hpp"
-#include "p2p/router/wire.hpp"
+#include "moosicbox/p2p/router/body.hpp"
+#include "moosicbox/p2p/router/stream.hpp"
+#include "moosicbox/p2p/router/wire.hpp"
 
-namespace p2p::router::detail {
+namespace moosicbox::p2p::router::detail {
 
 /// kWriteChunk is the largest single write: a big in-memory body goes out in pieces, so progress is
 /// seen and other streams get turns.
@@ -136,4 +136,4 @@ class StreamBodyOutput final : public BodyOutput {
 /// body wrote fewer bytes than it declared.
 asio::awaitable<P2PResult<void>> send_body(StreamState& stream, Body body);
 
-}  // namespace p2p::router::detail
+}  // namespace moosicbox::p2p::router::detail

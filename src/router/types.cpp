@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // types.cpp: method tokens and status reason phrases.
 // Layer: router. Pure functions over constant tables; thread-safe.
-#include "p2p/router/types.hpp"
+#include "moosicbox/p2p/router/types.hpp"
 
 #include <array>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 constexpr std::array<std::string_view, kMethodCount + 1> kMethodNames = {
@@ -102,4 +102,4 @@ std::string_view status_text(StatusCode s) noexcept {
   return "";
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

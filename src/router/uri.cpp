@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // uri.cpp: request target splitting, percent-encoding, UTF-8 validation and query parsing.
 // Layer: router. Pure functions; thread-safe.
-#include "p2p/router/uri.hpp"
+#include "moosicbox/p2p/router/uri.hpp"
 
 #include <cstdint>
 
 #include <fmt/format.h>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 int hex_value(char c) noexcept {
@@ -160,4 +160,4 @@ std::string QueryParams::encode() const {
   return out;
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

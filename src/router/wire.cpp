@@ -3,16 +3,16 @@
 // Every length read from the wire is checked against what remains and against the limits before
 // anything is allocated, so a hostile peer can make a decoder hold at most the limits' worth.
 // Layer: router. A HeadDecoder belongs to one stream; the encoders are pure.
-#include "p2p/router/wire.hpp"
+#include "moosicbox/p2p/router/wire.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 
 namespace {
 constexpr std::uint64_t kVarintMax = (std::uint64_t{1} << 62) - 1;
@@ -153,7 +153,7 @@ StatusCode head_error_status(HeadError e) noexcept {
 }
 
 std::size_t varint_size(std::uint64_t v) noexcept {
-  P2P_ASSERT(v <= kVarintMax);
+  MOOSICBOX_P2P_ASSERT(v <= kVarintMax);
   if (v < (1u << 6)) return 1;
   if (v < (1u << 14)) return 2;
   if (v < (std::uint64_t{1} << 30)) return 4;
@@ -186,7 +186,7 @@ P2PResult<void> encode_request_head(const RequestHead& head, const HeadLimits& l
   append_bytes(out, head.path);
   append_bytes(out, head.query);
   append_headers(out, head.headers);
-  P2P_ASSERT(out.size() - body_start == payload);
+  MOOSICBOX_P2P_ASSERT(out.size() - body_start == payload);
   return {};
 }
 
@@ -204,7 +204,7 @@ P2PResult<void> encode_response_head(const ResponseHead& head, const HeadLimits&
   out.push_back(static_cast<std::byte>(status >> 8));
   out.push_back(static_cast<std::byte>(status & 0xffu));
   append_headers(out, head.headers);
-  P2P_ASSERT(out.size() - body_start == payload);
+  MOOSICBOX_P2P_ASSERT(out.size() - body_start == payload);
   return {};
 }
 
@@ -241,7 +241,7 @@ std::size_t HeadDecoder::feed(ByteView chunk) {
           std::uint64_t v = 0;
           Reader r(ByteView(buffer_).subspan(2));
           const bool ok = r.varint(v);
-          P2P_ASSERT(ok);
+          MOOSICBOX_P2P_ASSERT(ok);
           if (v > limits_.head_bytes_max) {
             fail(HeadError::too_large);
             break;
@@ -265,7 +265,7 @@ std::size_t HeadDecoder::feed(ByteView chunk) {
 }
 
 void HeadDecoder::parse_payload() {
-  P2P_ASSERT(payload_length_ && buffer_.size() == *payload_length_);
+  MOOSICBOX_P2P_ASSERT(payload_length_ && buffer_.size() == *payload_length_);
   Reader r(buffer_);
   Headers* headers = nullptr;
   if (type_ == FrameType::request_head) {
@@ -307,4 +307,4 @@ void HeadDecoder::parse_payload() {
   buffer_.shrink_to_fit();
 }
 
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

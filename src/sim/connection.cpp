@@ -8,7 +8,7 @@
 
 #include "sim/internal.hpp"
 
-namespace p2p::sim::detail {
+namespace moosicbox::p2p::sim::detail {
 
 // ---- WaitQueue ------------------------------------------------------------------------------------------
 
@@ -161,7 +161,7 @@ void ConnPair::push_control(std::uint8_t from, FrameKind kind, std::uint64_t str
 }
 
 void ConnPair::transmit(Lane& lane, Frame&& frame) {
-  P2P_ASSERT(route.has_value() && route_usable);
+  MOOSICBOX_P2P_ASSERT(route.has_value() && route_usable);
   const auto dir = lane.dir;
   std::size_t packets = 0;
   const auto bytes = wire_size(frame, packets);
@@ -179,7 +179,7 @@ void ConnPair::transmit(Lane& lane, Frame&& frame) {
 }
 
 void ConnPair::schedule(Lane& lane) {
-  P2P_ASSERT(!lane.in_flight.empty() && lane.event == kNoEvent);
+  MOOSICBOX_P2P_ASSERT(!lane.in_flight.empty() && lane.event == kNoEvent);
   Lane* l = &lane;
   lane.event = world->rt.schedule_at(lane.in_flight.front().arrival, [l] {
     l->event = kNoEvent;
@@ -539,7 +539,7 @@ void ConnPair::stream_frame(std::uint8_t dir, Frame&& f) {
       return;
     }
     default:
-      P2P_ASSERT(false && "not a stream frame");
+      MOOSICBOX_P2P_ASSERT(false && "not a stream frame");
   }
 }
 
@@ -623,16 +623,16 @@ void ConnPair::reap() {
   }
 }
 
-}  // namespace p2p::sim::detail
+}  // namespace moosicbox::p2p::sim::detail
 
 // ---- public handles ------------------------------------------------------------------------------------
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 
 using detail::WaitQueue;
 
 asio::awaitable<P2PResult<void>> SimulatorConnection::send(ByteView data) {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -656,7 +656,7 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::send(ByteView data) {
 }
 
 asio::awaitable<P2PResult<void>> SimulatorConnection::send(Bytes&& data) {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -692,7 +692,7 @@ Bytes take_message(detail::ConnPair& pair, std::uint8_t side) {
 }  // namespace
 
 asio::awaitable<P2PResult<Bytes>> SimulatorConnection::recv() {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -706,7 +706,7 @@ asio::awaitable<P2PResult<Bytes>> SimulatorConnection::recv() {
 }
 
 P2PResult<std::optional<Bytes>> SimulatorConnection::try_recv() {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   auto& pair = *end_->pair;
   const auto side = end_->side;
   if (!pair.end[side].inbox.empty()) return std::optional<Bytes>(take_message(pair, side));
@@ -715,7 +715,7 @@ P2PResult<std::optional<Bytes>> SimulatorConnection::try_recv() {
 }
 
 asio::awaitable<P2PResult<void>> SimulatorConnection::close() {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -728,22 +728,22 @@ asio::awaitable<P2PResult<void>> SimulatorConnection::close() {
 }
 
 bool SimulatorConnection::is_connected() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   return end_->pair->connected(end_->side);
 }
 
 NodeId SimulatorConnection::remote_node_id() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   return end_->pair->end[end_->pair->peer(end_->side)].node->id;
 }
 
 NodeId SimulatorConnection::local_node_id() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   return end_->pair->end[end_->side].node->id;
 }
 
 ConnectionStats SimulatorConnection::stats() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto& pair = *end_->pair;
   const auto& e = pair.end[end_->side];
   ConnectionStats s;
@@ -758,24 +758,24 @@ ConnectionStats SimulatorConnection::stats() const {
 }
 
 PathKind SimulatorConnection::path() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto& route = end_->pair->route;
   return route ? route->kind : PathKind::direct;
 }
 
 std::optional<NodeId> SimulatorConnection::relay() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto& route = end_->pair->route;
   return route ? route->relay : std::nullopt;
 }
 
 std::uint64_t SimulatorConnection::id() const {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   return end_->pair->id;
 }
 
 asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::open_bi() {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -791,7 +791,7 @@ asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::open_bi() {
 }
 
 asio::awaitable<P2PResult<SimulatorBiStream>> SimulatorConnection::accept_bi() {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -847,7 +847,7 @@ void SimulatorBiStream::release() noexcept {
 }
 
 asio::awaitable<P2PResult<void>> SimulatorBiStream::write(ByteView data) {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
@@ -855,7 +855,7 @@ asio::awaitable<P2PResult<void>> SimulatorBiStream::write(ByteView data) {
   std::size_t done = 0;
   while (true) {
     auto* s = pair.find_stream(sid);
-    P2P_ASSERT(s != nullptr);
+    MOOSICBOX_P2P_ASSERT(s != nullptr);
     auto& out = s->half[side];
     if (auto err = pair.stream_send_error(side, out)) co_return fail(*err);
     if (done == data.size()) co_return P2PResult<void>{};
@@ -878,12 +878,12 @@ asio::awaitable<P2PResult<void>> SimulatorBiStream::write(ByteView data) {
 }
 
 asio::awaitable<P2PResult<void>> SimulatorBiStream::finish() {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
   auto* s = pair.find_stream(id_);
-  P2P_ASSERT(s != nullptr);
+  MOOSICBOX_P2P_ASSERT(s != nullptr);
   auto& out = s->half[side];
   if (auto err = pair.stream_send_error(side, out)) co_return fail(*err);
   out.fin_sent = true;
@@ -896,27 +896,27 @@ asio::awaitable<P2PResult<void>> SimulatorBiStream::finish() {
 }
 
 void SimulatorBiStream::reset(std::uint64_t code) {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   auto& pair = *end_->pair;
   if (auto* s = pair.find_stream(id_); s != nullptr) pair.stream_reset(end_->side, *s, code);
 }
 
 void SimulatorBiStream::stop(std::uint64_t code) {
-  P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(end_);
   auto& pair = *end_->pair;
   if (auto* s = pair.find_stream(id_); s != nullptr) pair.stream_stop(end_->side, *s, code);
 }
 
 asio::awaitable<P2PResult<std::size_t>> SimulatorBiStream::read(std::span<std::byte> buffer) {
-  P2P_ASSERT(end_);
-  P2P_ASSERT(!buffer.empty());  // a zero-byte read could not be told from the end of the stream
+  MOOSICBOX_P2P_ASSERT(end_);
+  MOOSICBOX_P2P_ASSERT(!buffer.empty());  // a zero-byte read could not be told from the end of the stream
   const auto keep = end_;
   auto& pair = *keep->pair;
   const auto side = keep->side;
   const auto sid = id_;
   while (true) {
     auto* s = pair.find_stream(sid);
-    P2P_ASSERT(s != nullptr);
+    MOOSICBOX_P2P_ASSERT(s != nullptr);
     auto& in = s->half[pair.peer(side)];
     if (in.reset_arrived) co_return fail(P2PError::stream_reset(in.reset_code_in));
     if (in.stopped) co_return fail(P2PError::stream_reset(in.stop_code_sent));
@@ -950,4 +950,4 @@ asio::awaitable<P2PResult<std::size_t>> SimulatorBiStream::read(std::span<std::b
   }
 }
 
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

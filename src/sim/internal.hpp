@@ -23,11 +23,11 @@
 #include <utility>
 #include <vector>
 
-#include "p2p/core/assert.hpp"
-#include "p2p/sim/simulator.hpp"
-#include "p2p/sim/world.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
+#include "moosicbox/p2p/sim/simulator.hpp"
+#include "moosicbox/p2p/sim/world.hpp"
 
-namespace p2p::sim::detail {
+namespace moosicbox::p2p::sim::detail {
 
 using EventId = env::SimRuntime::EventId;
 inline constexpr EventId kNoEvent = ~EventId{0};
@@ -60,11 +60,11 @@ class RingQueue {
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] T& front() noexcept {
-    P2P_ASSERT(size_ > 0);
+    MOOSICBOX_P2P_ASSERT(size_ > 0);
     return buf_[head_];
   }
   [[nodiscard]] T& back() noexcept {
-    P2P_ASSERT(size_ > 0);
+    MOOSICBOX_P2P_ASSERT(size_ > 0);
     return buf_[(head_ + size_ - 1) & (buf_.size() - 1)];
   }
   [[nodiscard]] T& operator[](std::size_t i) noexcept { return buf_[(head_ + i) & (buf_.size() - 1)]; }
@@ -74,7 +74,7 @@ class RingQueue {
     ++size_;
   }
   T pop_front() {
-    P2P_ASSERT(size_ > 0);
+    MOOSICBOX_P2P_ASSERT(size_ > 0);
     T v = std::move(buf_[head_]);
     buf_[head_] = T{};
     head_ = (head_ + 1) & (buf_.size() - 1);
@@ -476,4 +476,4 @@ struct Access {
 /// wire_size returns the bytes a frame occupies on the wire, and through `packets` how many packets.
 [[nodiscard]] std::size_t wire_size(const Frame& frame, std::size_t& packets) noexcept;
 
-}  // namespace p2p::sim::detail
+}  // namespace moosicbox::p2p::sim::detail

@@ -2,7 +2,7 @@
 // network_graph.cpp: the simulated topology, its partitions and route searches (breadth first and
 // Dijkstra on latency). Ties are broken by insertion order, so routes are a pure function of the
 // sequence of changes. Layer: sim. Single-threaded.
-#include "p2p/sim/network_graph.hpp"
+#include "moosicbox/p2p/sim/network_graph.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,9 +10,9 @@
 #include <limits>
 #include <queue>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 
 std::string_view to_string(NatType nat) noexcept {
   switch (nat) {
@@ -191,7 +191,7 @@ P2PResult<void> NetworkGraph::set_link(std::uint32_t from, std::uint32_t to, con
 
 void NetworkGraph::remove_link(std::uint32_t link) {
   auto& l = links_[link];
-  P2P_ASSERT(!l.removed);
+  MOOSICBOX_P2P_ASSERT(!l.removed);
   l.removed = true;
   link_index_.erase(link_key(l.from, l.to));
   std::erase(nodes_[l.from].out, link);
@@ -283,7 +283,7 @@ const LinkInfo* NetworkGraph::get_link(const NodeId& from, const NodeId& to) con
 }
 
 const LinkInfo& NetworkGraph::link_info(LinkId link) const {
-  P2P_ASSERT(link < links_.size());
+  MOOSICBOX_P2P_ASSERT(link < links_.size());
   return links_[link].info;
 }
 
@@ -301,12 +301,12 @@ bool NetworkGraph::passes(const Link& l, Reach reach) const noexcept {
 bool NetworkGraph::link_usable(LinkId link) const noexcept { return link < links_.size() && usable(links_[link]); }
 
 const NodeId& NetworkGraph::link_from(LinkId link) const {
-  P2P_ASSERT(link < links_.size());
+  MOOSICBOX_P2P_ASSERT(link < links_.size());
   return nodes_[links_[link].from].info.id;
 }
 
 const NodeId& NetworkGraph::link_to(LinkId link) const {
-  P2P_ASSERT(link < links_.size());
+  MOOSICBOX_P2P_ASSERT(link < links_.size());
   return nodes_[links_[link].to].info.id;
 }
 
@@ -474,7 +474,7 @@ std::optional<NetworkGraph::Path> NetworkGraph::ShortestPaths::path_to(const Nod
   std::vector<std::uint32_t> node_indices{target};
   for (auto n = target; n != root_;) {
     const auto l = via_[n];
-    P2P_ASSERT(l != kNone);
+    MOOSICBOX_P2P_ASSERT(l != kNone);
     path.links.push_back(l);
     n = towards_root_ ? graph_->links_[l].to : graph_->links_[l].from;
     node_indices.push_back(n);
@@ -497,4 +497,4 @@ std::optional<NetworkGraph::Path> NetworkGraph::find_lowest_latency_path(const N
   return search(*src, reach, false, *dst).path_to(to);
 }
 
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

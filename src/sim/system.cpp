@@ -3,14 +3,14 @@
 // Layer: sim. Single-threaded.
 #include "sim/internal.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 
 using detail::WaitQueue;
 
 // ---- SimulatorListener -----------------------------------------------------------------------------------
 
 asio::awaitable<P2PResult<SimulatorConnection>> SimulatorListener::accept() {
-  P2P_ASSERT(ref_);
+  MOOSICBOX_P2P_ASSERT(ref_);
   const auto keep = ref_->st;
   auto& st = *keep;
   while (true) {
@@ -22,12 +22,12 @@ asio::awaitable<P2PResult<SimulatorConnection>> SimulatorListener::accept() {
 }
 
 std::string SimulatorListener::local_addr() const {
-  P2P_ASSERT(ref_);
+  MOOSICBOX_P2P_ASSERT(ref_);
   return ref_->st->addr;
 }
 
 void SimulatorListener::close() {
-  P2P_ASSERT(ref_);
+  MOOSICBOX_P2P_ASSERT(ref_);
   ref_->st->close("closing the listener");
 }
 
@@ -108,4 +108,4 @@ asio::awaitable<P2PResult<NodeId>> SimulatorP2P::discover(std::string_view name)
   co_return it->second;
 }
 
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <limits>
 
-#include "p2p/core/secret_key.hpp"
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 #include "sim/internal.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 
 std::string_view to_string(PathKind kind) noexcept { return kind == PathKind::direct ? "direct" : "relayed"; }
 
@@ -52,8 +52,8 @@ namespace detail {
 
 WorldImpl::WorldImpl(World& w, std::uint64_t seed, NetworkConfig cfg, SimLimits lim)
     : world(&w), config(std::move(cfg)), limits(lim), rt(seed) {
-  P2P_ASSERT(config.validate().has_value());
-  P2P_ASSERT(limits.max_streams > 0 && limits.stream_window > 0 && limits.accept_backlog > 0);
+  MOOSICBOX_P2P_ASSERT(config.validate().has_value());
+  MOOSICBOX_P2P_ASSERT(limits.max_streams > 0 && limits.stream_window > 0 && limits.accept_backlog > 0);
   graph.set_change_hook([this] { on_topology_change(); });
 }
 
@@ -75,7 +75,7 @@ LinkState& WorldImpl::link_state(NetworkGraph::LinkId link) {
     // changes what this link draws.
     const auto* from = graph.get_node(graph.link_from(link));
     const auto* to = graph.get_node(graph.link_to(link));
-    P2P_ASSERT(from != nullptr && to != nullptr);
+    MOOSICBOX_P2P_ASSERT(from != nullptr && to != nullptr);
     state.rng = env::Rng(env::derive_seed(rt.seed(), fmt::format("link:{}>{}", from->name, to->name)));
     state.seeded = true;
   }
@@ -211,7 +211,7 @@ std::optional<Route> WorldImpl::compute_route(const NodeState& a, const NodeStat
   const auto p2 = to_b.path_to(*best);
   const auto p3 = from_b.path_to(*best);
   const auto p4 = to_a.path_to(*best);
-  P2P_ASSERT(p1 && p2 && p3 && p4);
+  MOOSICBOX_P2P_ASSERT(p1 && p2 && p3 && p4);
   Route r;
   r.kind = PathKind::relayed;
   r.relay = best;
@@ -256,7 +256,7 @@ void WorldImpl::register_pair(ConnPair& p) {
 }
 
 void WorldImpl::unregister_pair(ConnPair& p) noexcept {
-  P2P_ASSERT(p.registry_index < pairs.size() && pairs[p.registry_index] == &p);
+  MOOSICBOX_P2P_ASSERT(p.registry_index < pairs.size() && pairs[p.registry_index] == &p);
   pairs[p.registry_index] = pairs.back();
   pairs[p.registry_index]->registry_index = p.registry_index;
   pairs.pop_back();
@@ -479,4 +479,4 @@ void World::set_trace_sink(std::function<void(TimePoint, std::string_view)> sink
   impl_->rt.set_trace_sink(std::move(sink));
 }
 
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

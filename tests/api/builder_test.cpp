@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // builder_test.cpp: P2PBuilder builds both backends from one NetworkConfig; DefaultP2P is a backend.
 // The QUIC part binds loopback sockets only (label integration).
-#include "p2p/p2p.hpp"
+#include "moosicbox/p2p/p2p.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 TEST(P2PBuilder, BuildsSimulatorNodesThatTalk) {
@@ -78,4 +78,4 @@ TEST(DefaultP2P, IsTheConfiguredBackend) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -43,10 +43,10 @@
 #include <fmt/format.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "p2p/concepts.hpp"
-#include "p2p/streams.hpp"
+#include "moosicbox/p2p/concepts.hpp"
+#include "moosicbox/p2p/streams.hpp"
 
-namespace p2p::conformance {
+namespace moosicbox::p2p::conformance {
 
 /// Outcome is what a test coroutine reports: nullopt when every check held, else the failed check.
 using Outcome = std::optional<std::string>;
@@ -77,7 +77,7 @@ inline bool is_one_of(P2PErrc code, std::initializer_list<P2PErrc> codes) {
   return false;
 }
 
-}  // namespace p2p::conformance
+}  // namespace moosicbox::p2p::conformance
 
 /// P2P_CO_CHECK(cond) ends a test coroutine with a description of `cond` when it does not hold.
 #define P2P_CO_CHECK(cond)                                                                      \
@@ -95,7 +95,7 @@ inline bool is_one_of(P2PErrc code, std::initializer_list<P2PErrc> codes) {
     }                                                                                                              \
   } while (false)
 
-namespace p2p::conformance {
+namespace moosicbox::p2p::conformance {
 
 /// ConformanceBase is the fixture of both suites: a harness and helpers to connect two systems.
 template <class H>
@@ -755,4 +755,4 @@ REGISTER_TYPED_TEST_SUITE_P(P2PStreamConformance, DataFlowsBothWaysThenEndOfStre
                             ResetFailsThePeersReadWithTheCode, StopFailsThePeersWritesWithTheCode,
                             StreamsDoNotBlockMessagesOrEachOther, ManyStreamsAtOnceEachCarryTheirBody);
 
-}  // namespace p2p::conformance
+}  // namespace moosicbox::p2p::conformance

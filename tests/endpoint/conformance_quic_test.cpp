@@ -9,9 +9,9 @@
 #include <memory>
 #include <vector>
 
-#include "p2p/endpoint/quic_p2p.hpp"
+#include "moosicbox/p2p/endpoint/quic_p2p.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// QuicHarness runs every system on one io_context driven by run() with a one-minute watchdog.
 class QuicHarness {
@@ -72,10 +72,10 @@ class QuicHarness {
   std::vector<std::unique_ptr<System>> systems_;
 };
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing
 
-namespace p2p::conformance {
+namespace moosicbox::p2p::conformance {
 using QuicHarnesses = ::testing::Types<testing::QuicHarness>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Quic, P2PConformance, QuicHarnesses);
 INSTANTIATE_TYPED_TEST_SUITE_P(Quic, P2PStreamConformance, QuicHarnesses);
-}  // namespace p2p::conformance
+}  // namespace moosicbox::p2p::conformance

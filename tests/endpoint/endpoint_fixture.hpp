@@ -16,10 +16,10 @@
 #include <sstream>
 #include <string>
 
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 using namespace std::chrono_literals;
 
@@ -134,13 +134,13 @@ inline Bytes payload(std::size_t size, std::uint8_t seed = 1) {
   return b;
 }
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing
 
 /// CO_ASSERT(cond) << "context" fails the test and ends the test coroutine when `cond` is false.
 #define CO_ASSERT(cond) \
   if (cond) {           \
   } else                \
-    throw ::p2p::testing::Fatal { __FILE__, __LINE__, "Assertion failed: " #cond ". " }
+    throw ::moosicbox::p2p::testing::Fatal { __FILE__, __LINE__, "Assertion failed: " #cond ". " }
 /// CO_SKIP(text) skips the test from inside a test coroutine.
 #define CO_SKIP(text) \
-  throw ::p2p::testing::Skip { text }
+  throw ::moosicbox::p2p::testing::Skip { text }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // endpoint_test.cpp: the real QUIC backend over loopback UDP: connecting by node id, messages,
 // streams, datagrams, close semantics, identity and ALPN failures, limits and hostile input.
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/endpoint/quic_p2p.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/endpoint/quic_p2p.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,13 +10,13 @@
 #include <thread>
 
 #include "endpoint/endpoint_fixture.hpp"
-#include "p2p/core/spawn.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
 #include "quic/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 using namespace std::chrono_literals;
@@ -757,9 +757,9 @@ TEST(EndpointHostile, VanishedPeerTimesOutWithAClearError) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 using namespace std::chrono_literals;
@@ -822,4 +822,4 @@ TEST(QuicP2P, ListenChecksTheAddressAgainstTheBoundSockets) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -7,10 +7,10 @@
 #include <rapidcheck/gtest.h>
 
 #include "endpoint/ticket_encoder.hpp"
-#include "p2p/core/secret_key.hpp"
-#include "p2p/endpoint/node_addr.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/endpoint/node_addr.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 constexpr std::string_view kZBase32Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769";
@@ -133,4 +133,4 @@ RC_GTEST_PROP(NodeAddrProp, AnySwapOfNeighbouringCharactersIsRejected, ()) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // node_addr_test.cpp: NodeAddr invariants, the ticket format (round trips, a pinned golden ticket,
 // the documented sizes) and a parse error for every kind of malformed ticket and readable address.
-#include "p2p/endpoint/node_addr.hpp"
+#include "moosicbox/p2p/endpoint/node_addr.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 #include "endpoint/ticket_encoder.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 using test::BodyBuilder;
@@ -389,4 +389,4 @@ TEST(NodeAddrReadable, RejectsMalformedText) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -8,7 +8,7 @@
 
 #include "quic_commands.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 namespace {
 
 TEST(QuicBench, SmallRunReportsEveryKey) {
@@ -109,9 +109,9 @@ TEST(QuicBench, RunsWithBusyPollingOff) {
 }
 
 }  // namespace
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 namespace {
 
 // The full benchmark, as `moosicbox-p2p bench quic --json` runs it. Disabled in normal runs (it
@@ -128,4 +128,4 @@ TEST(QuicBench, DISABLED_FullRunWithJumboBulk) {
 }
 
 }  // namespace
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace p2p::test {
+namespace moosicbox::p2p::test {
 
 /// crc32_bitwise computes CRC-32/ISO-HDLC one bit at a time (the textbook definition).
 inline std::uint32_t crc32_bitwise(const std::vector<std::uint8_t>& data) {
@@ -98,4 +98,4 @@ struct BodyBuilder {
   }
 };
 
-}  // namespace p2p::test
+}  // namespace moosicbox::p2p::test

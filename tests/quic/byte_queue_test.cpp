@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 namespace {
 
 Bytes seq(std::size_t n, std::uint8_t start) {
@@ -48,4 +48,4 @@ TEST(ByteQueue, SegmentsPointIntoStableStorage) {
 }
 
 }  // namespace
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

@@ -7,7 +7,7 @@
 
 #include "quic/quic_pair.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 namespace {
 
 using namespace std::chrono_literals;
@@ -168,4 +168,4 @@ TEST(QuicPacket, TimestampsRoundTripAndKeepNeverAsNever) {
 }
 
 }  // namespace
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

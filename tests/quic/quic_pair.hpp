@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "p2p/core/secret_key.hpp"
-#include "p2p/env/rng.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/env/rng.hpp"
 #include "quic/connection.hpp"
 #include "quic/packet.hpp"
 
-namespace p2p::quic::testing {
+namespace moosicbox::p2p::quic::testing {
 
 using namespace std::chrono_literals;
 
@@ -43,8 +43,8 @@ struct PairConfig {
   std::string client_name = "client";
   std::string server_name = "server";
   std::optional<NodeId> dial_id;  // the id the client dials (default: the server's)
-  std::string client_alpn = "p2p/test/1";
-  std::vector<std::string> server_alpns = {"p2p/test/1"};
+  std::string client_alpn = "moosicbox/p2p/test/1";
+  std::vector<std::string> server_alpns = {"moosicbox/p2p/test/1"};
   TransportConfig client_transport;
   TransportConfig server_transport;
   LinkConfig to_server;
@@ -323,4 +323,4 @@ class Pair {
   Address client_mapped_ = client_addr();  // where the server sees the client (rebind_client)
 };
 
-}  // namespace p2p::quic::testing
+}  // namespace moosicbox::p2p::quic::testing

@@ -9,7 +9,7 @@
 #include "quic/byte_queue.hpp"
 #include "quic/quic_pair.hpp"
 
-namespace p2p::quic {
+namespace moosicbox::p2p::quic {
 namespace {
 
 using namespace std::chrono_literals;
@@ -91,4 +91,4 @@ RC_GTEST_PROP(QuicTransfer, AnyPayloadArrivesIntactUnderAnyLink, ()) {
 }
 
 }  // namespace
-}  // namespace p2p::quic
+}  // namespace moosicbox::p2p::quic

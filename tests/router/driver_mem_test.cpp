@@ -4,7 +4,7 @@
 // transport's buffers stay bounded.
 #include "router/driver_suite.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Mem, RouterDriverSuite, ::testing::Types<MemBackend>);
 
@@ -73,4 +73,4 @@ TEST(RouterMem, TransportBuffersStayWithinTheWindows) {
   EXPECT_LE(b.net().peak_buffered_bytes(), 2 * MemLinkConfig{}.stream_window);
 }
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

@@ -4,8 +4,8 @@
 #include "router/driver_suite.hpp"
 #include "router/support/quic_backend.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Quic, RouterDriverSuite, ::testing::Types<QuicBackend>);
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

@@ -4,7 +4,7 @@
 #include "router/driver_suite.hpp"
 #include "router/support/sim_backend.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Sim, RouterDriverSuite, ::testing::Types<SimBackend>);
 
@@ -67,4 +67,4 @@ TEST(RouterSim, SameSeedGivesTheSameRunUnderLoss) {
   }
 }
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

@@ -18,14 +18,14 @@
 #include <fmt/format.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "p2p/router/client.hpp"
-#include "p2p/router/middleware.hpp"
-#include "p2p/router/server.hpp"
+#include "moosicbox/p2p/router/client.hpp"
+#include "moosicbox/p2p/router/middleware.hpp"
+#include "moosicbox/p2p/router/server.hpp"
 #include "router/async_event.hpp"
 #include "router/support/harness.hpp"
 #include "router/support/heap_meter.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 using namespace router;  // NOLINT(google-build-using-namespace): test code reads better with the router's names
 
@@ -936,4 +936,4 @@ REGISTER_TYPED_TEST_SUITE_P(RouterDriverSuite, AnswersGetWithParamsQueryAndRemot
                             SurvivesRandomHostileStreams, ShutdownFinishesRequestsInFlight,
                             ShutdownAbortsRequestsAfterTheGrace, EnforcesAllowlistsAndRateLimitsPerPeer);
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

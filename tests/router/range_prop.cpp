@@ -8,10 +8,10 @@
 
 #include <fmt/format.h>
 
-#include "p2p/router/range.hpp"
-#include "p2p/router/uri.hpp"
+#include "moosicbox/p2p/router/range.hpp"
+#include "moosicbox/p2p/router/uri.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 RangeDecision partial(std::uint64_t first, std::uint64_t last) {
@@ -80,4 +80,4 @@ RC_GTEST_PROP(RouterQueryProp, EncodedParamsParseBack, ()) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

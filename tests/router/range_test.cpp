@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // range_test.cpp: Range header evaluation (single, open-ended, suffix, unsatisfiable, ignored).
-#include "p2p/router/range.hpp"
+#include "moosicbox/p2p/router/range.hpp"
 
 #include <gtest/gtest.h>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 RangeDecision partial(std::uint64_t first, std::uint64_t last) {
@@ -53,4 +53,4 @@ TEST(RouterRange, IgnoresAbsentInvalidAndMultipleRanges) {
 TEST(RouterRange, AcceptsEmptyListElements) { EXPECT_EQ(evaluate_range("bytes=, 0-9 ,", 100), partial(0, 9)); }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -9,10 +9,10 @@
 #include <map>
 #include <optional>
 
-#include "p2p/router/route_table.hpp"
-#include "p2p/router/uri.hpp"
+#include "moosicbox/p2p/router/route_table.hpp"
+#include "moosicbox/p2p/router/uri.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 using Kind = RoutePattern::SegmentKind;
@@ -261,4 +261,4 @@ RC_GTEST_PROP(RouteTableProp, UnknownPathsGive404AndOtherMethods405, ()) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

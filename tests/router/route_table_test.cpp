@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // route_table_test.cpp: pattern parsing, precedence, 404 / 405 / HEAD / OPTIONS, conflicts.
-#include "p2p/router/route_table.hpp"
+#include "moosicbox/p2p/router/route_table.hpp"
 
 #include <gtest/gtest.h>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 RouteTable table_of(std::initializer_list<std::pair<Method, std::string_view>> routes) {
@@ -152,4 +152,4 @@ TEST(RouteTable, RejectsInvalidRequestPaths) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

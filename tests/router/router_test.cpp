@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // router_test.cpp: in-process dispatch: handler forms, services, middleware, routing answers,
 // HEAD, limits and failures, without any transport.
-#include "p2p/router/router.hpp"
+#include "moosicbox/p2p/router/router.hpp"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "p2p/router/middleware.hpp"
+#include "moosicbox/p2p/router/middleware.hpp"
 #include "router/support/run.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 using testing::run_sync;
@@ -352,4 +352,4 @@ TEST(Body, CollectChecksTheDeclaredLength) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // types_test.cpp: methods, statuses and header fields.
-#include "p2p/router/types.hpp"
+#include "moosicbox/p2p/router/types.hpp"
 
 #include <gtest/gtest.h>
 
-#include "p2p/router/headers.hpp"
+#include "moosicbox/p2p/router/headers.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 TEST(RouterMethod, NamesRoundTripThroughParse) {
@@ -87,4 +87,4 @@ TEST(RouterHeaders, ValidatesNamesAndValues) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

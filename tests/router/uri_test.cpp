@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // uri_test.cpp: target splitting, percent-encoding, UTF-8 validation and query parsing.
-#include "p2p/router/uri.hpp"
+#include "moosicbox/p2p/router/uri.hpp"
 
 #include <gtest/gtest.h>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 TEST(RouterTarget, SplitsPathAndQuery) {
@@ -83,4 +83,4 @@ TEST(RouterQuery, RejectsBadEscapesAndInvalidUtf8) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

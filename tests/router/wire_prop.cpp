@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
-#include "p2p/router/wire.hpp"
+#include "moosicbox/p2p/router/wire.hpp"
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 rc::Gen<std::string> gen_token() {
@@ -100,4 +100,4 @@ RC_GTEST_PROP(RouterWireProp, ArbitraryBytesNeverExceedTheLimits, ()) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // wire_test.cpp: head frame encoding and the incremental decoder, including hostile input.
-#include "p2p/router/wire.hpp"
+#include "moosicbox/p2p/router/wire.hpp"
 
 #include <gtest/gtest.h>
 
-namespace p2p::router {
+namespace moosicbox::p2p::router {
 namespace {
 
 RequestHead sample_request() {
@@ -213,4 +213,4 @@ TEST(RouterWire, EncoderRefusesWhatTheDecoderWouldRefuse) {
 }
 
 }  // namespace
-}  // namespace p2p::router
+}  // namespace moosicbox::p2p::router

@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 
 #include "endpoint/endpoint_fixture.hpp"
-#include "p2p/router/client.hpp"
-#include "p2p/router/router.hpp"
-#include "p2p/router/server.hpp"
+#include "moosicbox/p2p/router/client.hpp"
+#include "moosicbox/p2p/router/router.hpp"
+#include "moosicbox/p2p/router/server.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 namespace {
 
 using router::Body;
@@ -203,4 +203,4 @@ TEST(ZeroRtt, RouterServesEarlyGetAtOnceAndDefersEarlyPostUntilTheHandshake) {
 }
 
 }  // namespace
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

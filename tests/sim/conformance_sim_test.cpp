@@ -6,10 +6,10 @@
 #include <memory>
 #include <vector>
 
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim::testing {
+namespace moosicbox::p2p::sim::testing {
 
 // SimHarness puts every system in one world, linked to every other; Lossy selects the network.
 template <bool Lossy>
@@ -58,12 +58,12 @@ class SimHarness {
   std::vector<std::unique_ptr<System>> systems_;
 };
 
-}  // namespace p2p::sim::testing
+}  // namespace moosicbox::p2p::sim::testing
 
-namespace p2p::conformance {
+namespace moosicbox::p2p::conformance {
 using QuietSim = sim::testing::SimHarness<false>;
 using LossySim = sim::testing::SimHarness<true>;
 using SimHarnesses = ::testing::Types<QuietSim, LossySim>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Sim, P2PConformance, SimHarnesses);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sim, P2PStreamConformance, SimHarnesses);
-}  // namespace p2p::conformance
+}  // namespace moosicbox::p2p::conformance

@@ -10,10 +10,10 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 namespace {
 
 using namespace testing;
@@ -260,4 +260,4 @@ RC_GTEST_PROP(SimDelivery, StreamBytesArriveIntactWhateverTheWriteAndReadSizes, 
 }
 
 }  // namespace
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -7,10 +7,10 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 namespace {
 
 using namespace testing;
@@ -399,4 +399,4 @@ TEST(SimModel, SendWaitsWhenTheReceiverDoesNotRead) {
 }
 
 }  // namespace
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // network_graph_test.cpp: NetworkGraph: nodes, links, partitions and route searches.
-#include "p2p/sim/network_graph.hpp"
+#include "moosicbox/p2p/sim/network_graph.hpp"
 
 #include <gtest/gtest.h>
 
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 namespace {
 
 using namespace testing;
@@ -139,4 +139,4 @@ TEST(NatRules, HolePunchingFollowsTheMappingBehaviour) {
 }
 
 }  // namespace
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -7,11 +7,11 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "p2p/core/spawn.hpp"
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 namespace {
 
 using namespace testing;
@@ -409,4 +409,4 @@ TEST(SimDeterminism, DifferentSeedsGiveDifferentTraces) {
 }
 
 }  // namespace
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 
-namespace p2p::sim::testing {
+namespace moosicbox::p2p::sim::testing {
 
 /// test_seed returns P2P_SIM_SEED when it is set, otherwise `fallback`.
 inline std::uint64_t test_seed(std::uint64_t fallback) {
@@ -37,7 +37,7 @@ inline LinkInfo quiet_link(Duration latency) {
   return l;
 }
 
-}  // namespace p2p::sim::testing
+}  // namespace moosicbox::p2p::sim::testing
 
 /// P2P_SIM_SCOPE(seed) makes every failure below print how to reproduce it.
-#define P2P_SIM_SCOPE(seed) SCOPED_TRACE(::p2p::sim::testing::reproduce_line(seed))
+#define P2P_SIM_SCOPE(seed) SCOPED_TRACE(::moosicbox::p2p::sim::testing::reproduce_line(seed))

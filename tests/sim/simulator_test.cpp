@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // simulator_test.cpp: SimulatorP2P, SimulatorConnection and SimulatorListener: dialing, messages,
 // timing on a quiet link, close semantics, errors, discovery and the handles' lifetime rules.
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 namespace {
 
 using namespace testing;
@@ -284,4 +284,4 @@ TEST(SimulatorP2P, TryRecvDoesNotWait) {
 }
 
 }  // namespace
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -6,11 +6,11 @@
 
 #include <cstdlib>
 
-#include "p2p/core/spawn.hpp"
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim/sim_test_support.hpp"
 
-namespace p2p::sim {
+namespace moosicbox::p2p::sim {
 namespace {
 
 using namespace testing;
@@ -251,4 +251,4 @@ TEST(SimWorld, DestroyingAWorldEndsTheCoroutinesStillWaitingInIt) {
 }
 
 }  // namespace
-}  // namespace p2p::sim
+}  // namespace moosicbox::p2p::sim

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // concepts_test.cpp: the P2P concepts accept a conforming backend and reject near misses.
-#include "p2p/concepts.hpp"
+#include "moosicbox/p2p/concepts.hpp"
 
 #include <gtest/gtest.h>
 
-#include "p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 struct FakeConnection {
@@ -60,4 +60,4 @@ static_assert(!P2PSystem<SystemWithoutDiscover>);
 TEST(Concepts, CheckedAtCompileTime) { SUCCEED(); }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -4,11 +4,11 @@
 
 #include <fmt/format.h>
 
-#include "p2p/core/secret_key.hpp"
-#include "p2p/endpoint/node_addr.hpp"
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/endpoint/node_addr.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 namespace {
 int error(const P2PError& e) {
@@ -43,4 +43,4 @@ int id(const std::optional<std::filesystem::path>& path, bool hex) {
   return 0;
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

@@ -7,11 +7,11 @@
 #include <optional>
 #include <string>
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 /// keygen writes a new secret key to `path` (mode 0600) and prints its node id.
 int keygen(const std::filesystem::path& path, bool force);
 /// id prints the node id of the key at `path`, or of a fresh ephemeral key when none is given.
 int id(const std::optional<std::filesystem::path>& path, bool hex);
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

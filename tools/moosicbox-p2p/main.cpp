@@ -7,11 +7,13 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "moosicbox/p2p/build_config.hpp"
 #include "net_commands.hpp"
-#include "p2p/build_config.hpp"
 #include "quic_commands.hpp"
 #include "router_commands.hpp"
 #include "sim_commands.hpp"
+
+namespace p2p = moosicbox::p2p;
 
 namespace {
 

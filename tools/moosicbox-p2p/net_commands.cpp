@@ -14,15 +14,15 @@
 #include <fstream>
 #include <iterator>
 
-#include "p2p/core/spawn.hpp"
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/endpoint/quic_p2p.hpp"
-#include "p2p/env/asio_env.hpp"
-#include "p2p/router/client.hpp"
-#include "p2p/router/router.hpp"
-#include "p2p/router/server.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/endpoint/quic_p2p.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/router/client.hpp"
+#include "moosicbox/p2p/router/router.hpp"
+#include "moosicbox/p2p/router/server.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 namespace {
 
@@ -210,9 +210,9 @@ int send(const SendOptions& options) {
   });
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 namespace {
 
@@ -366,4 +366,4 @@ int quic_demo() {
   });
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 /// NodeOptions are the options every networked command shares.
 struct NodeOptions {
@@ -44,4 +44,4 @@ int send(const SendOptions& options);
 /// the router, and a short throughput figure.
 int quic_demo();
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

@@ -23,11 +23,11 @@
 #include <thread>
 #include <vector>
 
-#include "p2p/core/spawn.hpp"
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 namespace {
 
@@ -617,4 +617,4 @@ int quic_bench(bool json, const QuicBenchOptions& options) {
   return 0;
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
-#include "p2p/core/error.hpp"
+#include "moosicbox/p2p/core/error.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 /// QuicBenchOptions sizes the benchmark (defaults: full-size runs; tests use small ones).
 struct QuicBenchOptions {
@@ -79,4 +79,4 @@ struct QuicBenchResult {
 /// table; returns the process exit code (0, or 1 with one error line on stderr).
 int quic_bench(bool json, const QuicBenchOptions& options = {});
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

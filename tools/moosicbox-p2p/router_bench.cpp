@@ -25,13 +25,13 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include "p2p/core/secret_key.hpp"
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/env/asio_env.hpp"
-#include "p2p/router/client.hpp"
-#include "p2p/router/server.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/router/client.hpp"
+#include "moosicbox/p2p/router/server.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 namespace {
 
@@ -461,4 +461,4 @@ int router_bench(bool json, const RouterBenchOptions& options) {
   return 0;
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

@@ -9,10 +9,10 @@
 #include <optional>
 #include <string>
 
-#include "p2p/core/error.hpp"
-#include "p2p/core/time.hpp"
+#include "moosicbox/p2p/core/error.hpp"
+#include "moosicbox/p2p/core/time.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 /// RouterBenchOptions sizes the benchmark.
 struct RouterBenchOptions {
@@ -59,4 +59,4 @@ struct RouterBenchResult {
 /// process exit code (0, or 1 with one error line on stderr).
 int router_bench(bool json, const RouterBenchOptions& options = {});
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

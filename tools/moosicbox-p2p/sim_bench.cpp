@@ -10,12 +10,12 @@
 
 #include <fmt/format.h>
 
-#include "p2p/core/spawn.hpp"
-#include "p2p/env/asio_env.hpp"
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim_commands.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 namespace {
 
 using namespace std::chrono_literals;
@@ -197,4 +197,4 @@ int sim_bench(bool json) {
   return 0;
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

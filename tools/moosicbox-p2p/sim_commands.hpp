@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 
 /// sim_demo runs two NATed nodes, a relay, a partition and its heal on the simulator and prints what
 /// happens as it happens. `seed` fixes the run (random, and printed, when absent). Returns 0 when the
@@ -20,4 +20,4 @@ int sim_demo(std::optional<std::uint64_t> seed);
 /// sim_deliveries_per_s_1000_nodes, sim_speedup_idle, sim_speedup_busy, sim_rss_bytes_per_node_10000.
 int sim_bench(bool json);
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

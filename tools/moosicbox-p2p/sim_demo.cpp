@@ -7,11 +7,11 @@
 // printed as it happens; the seed reproduces the run exactly.
 #include <fmt/format.h>
 
-#include "p2p/core/spawn.hpp"
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "sim_commands.hpp"
 
-namespace p2p::cli {
+namespace moosicbox::p2p::cli {
 namespace {
 
 using namespace std::chrono_literals;
@@ -213,4 +213,4 @@ int sim_demo(std::optional<std::uint64_t> seed_option) {
   return s.failed() ? 1 : 0;
 }
 
-}  // namespace p2p::cli
+}  // namespace moosicbox::p2p::cli

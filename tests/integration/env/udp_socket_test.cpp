@@ -3,7 +3,7 @@
 // sends, GRO receives, packet info on wildcard and dual-stack sockets, ECN, truncation, per-datagram
 // send errors, bind errors and readiness waits. Nothing sleeps: every test waits on readiness with
 // the io_context; io_context::run_for only guards against a hang.
-#include "p2p/env/udp_socket.hpp"
+#include "moosicbox/p2p/env/udp_socket.hpp"
 
 #include <unistd.h>
 
@@ -15,9 +15,9 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 using namespace std::chrono_literals;
@@ -702,4 +702,4 @@ TEST(UdpSocket, EmptyDatagramIsDelivered) {
 }
 
 }  // namespace
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

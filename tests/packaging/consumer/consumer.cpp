@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // consumer.cpp: a program built against the installed package; exits 0 when the library works.
-#include <p2p/core/node_id.hpp>
-#include <p2p/core/secret_key.hpp>
+#include <moosicbox/p2p/core/node_id.hpp>
+#include <moosicbox/p2p/core/secret_key.hpp>
 
 #include <cstdio>
+
+namespace p2p = moosicbox::p2p;
 
 int main() {
   const auto id = p2p::test_node_id("consumer");

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // consumer_sim.cpp: a program built against the installed simulator target; exits 0 when a message
 // crosses a simulated link.
-#include <p2p/sim/sim.hpp>
+#include <moosicbox/p2p/sim/sim.hpp>
 
 #include <cstdio>
+
+namespace p2p = moosicbox::p2p;
 
 int main() {
   p2p::sim::World world(1);

@@ -4,10 +4,10 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
-#include "p2p/core/node_id.hpp"
-#include "p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 SecretKey key_from(const std::array<std::uint8_t, 32>& raw) {
@@ -55,4 +55,4 @@ RC_GTEST_PROP(SignatureProp, VerifiesOnlyWithTheRightKey,
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

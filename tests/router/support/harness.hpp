@@ -18,14 +18,14 @@
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 
-#include "p2p/core/node_id.hpp"
-#include "p2p/env/sim_env.hpp"
-#include "p2p/router/client.hpp"
-#include "p2p/router/server.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
+#include "moosicbox/p2p/env/sim_env.hpp"
+#include "moosicbox/p2p/router/client.hpp"
+#include "moosicbox/p2p/router/server.hpp"
 #include "router/support/mem_transport.hpp"
 #include "router/support/run.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// test_seed returns P2P_SIM_SEED when set, otherwise `fallback`.
 inline std::uint64_t test_seed(std::uint64_t fallback = 1) {
@@ -191,4 +191,4 @@ inline router::BodySource pattern_source(std::uint64_t size, std::size_t chunk =
   return [size, chunk, offset](router::BodyWriter& w) { return write_pattern(w, size, chunk, offset); };
 }
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

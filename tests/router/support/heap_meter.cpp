@@ -43,11 +43,11 @@ void release(void* p, std::size_t align) noexcept {
 }
 }  // namespace
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 std::int64_t heap_live_bytes() noexcept { return g_live.load(std::memory_order_relaxed); }
 std::int64_t heap_peak_bytes() noexcept { return g_peak.load(std::memory_order_relaxed); }
 void heap_reset_peak() noexcept { g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed); }
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing
 
 void* operator new(std::size_t size) { return allocate(size, kHeader); }
 void* operator new[](std::size_t size) { return allocate(size, kHeader); }

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// heap_live_bytes returns the bytes currently allocated through operator new.
 std::int64_t heap_live_bytes() noexcept;
@@ -15,4 +15,4 @@ std::int64_t heap_peak_bytes() noexcept;
 /// heap_reset_peak starts a new peak measurement at the current live bytes.
 void heap_reset_peak() noexcept;
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

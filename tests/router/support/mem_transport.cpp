@@ -11,10 +11,10 @@
 #include <optional>
 #include <vector>
 
-#include "p2p/core/assert.hpp"
+#include "moosicbox/p2p/core/assert.hpp"
 #include "router/async_event.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 using router::detail::AsyncEvent;
 
@@ -90,7 +90,7 @@ struct Net {
     peak = std::max(peak, buffered);
   }
   void sub_buffered(std::uint64_t n) {
-    P2P_ASSERT(buffered >= n);
+    MOOSICBOX_P2P_ASSERT(buffered >= n);
     buffered -= n;
   }
 };
@@ -180,7 +180,7 @@ void Conn::pump(int side) {
         break;
       }
     }
-    P2P_ASSERT(pick < n);
+    MOOSICBOX_P2P_ASSERT(pick < n);
     d.rr = pick + 1;
     std::shared_ptr<Pipe> p = d.pending[pick];
     const std::size_t take = bw > 0 ? std::min(p->queued(), net->cfg.chunk_bytes) : p->queued();
@@ -210,7 +210,7 @@ void Conn::pump(int side) {
 
 void Conn::deliver(const std::shared_ptr<Pipe>& pipe, int side, Bytes chunk, bool fin) {
   Pipe& p = *pipe;
-  P2P_ASSERT(p.in_flight >= chunk.size());
+  MOOSICBOX_P2P_ASSERT(p.in_flight >= chunk.size());
   p.in_flight -= chunk.size();
   const int reader = 1 - side;
   if (closed[reader] || p.reset_received || p.stopped_local) {
@@ -252,7 +252,7 @@ void MemStream::release() {
     s_->released = true;
     // The opener learns one latency later that it may open another stream (MAX_STREAMS).
     c->net->rt->schedule_after(c->latency(), [c, opener = s_->opener] {
-      P2P_ASSERT(c->open_count[opener] > 0);
+      MOOSICBOX_P2P_ASSERT(c->open_count[opener] > 0);
       --c->open_count[opener];
       c->open_wake[opener].notify_all();
     });
@@ -261,7 +261,7 @@ void MemStream::release() {
 }
 
 asio::awaitable<P2PResult<void>> MemStream::write(ByteView data) {
-  P2P_ASSERT(s_);
+  MOOSICBOX_P2P_ASSERT(s_);
   auto stream = s_;
   const int side = side_;
   Pipe& p = *stream->pipes[side];
@@ -270,11 +270,11 @@ asio::awaitable<P2PResult<void>> MemStream::write(ByteView data) {
     if (!c || c->closed[side]) co_return fail(P2PError::connection_closed("mem transport"));
     if (p.reset_local) co_return fail(P2PError::cancelled("stream reset locally"));
     if (p.stop_received) co_return fail(P2PError::stream_reset(*p.stop_received));
-    P2P_ASSERT(!p.fin_written);
+    MOOSICBOX_P2P_ASSERT(!p.fin_written);
     if (data.empty()) co_return P2PResult<void>{};
     const std::uint64_t window = c->net->cfg.stream_window;
     const std::uint64_t outstanding = p.written - p.consumed_known;
-    P2P_ASSERT(outstanding <= window);
+    MOOSICBOX_P2P_ASSERT(outstanding <= window);
     const std::uint64_t credit = window - outstanding;
     if (credit == 0) {
       c.reset();
@@ -292,7 +292,7 @@ asio::awaitable<P2PResult<void>> MemStream::write(ByteView data) {
 }
 
 asio::awaitable<P2PResult<void>> MemStream::finish() {
-  P2P_ASSERT(s_);
+  MOOSICBOX_P2P_ASSERT(s_);
   Pipe& p = *s_->pipes[side_];
   auto c = s_->conn.lock();
   if (!c || c->closed[side_]) co_return fail(P2PError::connection_closed("mem transport"));
@@ -306,7 +306,7 @@ asio::awaitable<P2PResult<void>> MemStream::finish() {
 }
 
 void MemStream::reset(std::uint64_t code) {
-  P2P_ASSERT(s_);
+  MOOSICBOX_P2P_ASSERT(s_);
   auto pipe = s_->pipes[side_];
   Pipe& p = *pipe;
   if (p.reset_local) return;
@@ -330,7 +330,7 @@ void MemStream::reset(std::uint64_t code) {
 }
 
 asio::awaitable<P2PResult<std::size_t>> MemStream::read(std::span<std::byte> buffer) {
-  P2P_ASSERT(s_);
+  MOOSICBOX_P2P_ASSERT(s_);
   auto stream = s_;
   const int side = side_;
   Pipe& p = *stream->pipes[1 - side];
@@ -365,7 +365,7 @@ asio::awaitable<P2PResult<std::size_t>> MemStream::read(std::span<std::byte> buf
 }
 
 void MemStream::stop(std::uint64_t code) {
-  P2P_ASSERT(s_);
+  MOOSICBOX_P2P_ASSERT(s_);
   auto pipe = s_->pipes[1 - side_];
   Pipe& p = *pipe;
   if (p.stopped_local || p.fully_read() || p.reset_received) return;
@@ -561,4 +561,4 @@ std::uint64_t MemNetwork::streams_opened() const noexcept { return net_->streams
 std::uint64_t MemNetwork::resets_seen() const noexcept { return net_->resets; }
 std::uint64_t MemNetwork::stops_seen() const noexcept { return net_->stops; }
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

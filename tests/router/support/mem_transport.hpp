@@ -14,12 +14,12 @@
 #include <memory>
 #include <string>
 
-#include "p2p/concepts.hpp"
-#include "p2p/core/node_id.hpp"
-#include "p2p/env/sim_env.hpp"
-#include "p2p/streams.hpp"
+#include "moosicbox/p2p/concepts.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
+#include "moosicbox/p2p/env/sim_env.hpp"
+#include "moosicbox/p2p/streams.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// MemLinkConfig describes the simulated link between two endpoints.
 struct MemLinkConfig {
@@ -126,4 +126,4 @@ class MemNetwork {
 static_assert(P2PStreamConnection<MemConnection>);
 static_assert(P2PListener<MemListener>);
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

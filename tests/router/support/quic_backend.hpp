@@ -14,12 +14,12 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "p2p/endpoint/endpoint.hpp"
-#include "p2p/env/asio_env.hpp"
-#include "p2p/router/wire.hpp"
+#include "moosicbox/p2p/endpoint/endpoint.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/router/wire.hpp"
 #include "router/support/harness.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// QuicBackend runs the router over QUIC on loopback.
 class QuicBackend {
@@ -101,4 +101,4 @@ class QuicBackend {
   std::map<std::string, Endpoint> clients_;
 };
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

@@ -12,10 +12,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "p2p/core/asio.hpp"
-#include "p2p/core/bytes.hpp"
+#include "moosicbox/p2p/core/asio.hpp"
+#include "moosicbox/p2p/core/bytes.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// run_sync runs the coroutine `make()` returns on a private io_context and returns its value.
 template <class F>
@@ -44,4 +44,4 @@ inline Bytes pattern(std::size_t n, std::uint64_t offset = 0) {
   return out;
 }
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

@@ -10,10 +10,10 @@
 #include <string>
 #include <string_view>
 
-#include "p2p/sim/sim.hpp"
+#include "moosicbox/p2p/sim/sim.hpp"
 #include "router/support/harness.hpp"
 
-namespace p2p::testing {
+namespace moosicbox::p2p::testing {
 
 /// SimBackend runs the router on the simulator backend in virtual time.
 class SimBackend {
@@ -74,4 +74,4 @@ class SimBackend {
   std::map<std::string, sim::SimulatorP2P> clients_;
 };
 
-}  // namespace p2p::testing
+}  // namespace moosicbox::p2p::testing

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // config_test.cpp: NetworkConfig defaults and the strict SIMULATOR_* reader.
-#include "p2p/core/config.hpp"
+#include "moosicbox/p2p/core/config.hpp"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 using namespace std::chrono_literals;
@@ -96,4 +96,4 @@ TEST(NetworkConfig, ValidateRejectsOutOfRangeFields) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

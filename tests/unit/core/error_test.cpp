@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // error_test.cpp: P2PError messages, codes and the std::error_code category.
-#include "p2p/core/error.hpp"
+#include "moosicbox/p2p/core/error.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 TEST(P2PError, MessagesMatchTheSpec) {
@@ -61,4 +61,4 @@ TEST(FormatDuration, RendersUnitsForPeople) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // node_id_test.cpp: NodeId validation, text forms and malformed input.
-#include "p2p/core/node_id.hpp"
+#include "moosicbox/p2p/core/node_id.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,9 +8,9 @@
 #include <set>
 #include <unordered_set>
 
-#include "p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 NodeId alice() { return test_node_id("alice"); }
@@ -121,4 +121,4 @@ TEST(TestNodeId, IsDeterministicPerName) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

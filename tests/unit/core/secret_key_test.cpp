@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // secret_key_test.cpp: key derivation, signatures, and key files (permissions, malformed content).
-#include "p2p/core/secret_key.hpp"
+#include "moosicbox/p2p/core/secret_key.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "p2p/env/rng.hpp"
+#include "moosicbox/p2p/env/rng.hpp"
 
-namespace p2p {
+namespace moosicbox::p2p {
 namespace {
 
 class TempDir {
@@ -140,4 +140,4 @@ TEST(SecretKey, RejectsMissingAndMalformedFiles) {
 }
 
 }  // namespace
-}  // namespace p2p
+}  // namespace moosicbox::p2p

@@ -9,7 +9,7 @@
 
 #include "core/zbase32.hpp"
 
-namespace p2p::detail {
+namespace moosicbox::p2p::detail {
 namespace {
 
 std::vector<std::uint8_t> bytes(std::initializer_list<int> v) {
@@ -73,4 +73,4 @@ TEST(ZBase32, ReportsLeftoverBitsForTheCallerToJudge) {
 }
 
 }  // namespace
-}  // namespace p2p::detail
+}  // namespace moosicbox::p2p::detail

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // asio_env_test.cpp: the real environment's clock and timers, without sleeping: deadlines already
 // past complete at once, and cancellation ends a far wait.
-#include "p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/env/asio_env.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 using namespace std::chrono_literals;
@@ -67,4 +67,4 @@ TEST(OsRandom, FillsBuffers) {
 }
 
 }  // namespace
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

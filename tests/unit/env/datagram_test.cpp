@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // datagram_test.cpp: the datagram vocabulary without sockets: how a transmit counts its segments and
 // how a receive buffer splits into whole datagrams (single, GRO-coalesced, truncated, empty).
-#include "p2p/env/datagram.hpp"
+#include "moosicbox/p2p/env/datagram.hpp"
 
 #include <gtest/gtest.h>
 
 #include <numeric>
 
-#include "p2p/env/concepts.hpp"
+#include "moosicbox/p2p/env/concepts.hpp"
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 Bytes pattern(std::size_t n) {
@@ -124,4 +124,4 @@ static_assert(DatagramSocket<FakeSocket>);
 static_assert(!DatagramSocket<SocketWithoutWaits>);
 
 }  // namespace
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // sim_env_test.cpp: virtual time, the event queue, seeded randomness and virtual timers.
-#include "p2p/env/sim_env.hpp"
+#include "moosicbox/p2p/env/sim_env.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 using namespace std::chrono_literals;
@@ -206,4 +206,4 @@ TEST(SimEnv, NodesGetIndependentSeededStreams) {
 }
 
 }  // namespace
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env

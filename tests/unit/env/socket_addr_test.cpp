@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // socket_addr_test.cpp: SocketAddr text forms (well-formed and malformed), classification, ordering
 // and the v4-mapped conversions.
-#include "p2p/env/socket_addr.hpp"
+#include "moosicbox/p2p/env/socket_addr.hpp"
 
 #include <gtest/gtest.h>
 
 #include <set>
 #include <unordered_set>
 
-namespace p2p::env {
+namespace moosicbox::p2p::env {
 namespace {
 
 void expect_parse_error(std::string_view text, std::string_view needle) {
@@ -163,4 +163,4 @@ TEST(SocketAddr, HashesEqualAddressesEqually) {
 }
 
 }  // namespace
-}  // namespace p2p::env
+}  // namespace moosicbox::p2p::env
