@@ -92,8 +92,8 @@ TEST(QuicConnection, HandshakeAuthenticatesBothSides) {
   ASSERT_NE(pair.server(), nullptr);
   EXPECT_EQ(pair.client().peer_id(), pair.server_id());
   EXPECT_EQ(pair.server()->peer_id(), pair.client_id());
-  EXPECT_EQ(pair.client().alpn(), "moosicbox/p2p/test/1");
-  EXPECT_EQ(pair.server()->alpn(), "moosicbox/p2p/test/1");
+  EXPECT_EQ(pair.client().alpn(), "p2p/test/1");
+  EXPECT_EQ(pair.server()->alpn(), "p2p/test/1");
   EXPECT_FALSE(pair.client().is_closed());
   EXPECT_TRUE(pair.server()->is_server());
   EXPECT_FALSE(pair.client().is_server());
@@ -134,8 +134,8 @@ TEST(QuicConnection, WrongServerKeyFailsAuthenticationOnBothSides) {
 
 TEST(QuicConnection, AlpnMismatchFailsClearlyOnBothSides) {
   PairConfig cfg;
-  cfg.client_alpn = "moosicbox/p2p/chat/1";
-  cfg.server_alpns = {"moosicbox/p2p/files/1", "moosicbox/p2p/sync/2"};
+  cfg.client_alpn = "p2p/chat/1";
+  cfg.server_alpns = {"p2p/files/1", "p2p/sync/2"};
   Pair pair(cfg);
   ASSERT_TRUE(pair.run_until(
       [&] { return pair.client().is_closed() && pair.server() != nullptr && pair.server()->is_closed(); }, 5s));
@@ -146,17 +146,17 @@ TEST(QuicConnection, AlpnMismatchFailsClearlyOnBothSides) {
   const CloseInfo* s = pair.server()->close_info();
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->error.code(), P2PErrc::connection_failed) << s->error.message();
-  EXPECT_NE(s->error.message().find("moosicbox/p2p/files/1"), std::string::npos) << s->error.message();
+  EXPECT_NE(s->error.message().find("p2p/files/1"), std::string::npos) << s->error.message();
 }
 
 TEST(QuicConnection, ServerSelectsTheClientsProtocolAmongSeveral) {
   PairConfig cfg;
-  cfg.client_alpn = "moosicbox/p2p/sync/2";
-  cfg.server_alpns = {"moosicbox/p2p/files/1", "moosicbox/p2p/sync/2"};
+  cfg.client_alpn = "p2p/sync/2";
+  cfg.server_alpns = {"p2p/files/1", "p2p/sync/2"};
   Pair pair(cfg);
   ASSERT_TRUE(pair.handshake());
-  EXPECT_EQ(pair.server()->alpn(), "moosicbox/p2p/sync/2");
-  EXPECT_EQ(pair.client().alpn(), "moosicbox/p2p/sync/2");
+  EXPECT_EQ(pair.server()->alpn(), "p2p/sync/2");
+  EXPECT_EQ(pair.client().alpn(), "p2p/sync/2");
 }
 
 TEST(QuicConnection, ConnectRejectsBadConfiguration) {
@@ -1064,7 +1064,7 @@ TEST(QuicResumption, ReplayedZeroRttFlightGetsNoEarlyData) {
   // request is never seen twice.
   ServerConfig sc;
   sc.identity = *TlsIdentity::create(test_secret_key("server"));
-  sc.alpns = {"moosicbox/p2p/test/1"};
+  sc.alpns = {"p2p/test/1"};
   env::Rng rng(99);
   sc.random = make_random_fn(rng);
   sc.tickets = *issuer;

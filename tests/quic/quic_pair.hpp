@@ -43,8 +43,8 @@ struct PairConfig {
   std::string client_name = "client";
   std::string server_name = "server";
   std::optional<NodeId> dial_id;  // the id the client dials (default: the server's)
-  std::string client_alpn = "moosicbox/p2p/test/1";
-  std::vector<std::string> server_alpns = {"moosicbox/p2p/test/1"};
+  std::string client_alpn = "p2p/test/1";
+  std::vector<std::string> server_alpns = {"p2p/test/1"};
   TransportConfig client_transport;
   TransportConfig server_transport;
   LinkConfig to_server;
