@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# p2p_set_warnings(target): the project's warning set, errors when P2P_WERROR is on, sanitizers when
-# P2P_SANITIZE is on.
-if(P2P_SANITIZE)
+# p2p_set_warnings(target): the project's warning set, errors when MOOSICBOX_P2P_WERROR is on, sanitizers when
+# MOOSICBOX_P2P_SANITIZE is on.
+if(MOOSICBOX_P2P_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
@@ -20,7 +20,7 @@ function(p2p_set_warnings target)
     # (-Wstringop-overflow, GCC PR 105651 family) in code that only appends strings.
     target_compile_options(${target} PRIVATE -Wno-stringop-overflow)
   endif()
-  if(P2P_WERROR)
+  if(MOOSICBOX_P2P_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
 endfunction()

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/install-deps.sh
 build_dir=build/release
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DP2P_BUILD_TESTS=OFF \
-  -DP2P_BUILD_BENCH=OFF -DP2P_BUILD_EXAMPLES=OFF >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOOSICBOX_P2P_BUILD_TESTS=OFF \
+  -DMOOSICBOX_P2P_BUILD_BENCH=OFF -DMOOSICBOX_P2P_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build_dir" --target moosicbox-p2p >/dev/null
 exec "$build_dir/tools/moosicbox-p2p/moosicbox-p2p" demo "$@"

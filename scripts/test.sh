@@ -31,8 +31,8 @@ step "lint"
 bash scripts/lint.sh || failures+=("lint")
 
 step "configure + build (warnings as errors)"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DP2P_WERROR=ON \
-  -DP2P_BUILD_TESTS=ON -DP2P_BUILD_BENCH=ON -DP2P_BUILD_EXAMPLES=ON >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOOSICBOX_P2P_WERROR=ON \
+  -DMOOSICBOX_P2P_BUILD_TESTS=ON -DMOOSICBOX_P2P_BUILD_BENCH=ON -DMOOSICBOX_P2P_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build_dir"
 
 step "tests: unit prop sim integration packaging"
@@ -44,8 +44,8 @@ if [ $sanitize -eq 1 ]; then
   # -O0: half the compile time of -O1 on the template-heavy test files; the sanitized tests still
   # take well under a minute.
   cmake -S . -B "$build_dir-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \
-    -DP2P_SANITIZE=ON -DP2P_WERROR=ON -DP2P_BUILD_TESTS=ON -DP2P_BUILD_BENCH=OFF \
-    -DP2P_BUILD_EXAMPLES=OFF -DP2P_BUILD_TOOLS=OFF -DP2P_INSTALL=OFF >/dev/null
+    -DMOOSICBOX_P2P_SANITIZE=ON -DMOOSICBOX_P2P_WERROR=ON -DMOOSICBOX_P2P_BUILD_TESTS=ON -DMOOSICBOX_P2P_BUILD_BENCH=OFF \
+    -DMOOSICBOX_P2P_BUILD_EXAMPLES=OFF -DMOOSICBOX_P2P_BUILD_TOOLS=OFF -DMOOSICBOX_P2P_INSTALL=OFF >/dev/null
   cmake --build "$build_dir-asan"
   step "tests under ASan+UBSan: unit prop sim integration"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

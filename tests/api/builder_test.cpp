@@ -66,7 +66,7 @@ TEST(P2PBuilder, RejectsAnInvalidConfiguration) {
 }
 
 TEST(DefaultP2P, IsTheConfiguredBackend) {
-#if P2P_DEFAULT_BACKEND_IS_QUIC
+#if MOOSICBOX_P2P_DEFAULT_BACKEND_IS_QUIC
   static_assert(std::is_same_v<DefaultP2P, QuicP2P>);
 #else
   static_assert(std::is_same_v<DefaultP2P, SimulatorP2P>);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // p2p.hpp: the umbrella header: both backends, the router, DefaultP2P (the backend chosen when the
-// library was configured, -DP2P_DEFAULT_BACKEND=simulator|quic) and P2PBuilder, which builds either
+// library was configured, -DMOOSICBOX_P2P_DEFAULT_BACKEND=simulator|quic) and P2PBuilder, which builds either
 // backend from one NetworkConfig.
 // Layer: public API. A P2PBuilder is a plain value; what it builds follows that backend's threading rule.
 //
@@ -37,7 +37,7 @@ using sim::LinkInfo;
 using sim::NetworkGraph;
 using sim::NodeInfo;
 
-#if P2P_DEFAULT_BACKEND_IS_QUIC
+#if MOOSICBOX_P2P_DEFAULT_BACKEND_IS_QUIC
 /// DefaultP2P is the backend chosen at configure time: QuicP2P.
 using DefaultP2P = QuicP2P;
 /// DefaultContext is what build_default() needs to build DefaultP2P: the executor it runs on.
@@ -133,7 +133,7 @@ class P2PBuilder {
 
   /// build_default builds DefaultP2P. Errors: those of the chosen backend's build function.
   [[nodiscard]] P2PResult<DefaultP2P> build_default(DefaultContext context) const {
-#if P2P_DEFAULT_BACKEND_IS_QUIC
+#if MOOSICBOX_P2P_DEFAULT_BACKEND_IS_QUIC
     return build_quic(std::move(context));
 #else
     return build_simulator(context);
