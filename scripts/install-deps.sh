@@ -1,21 +1,41 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# install-deps.sh: installs every Debian 12 package moosicbox-p2p needs to build, test and run.
-# Idempotent: packages already present are skipped, and the script is silent when nothing is missing.
+# install-deps.sh: installs the Debian 12 packages moosicbox-p2p needs.
+#   install-deps.sh [--for run|test]
+#     run   what building the library and the moosicbox-p2p tool needs (scripts/run.sh)
+#     test  that plus what the tests, benchmarks, lint and API reference need (default; scripts/test.sh)
+# Idempotent: packages already present are skipped, and the script prints nothing when nothing is
+# missing. apt's own output goes to a log file that is printed only when apt fails.
 set -euo pipefail
 
+profile=test
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --for) profile=${2:-}; shift ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# Building the library and the tool.
 packages=(
-  # toolchain
-  g++ cmake ninja-build pkg-config ccache clang-format git
-  # libraries
+  g++ cmake ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev
   libgnutls28-dev libsodium-dev
   libfmt-dev libspdlog-dev libcli11-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
-  # network lab (namespaces, NAT rules)
-  iproute2 nftables
 )
+case "$profile" in
+  run) ;;
+  test)
+    packages+=(
+      # tests, property tests, micro benchmarks
+      libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+      # lint and the API reference
+      clang-format doxygen
+    ) ;;
+  *) echo "install-deps.sh: --for takes run or test, not '$profile'" >&2; exit 2 ;;
+esac
 
 # From bookworm-backports, pinned per package: bookworm's ngtcp2 0.12 lacks what the QUIC engine
 # needs (its fixed per-connection allocations held idle memory over budget; no 1452-byte PMTU probe).
@@ -45,6 +65,17 @@ fi
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp "${TMPDIR:-/tmp}/moosicbox-p2p-apt.XXXXXX")
+start=$(date +%s)
+say() { echo "install-deps: $* ($(( $(date +%s) - start ))s)"; }
+# run_apt runs one apt-get command with its output in the log; on failure it prints the log's end.
+run_apt() {
+  if ! "${sudo_cmd[@]}" apt-get "$@" >>"$log" 2>&1; then
+    echo "install-deps: apt-get $* failed; its last lines (full log: $log):" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+  fi
+}
 
 # The backports suite comes from the archive and keyring the machine's bookworm entry already uses.
 # Idempotent: any existing bookworm-backports entry (deb822 or one-line) is left as it is.
@@ -59,19 +90,23 @@ add_backports_source() {
       break
     fi
   done
-  echo "install-deps: adding the bookworm-backports suite ($uri)"
+  say "adding the bookworm-backports suite ($uri)"
   printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
     "$uri" "${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}" |
     "${sudo_cmd[@]}" tee /etc/apt/sources.list.d/moosicbox-p2p-backports.sources >/dev/null
 }
 
 [ ${#missing_bp[@]} -eq 0 ] || add_backports_source
-echo "install-deps: installing$(printf " %s" "${missing[@]}" "${missing_bp[@]}")"
-"${sudo_cmd[@]}" apt-get update -qq
+say "to install:$(printf " %s" "${missing[@]}" "${missing_bp[@]}")"
+say "apt-get update"
+run_apt update -q
 if [ ${#missing[@]} -ne 0 ]; then
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  say "installing ${missing[*]}"
+  run_apt install -y -q --no-install-recommends "${missing[@]}"
 fi
 if [ ${#missing_bp[@]} -ne 0 ]; then
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends -t bookworm-backports "${missing_bp[@]}" >/dev/null
+  say "installing from bookworm-backports: ${missing_bp[*]}"
+  run_apt install -y -q --no-install-recommends -t bookworm-backports "${missing_bp[@]}"
 fi
-echo "install-deps: done"
+rm -f "$log"
+say "done"

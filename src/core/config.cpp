@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// config.cpp: NetworkConfig defaults validation and the strict SIMULATOR_* environment reader.
+// config.cpp: NetworkConfig defaults validation and the strict environment readers (SIMULATOR_* for
+// the simulator, P2P_* for the real backend).
 // Layer: core. Reads the process environment only in from_env(); thread-compatible.
 #include "moosicbox/p2p/core/config.hpp"
 
@@ -43,55 +44,84 @@ P2PResult<double> parse_probability(std::string_view var, std::string_view value
 // Durations above this would overflow nanosecond arithmetic downstream (about 292 years in int64 ns).
 constexpr std::uint64_t kMillisMax = 1'000'000'000'000ULL;  // about 31 years
 
-}  // namespace
-
-P2PResult<NetworkConfig> NetworkConfig::from_env() {
-  return from_env([](std::string_view name) -> std::optional<std::string> {
-    const std::string key(name);
-    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at start-up.
-    const char* v = std::getenv(key.c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  });
+std::optional<std::string> process_env(std::string_view name) {
+  const std::string key(name);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at start-up.
+  const char* v = std::getenv(key.c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
 }
 
-P2PResult<NetworkConfig> NetworkConfig::from_env(const EnvLookup& lookup) {
+// The variable names of one backend; empty names are not read.
+struct VarNames {
+  std::string_view latency;
+  std::string_view packet_loss;
+  std::string_view discovery_delay;
+  std::string_view connection_timeout;
+  std::string_view max_message_size;
+};
+
+constexpr VarNames kSimulatorNames{"SIMULATOR_DEFAULT_LATENCY_MS", "SIMULATOR_DEFAULT_PACKET_LOSS",
+                                   "SIMULATOR_DISCOVERY_DELAY_MS", "SIMULATOR_CONNECTION_TIMEOUT_SECS",
+                                   "SIMULATOR_MAX_MESSAGE_SIZE"};
+constexpr VarNames kQuicNames{{}, {}, {}, "P2P_CONNECTION_TIMEOUT_SECS", "P2P_MAX_MESSAGE_SIZE"};
+
+std::optional<std::string> read(const NetworkConfig::EnvLookup& lookup, std::string_view name) {
+  if (name.empty()) return std::nullopt;
+  return lookup(name);
+}
+
+P2PResult<NetworkConfig> read_config(const VarNames& names, const NetworkConfig::EnvLookup& lookup) {
   NetworkConfig cfg;
-  if (auto v = lookup("SIMULATOR_DEFAULT_LATENCY_MS")) {
-    auto ms = parse_u64("SIMULATOR_DEFAULT_LATENCY_MS", *v);
+  if (auto v = read(lookup, names.latency)) {
+    auto ms = parse_u64(names.latency, *v);
     if (!ms) return fail(ms.error());
-    if (*ms > kMillisMax) return fail(bad_var("SIMULATOR_DEFAULT_LATENCY_MS", *v, "out of range"));
+    if (*ms > kMillisMax) return fail(bad_var(names.latency, *v, "out of range"));
     cfg.latency = std::chrono::milliseconds(*ms);
   }
-  if (auto v = lookup("SIMULATOR_DEFAULT_PACKET_LOSS")) {
-    auto p = parse_probability("SIMULATOR_DEFAULT_PACKET_LOSS", *v);
+  if (auto v = read(lookup, names.packet_loss)) {
+    auto p = parse_probability(names.packet_loss, *v);
     if (!p) return fail(p.error());
     cfg.packet_loss = *p;
   }
-  if (auto v = lookup("SIMULATOR_DISCOVERY_DELAY_MS")) {
-    auto ms = parse_u64("SIMULATOR_DISCOVERY_DELAY_MS", *v);
+  if (auto v = read(lookup, names.discovery_delay)) {
+    auto ms = parse_u64(names.discovery_delay, *v);
     if (!ms) return fail(ms.error());
-    if (*ms > kMillisMax) return fail(bad_var("SIMULATOR_DISCOVERY_DELAY_MS", *v, "out of range"));
+    if (*ms > kMillisMax) return fail(bad_var(names.discovery_delay, *v, "out of range"));
     cfg.discovery_delay = std::chrono::milliseconds(*ms);
   }
-  if (auto v = lookup("SIMULATOR_CONNECTION_TIMEOUT_SECS")) {
-    auto s = parse_u64("SIMULATOR_CONNECTION_TIMEOUT_SECS", *v);
+  if (auto v = read(lookup, names.connection_timeout)) {
+    auto s = parse_u64(names.connection_timeout, *v);
     if (!s) return fail(s.error());
-    if (*s == 0) return fail(bad_var("SIMULATOR_CONNECTION_TIMEOUT_SECS", *v, "must be at least 1"));
-    if (*s > kMillisMax / 1000) return fail(bad_var("SIMULATOR_CONNECTION_TIMEOUT_SECS", *v, "out of range"));
+    if (*s == 0) return fail(bad_var(names.connection_timeout, *v, "must be at least 1"));
+    if (*s > kMillisMax / 1000) return fail(bad_var(names.connection_timeout, *v, "out of range"));
     cfg.connection_timeout = std::chrono::seconds(*s);
   }
-  if (auto v = lookup("SIMULATOR_MAX_MESSAGE_SIZE")) {
-    auto n = parse_u64("SIMULATOR_MAX_MESSAGE_SIZE", *v);
+  if (auto v = read(lookup, names.max_message_size)) {
+    auto n = parse_u64(names.max_message_size, *v);
     if (!n) return fail(n.error());
-    if (*n == 0) return fail(bad_var("SIMULATOR_MAX_MESSAGE_SIZE", *v, "must be at least 1"));
+    if (*n == 0) return fail(bad_var(names.max_message_size, *v, "must be at least 1"));
     if (*n > std::numeric_limits<std::uint32_t>::max()) {
-      return fail(bad_var("SIMULATOR_MAX_MESSAGE_SIZE", *v, "must fit in 32 bits"));
+      return fail(bad_var(names.max_message_size, *v, "must fit in 32 bits"));
     }
     cfg.max_message_size = static_cast<std::size_t>(*n);
   }
   if (auto ok = cfg.validate(); !ok) return fail(ok.error());
   return cfg;
+}
+
+}  // namespace
+
+P2PResult<NetworkConfig> NetworkConfig::from_env() { return from_env(EnvNames::simulator, process_env); }
+
+P2PResult<NetworkConfig> NetworkConfig::from_env(const EnvLookup& lookup) {
+  return from_env(EnvNames::simulator, lookup);
+}
+
+P2PResult<NetworkConfig> NetworkConfig::from_env(EnvNames names) { return from_env(names, process_env); }
+
+P2PResult<NetworkConfig> NetworkConfig::from_env(EnvNames names, const EnvLookup& lookup) {
+  return read_config(names == EnvNames::quic ? kQuicNames : kSimulatorNames, lookup);
 }
 
 P2PResult<void> NetworkConfig::validate() const {

@@ -2,7 +2,7 @@
 // world.cpp: sim::World and its implementation: nodes and the name directory, seeds, routes (direct
 // where the NATs allow, otherwise through the best relay), the per-link timing model (latency,
 // jitter, loss as retransmission time, bandwidth as serialisation and queueing), reactions to
-// topology changes, crashes, and the spec's helpers. Layer: sim. Single-threaded.
+// topology changes, crashes, and the test helpers. Layer: sim. Single-threaded.
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -397,7 +397,7 @@ P2PResult<void> World::remove_node(const NodeId& id) {
   return w.graph.remove_node(id);
 }
 
-// ---- the spec's helpers ------------------------------------------------------------------------------
+// ---- test helpers ------------------------------------------------------------------------------------
 
 P2PResult<std::vector<SimulatorP2P>> World::setup_connected_peers(std::size_t n) {
   std::vector<SimulatorP2P> peers;

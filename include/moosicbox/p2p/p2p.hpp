@@ -55,13 +55,23 @@ static_assert(P2PStreamConnection<DefaultP2P::Connection>);
 /// P2PBuilder builds a backend from a NetworkConfig plus the identity and addresses of the node.
 class P2PBuilder {
  public:
-  /// P2PBuilder starts from `config` (the spec's defaults when omitted).
+  /// P2PBuilder starts from `config` (NetworkConfig's defaults when omitted).
   explicit P2PBuilder(NetworkConfig config = {}) : config_(config) {}
 
-  /// from_env starts from NetworkConfig::from_env() (the SIMULATOR_* variables).
-  /// Errors: invalid_configuration naming the variable and value.
+  /// from_env starts from the environment variables of DefaultP2P's backend: SIMULATOR_* for the
+  /// simulator, P2P_CONNECTION_TIMEOUT_SECS and P2P_MAX_MESSAGE_SIZE for QUIC (see
+  /// NetworkConfig::EnvNames). Errors: invalid_configuration naming the variable and value.
   [[nodiscard]] static P2PResult<P2PBuilder> from_env() {
-    auto cfg = NetworkConfig::from_env();
+#if MOOSICBOX_P2P_DEFAULT_BACKEND_IS_QUIC
+    return from_env(NetworkConfig::EnvNames::quic);
+#else
+    return from_env(NetworkConfig::EnvNames::simulator);
+#endif
+  }
+  /// from_env starts from the variables of `names`, whichever backend is built later.
+  /// Errors: invalid_configuration naming the variable and value.
+  [[nodiscard]] static P2PResult<P2PBuilder> from_env(NetworkConfig::EnvNames names) {
+    auto cfg = NetworkConfig::from_env(names);
     if (!cfg) return fail(cfg.error());
     return P2PBuilder(*cfg);
   }

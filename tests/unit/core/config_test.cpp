@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// config_test.cpp: NetworkConfig defaults and the strict SIMULATOR_* reader.
+// config_test.cpp: NetworkConfig defaults and the strict readers of SIMULATOR_* and the real
+// backend's P2P_* variables.
 #include "moosicbox/p2p/core/config.hpp"
 
 #include <gtest/gtest.h>
@@ -76,6 +77,46 @@ TEST(NetworkConfig, FromEnvRejectsBadValuesNamingVariableAndValue) {
     auto cfg = NetworkConfig::from_env(env_of({{c.var, c.value}}));
     ASSERT_FALSE(cfg) << c.var << "=" << c.value;
     EXPECT_EQ(cfg.error().code(), P2PErrc::invalid_configuration);
+    EXPECT_EQ(cfg.error().message(), fmt::format("Invalid configuration: {}='{}': {}", c.var, c.value, c.why));
+  }
+}
+
+TEST(NetworkConfig, TheRealBackendReadsItsOwnNamesOnly) {
+  // SIMULATOR_* set too: the real backend's reader ignores them, and the link fields keep defaults.
+  auto cfg = NetworkConfig::from_env(NetworkConfig::EnvNames::quic,
+                                     env_of({{"P2P_CONNECTION_TIMEOUT_SECS", "12"},
+                                             {"P2P_MAX_MESSAGE_SIZE", "4096"},
+                                             {"SIMULATOR_CONNECTION_TIMEOUT_SECS", "99"},
+                                             {"SIMULATOR_DEFAULT_LATENCY_MS", "7"}}));
+  ASSERT_TRUE(cfg) << cfg.error();
+  EXPECT_EQ(cfg->connection_timeout, 12s);
+  EXPECT_EQ(cfg->max_message_size, 4096U);
+  EXPECT_EQ(cfg->latency, NetworkConfig{}.latency);
+
+  // And the simulator's reader ignores the real backend's names.
+  auto sim = NetworkConfig::from_env(NetworkConfig::EnvNames::simulator,
+                                     env_of({{"P2P_CONNECTION_TIMEOUT_SECS", "12"}}));
+  ASSERT_TRUE(sim);
+  EXPECT_EQ(sim->connection_timeout, NetworkConfig{}.connection_timeout);
+}
+
+TEST(NetworkConfig, TheRealBackendsNamesAreValidatedLikeTheSimulators) {
+  struct Case {
+    const char* var;
+    const char* value;
+    const char* why;
+  };
+  const Case cases[] = {
+      {"P2P_CONNECTION_TIMEOUT_SECS", "0", "must be at least 1"},
+      {"P2P_CONNECTION_TIMEOUT_SECS", "30s", "not a non-negative integer"},
+      {"P2P_CONNECTION_TIMEOUT_SECS", "", "empty value"},
+      {"P2P_MAX_MESSAGE_SIZE", "-1", "must not be negative"},
+      {"P2P_MAX_MESSAGE_SIZE", "1e6", "not a non-negative integer"},
+      {"P2P_MAX_MESSAGE_SIZE", "5000000000", "must fit in 32 bits"},
+  };
+  for (const auto& c : cases) {
+    auto cfg = NetworkConfig::from_env(NetworkConfig::EnvNames::quic, env_of({{c.var, c.value}}));
+    ASSERT_FALSE(cfg) << c.var << "=" << c.value;
     EXPECT_EQ(cfg.error().message(), fmt::format("Invalid configuration: {}='{}': {}", c.var, c.value, c.why));
   }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// config.hpp: NetworkConfig, the knobs shared by both backends, with the spec's defaults and a strict
-// reader of the SIMULATOR_* environment variables.
+// config.hpp: NetworkConfig, the knobs shared by both backends, with defaults and strict
+// readers of the environment: SIMULATOR_* for the simulator, P2P_* for the real backend.
 // Layer: core. Plain value type.
 #pragma once
 
@@ -34,6 +34,12 @@ struct NetworkConfig {
   /// EnvLookup returns the value of an environment variable, or nullopt when it is unset.
   using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 
+  /// EnvNames picks the variables a reader uses: the simulator's (SIMULATOR_DEFAULT_LATENCY_MS,
+  /// SIMULATOR_DEFAULT_PACKET_LOSS, SIMULATOR_DISCOVERY_DELAY_MS, SIMULATOR_CONNECTION_TIMEOUT_SECS,
+  /// SIMULATOR_MAX_MESSAGE_SIZE) or the real backend's (P2P_CONNECTION_TIMEOUT_SECS,
+  /// P2P_MAX_MESSAGE_SIZE; the link fields keep their defaults, the real network sets them).
+  enum class EnvNames { simulator, quic };
+
   /// from_env returns the defaults overridden by the SIMULATOR_* environment variables that are set.
   /// Errors: invalid_configuration naming the variable and its value when a value does not parse or
   /// is out of range (negative, loss above 1, zero size or timeout).
@@ -41,6 +47,10 @@ struct NetworkConfig {
   /// from_env reads the variables through `lookup` instead of the process environment (for tests and
   /// for embedding). Errors: as above.
   [[nodiscard]] static P2PResult<NetworkConfig> from_env(const EnvLookup& lookup);
+  /// from_env reads the variables of `names` from the process environment. Errors: as above.
+  [[nodiscard]] static P2PResult<NetworkConfig> from_env(EnvNames names);
+  /// from_env reads the variables of `names` through `lookup`. Errors: as above.
+  [[nodiscard]] static P2PResult<NetworkConfig> from_env(EnvNames names, const EnvLookup& lookup);
 
   /// validate checks that every field is in range.
   /// Errors: invalid_configuration naming the first field out of range.

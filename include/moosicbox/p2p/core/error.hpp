@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // error.hpp: P2PError and P2PResult<T>, the one error vocabulary of the library. A P2PError is a code
-// from P2PErrc (registered as a std::error_code category) plus a short context; message() renders the
-// spec's text, such as "Message too large: 2000000 bytes exceeds max 1048576".
+// from P2PErrc (registered as a std::error_code category) plus a short context; message() renders
+// a fixed text per code plus the context, such as "Message too large: 2000000 bytes exceeds max 1048576".
 // Layer: core. Plain value types; the category object is immutable and thread-safe.
 #pragma once
 

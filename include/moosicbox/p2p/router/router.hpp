@@ -249,7 +249,7 @@ class P2PRouter {
 }  // namespace moosicbox::p2p::router
 
 namespace moosicbox::p2p {
-// The spec's names, available directly under p2p.
+// The router's main names, available directly under p2p.
 using router::Handler;
 using router::Method;
 using router::P2PRequest;

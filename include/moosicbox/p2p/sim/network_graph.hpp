@@ -2,8 +2,8 @@
 // network_graph.hpp: NetworkGraph, the topology of one simulated world: nodes (online or not, behind
 // a NAT of a given type, relays or not) and directed links with latency, jitter, loss, a bandwidth
 // limit and an active flag, plus partitions that cut every link between two groups of nodes. One
-// graph is shared by every node of a World; routes are computed on it (breadth first, as the spec's
-// find_path, or by lowest latency, which connections use).
+// graph is shared by every node of a World; routes are computed on it (breadth first, as
+// find_path does, or by lowest latency, which connections use).
 // Layer: sim. Not thread-safe: a graph belongs to the thread that steps its World.
 #pragma once
 

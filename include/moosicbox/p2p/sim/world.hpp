@@ -2,7 +2,7 @@
 // world.hpp: sim::World, one deterministic simulation: virtual time and the event queue (an
 // env::SimRuntime), a root seed from which every node and link draws its own random stream, the
 // shared NetworkGraph, the simulated nodes (SimulatorP2P), a name directory, an event trace with a
-// hash, and the spec's helpers (setup_connected_peers, setup_partitioned_network, inject_latency,
+// hash, and test helpers (setup_connected_peers, setup_partitioned_network, inject_latency,
 // inject_packet_loss). The same seed and the same program give the same trace hash.
 // Layer: sim. Single-threaded: a World and all its handles belong to the thread that steps it; the
 // World must outlive every handle (nodes, connections, listeners, streams).
@@ -64,7 +64,7 @@ struct PartitionedNetwork {
   NetworkGraph::PartitionId partition = 0;
 };
 
-/// test_node_id (from core) is also the spec's simulator helper: the id of a node added with its
+/// test_node_id (from core) is also the simulator's id helper: the id of a node added with its
 /// default identity is test_node_id(name).
 using ::moosicbox::p2p::test_node_id;
 
