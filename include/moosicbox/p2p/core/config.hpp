@@ -56,6 +56,7 @@ struct NetworkConfig {
   /// Errors: invalid_configuration naming the first field out of range.
   [[nodiscard]] P2PResult<void> validate() const;
 
+  /// operator== compares every field.
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
 

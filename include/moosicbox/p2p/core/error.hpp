@@ -60,9 +60,13 @@ class [[nodiscard]] P2PError {
   /// message returns the full text for people, e.g. "Node not found: alice".
   [[nodiscard]] std::string message() const;
 
+  /// operator== is true for the same code and the same context.
   friend bool operator==(const P2PError& a, const P2PError& b) = default;
 
-  // Factories, one per code, taking the values the message names.
+  /// Factories, one per code, build the error from the values its message names. Each is named after
+  /// its code, except network() (network_error) and protocol() (protocol_error); timeout() renders
+  /// `after` with format_duration(), stream_reset() names the peer's application code.
+  ///@{
   static P2PError connection_failed(std::string why) { return {P2PErrc::connection_failed, std::move(why)}; }
   static P2PError node_not_found(std::string what) { return {P2PErrc::node_not_found, std::move(what)}; }
   static P2PError network(std::string why) { return {P2PErrc::network_error, std::move(why)}; }
@@ -81,6 +85,7 @@ class [[nodiscard]] P2PError {
   static P2PError stream_reset(std::uint64_t app_code) {
     return {P2PErrc::stream_reset, fmt::format("application code {}", app_code)};
   }
+  ///@}
 
  private:
   P2PErrc code_;
@@ -102,6 +107,7 @@ using P2PResult = std::expected<T, P2PError>;
 template <>
 struct std::is_error_code_enum<moosicbox::p2p::P2PErrc> : std::true_type {};
 
+/// @cond
 /// fmt::formatter for P2PError prints message().
 template <>
 struct fmt::formatter<moosicbox::p2p::P2PError> : fmt::formatter<std::string_view> {
@@ -110,3 +116,4 @@ struct fmt::formatter<moosicbox::p2p::P2PError> : fmt::formatter<std::string_vie
     return fmt::formatter<std::string_view>::format(e.message(), ctx);
   }
 };
+/// @endcond

@@ -51,8 +51,11 @@ class NodeId {
   /// fmt_short returns the first 5 bytes as 10 hex characters, for logs.
   [[nodiscard]] std::string fmt_short() const;
 
+  /// Node ids compare by their key bytes (lexicographically), so they can key ordered containers.
+  ///@{
   friend auto operator<=>(const NodeId&, const NodeId&) = default;
   friend bool operator==(const NodeId&, const NodeId&) = default;
+  ///@}
 
  private:
   friend class SecretKey;
@@ -76,6 +79,7 @@ struct std::hash<moosicbox::p2p::NodeId> {
   }
 };
 
+/// @cond
 /// fmt::formatter for NodeId prints the z-base-32 form; "{:s}" prints fmt_short().
 template <>
 struct fmt::formatter<moosicbox::p2p::NodeId> {
@@ -94,3 +98,4 @@ struct fmt::formatter<moosicbox::p2p::NodeId> {
     return fmt::format_to(ctx.out(), "{}", text);
   }
 };
+/// @endcond

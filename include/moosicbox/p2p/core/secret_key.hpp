@@ -60,8 +60,11 @@ class SecretKey {
   /// sign returns the ed25519 signature of `message`.
   [[nodiscard]] Signature sign(std::span<const std::byte> message) const;
 
+  /// Copies hold their own copy of the key material (each copy wipes its own on destruction).
+  ///@{
   SecretKey(const SecretKey&) = default;
   SecretKey& operator=(const SecretKey&) = default;
+  ///@}
   ~SecretKey();
 
  private:

@@ -22,22 +22,23 @@ struct ConnectionStats {
   Duration average_latency{};           ///< mean one-way delivery latency (simulator) or smoothed RTT / 2
   std::optional<Duration> rtt;          ///< smoothed round-trip time, when the backend measures it
 
+  /// operator== compares every counter.
   friend bool operator==(const ConnectionStats&, const ConnectionStats&) = default;
 };
 
 /// TransportStats is the QUIC transport's view of a connection's path, for diagnostics and
 /// benchmarks.
 struct TransportStats {
-  Duration smoothed_rtt{};
-  Duration min_rtt{};
-  Duration latest_rtt{};
-  std::uint64_t cwnd = 0;             ///< congestion window, bytes
-  std::uint64_t bytes_in_flight = 0;  ///< sent, not yet acknowledged or declared lost
-  std::uint64_t datagrams_sent = 0;   ///< UDP datagrams
-  std::uint64_t datagrams_received = 0;
-  std::uint64_t bytes_sent = 0;  ///< UDP payload bytes
-  std::uint64_t bytes_received = 0;
-  std::uint64_t datagrams_dropped = 0;  ///< QUIC DATAGRAMs dropped because a queue was full
+  Duration smoothed_rtt{};               ///< smoothed RTT (RFC 9002); the initial estimate until a sample arrives
+  Duration min_rtt{};                    ///< smallest round-trip sample, 0 before the first
+  Duration latest_rtt{};                 ///< most recent round-trip sample, 0 before the first
+  std::uint64_t cwnd = 0;                ///< congestion window, bytes
+  std::uint64_t bytes_in_flight = 0;     ///< sent, not yet acknowledged or declared lost
+  std::uint64_t datagrams_sent = 0;      ///< UDP datagrams sent
+  std::uint64_t datagrams_received = 0;  ///< UDP datagrams received
+  std::uint64_t bytes_sent = 0;          ///< UDP payload bytes sent
+  std::uint64_t bytes_received = 0;      ///< UDP payload bytes received
+  std::uint64_t datagrams_dropped = 0;   ///< QUIC DATAGRAMs dropped because a queue was full
   /// packets_lost counts the packets this side declared lost (from ngtcp2's trace, so only with
   /// stop_sending_codes on, the default).
   std::uint64_t packets_lost = 0;

@@ -16,11 +16,15 @@ using Duration = std::chrono::nanoseconds;
 /// TimeTag is the clock tag of TimePoint. It deliberately has no now(): the current time comes only
 /// from an environment's clock (real or simulated).
 struct TimeTag {
+  /// rep, period, duration, time_point and is_steady are the std::chrono clock traits: signed 64-bit
+  /// nanoseconds on a monotonic clock.
+  ///@{
   using rep = std::int64_t;
   using period = std::nano;
   using duration = Duration;
   using time_point = std::chrono::time_point<TimeTag, Duration>;
   static constexpr bool is_steady = true;
+  ///@}
 };
 
 /// TimePoint is a monotonic instant since an arbitrary epoch of the environment's clock.

@@ -43,8 +43,12 @@ struct Access;
 /// it before finish() resets the stream (the peer's reads fail with stream_reset).
 class SendStream {
  public:
+  /// Move-only: moving transfers the stream, and the moved-from handle may only be destroyed or
+  /// assigned to. Assigning over a handle first drops its stream, as destroying it would.
+  ///@{
   SendStream(SendStream&&) noexcept;
   SendStream& operator=(SendStream&&) noexcept;
+  ///@}
   ~SendStream();
 
   /// write queues all of `data`, waiting while the stream's send buffer is full (memory stays
@@ -75,8 +79,12 @@ class SendStream {
 /// destroying it before the end tells the peer to stop sending.
 class RecvStream {
  public:
+  /// Move-only: moving transfers the stream, and the moved-from handle may only be destroyed or
+  /// assigned to. Assigning over a handle first drops its stream, as destroying it would.
+  ///@{
   RecvStream(RecvStream&&) noexcept;
   RecvStream& operator=(RecvStream&&) noexcept;
+  ///@}
   ~RecvStream();
 
   /// read waits for data and copies up to buffer.size() bytes; 0 means the end of the stream (and
@@ -103,8 +111,12 @@ class RecvStream {
 /// half.
 class BiStream {
  public:
+  /// Move-only: moving transfers the stream, and the moved-from handle may only be destroyed or
+  /// assigned to. Assigning over a handle first drops its stream, as destroying it would.
+  ///@{
   BiStream(BiStream&&) noexcept;
   BiStream& operator=(BiStream&&) noexcept;
+  ///@}
   ~BiStream();
 
   /// write queues all of `data`. Errors: as SendStream::write.
@@ -148,10 +160,13 @@ class Connection {
   /// BiStream is the stream type of P2PStreamConnection.
   using BiStream = p2p::BiStream;
 
+  /// Copies share the connection; a moved-from handle may only be destroyed or assigned to.
+  ///@{
   Connection(const Connection&) = default;
   Connection& operator=(const Connection&) = default;
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
+  ///@}
   ~Connection() = default;
 
   /// send queues one message (at most the endpoint's max_message_size bytes), waiting while the

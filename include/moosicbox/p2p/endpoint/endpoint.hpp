@@ -134,7 +134,10 @@ struct EndpointStats {
   std::uint64_t datagrams_received = 0;     ///< UDP datagrams received
   std::uint64_t datagrams_unroutable = 0;   ///< datagrams dropped: unknown connection, garbage
   std::uint64_t stateless_resets_sent = 0;  ///< stateless resets sent
+  /// version_negotiations_sent counts Version Negotiation packets sent in answer to client Initials
+  /// of an unsupported QUIC version.
   std::uint64_t version_negotiations_sent = 0;
+  /// retries_sent counts Retry packets sent to validate a client's address (require_retry).
   std::uint64_t retries_sent = 0;
   std::size_t connections_live = 0;            ///< connections currently held
   std::size_t handshakes_live = 0;             ///< incoming handshakes in progress

@@ -122,6 +122,7 @@ class NodeAddr {
   /// Errors: invalid_configuration naming the problem.
   [[nodiscard]] static P2PResult<void> validate_relay_url(std::string_view url);
 
+  /// operator== is true for the same node id, relay URL and set of direct addresses.
   friend bool operator==(const NodeAddr&, const NodeAddr&) = default;
 
  private:
@@ -132,6 +133,7 @@ class NodeAddr {
 
 }  // namespace moosicbox::p2p
 
+/// @cond
 /// fmt::formatter for NodeAddr prints to_string().
 template <>
 struct fmt::formatter<moosicbox::p2p::NodeAddr> : fmt::formatter<std::string_view> {
@@ -140,3 +142,4 @@ struct fmt::formatter<moosicbox::p2p::NodeAddr> : fmt::formatter<std::string_vie
     return fmt::formatter<std::string_view>::format(a.to_string(), ctx);
   }
 };
+/// @endcond

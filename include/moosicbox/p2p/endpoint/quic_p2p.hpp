@@ -20,9 +20,11 @@ namespace moosicbox::p2p {
 class QuicP2P {
  public:
   /// NodeId, Connection and Listener are the backend's types.
+  ///@{
   using NodeId = p2p::NodeId;
   using Connection = p2p::Connection;
   using Listener = p2p::Listener;
+  ///@}
 
   /// kDefaultAlpn is the application protocol of the message API when none is given.
   static constexpr std::string_view kDefaultAlpn = "moosicbox-p2p/msg/1";

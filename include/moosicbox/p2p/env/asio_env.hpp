@@ -22,6 +22,7 @@ class AsioEnv {
   /// Timer is a real timer on the environment's executor.
   class Timer {
    public:
+    /// Timer is an idle timer on `ex` (make_timer() builds one on the environment's executor).
     explicit Timer(asio::any_io_executor ex) : timer_(std::move(ex)) {}
     /// wait_until waits until `at` on the monotonic clock. Errors: cancelled.
     asio::awaitable<P2PResult<void>> wait_until(TimePoint at);

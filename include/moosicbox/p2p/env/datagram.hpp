@@ -60,7 +60,7 @@ struct Transmit {
 /// RecvMeta describes what one receive buffer holds after a receive: `length` bytes, which are one
 /// datagram, or (with GRO) several datagrams of `stride` bytes each (the last may be shorter).
 struct RecvMeta {
-  /// source is the sender. IPv4 senders on a dual-stack socket appear as IPv4 (never ::ffff:a.b.c.d).
+  /// source is the sender. IPv4 senders on a dual-stack socket appear as IPv4 (never \::ffff:a.b.c.d).
   SocketAddr source;
   /// destination is the local address the datagram was sent to (the socket's port), when the kernel
   /// reported it (IP_PKTINFO / IPV6_RECVPKTINFO). Answer from this address on a multi-homed host.
@@ -110,13 +110,23 @@ class Segments {
     return data_.subspan(begin, len);
   }
 
-  /// Iterator walks the datagrams.
+  /// Iterator walks the datagrams in order; it is a std::forward_iterator of ByteView values.
   class Iterator {
    public:
+    /// value_type and difference_type are the iterator's std::iterator_traits.
+    ///@{
     using value_type = ByteView;
     using difference_type = std::ptrdiff_t;
+    ///@}
+    /// Iterator() is a singular iterator; Iterator(s, i) points at datagram `i` of `s` (begin() and
+    /// end() build them).
+    ///@{
     Iterator() = default;
     Iterator(const Segments* s, std::size_t i) noexcept : s_(s), i_(i) {}
+    ///@}
+    /// operator* returns the datagram the iterator points at; operator++ moves to the next one;
+    /// operator== compares positions (iterators of the same Segments only).
+    ///@{
     ByteView operator*() const noexcept { return (*s_)[i_]; }
     Iterator& operator++() noexcept {
       ++i_;
@@ -128,6 +138,7 @@ class Segments {
       return old;
     }
     friend bool operator==(const Iterator& a, const Iterator& b) noexcept { return a.i_ == b.i_; }
+    ///@}
 
    private:
     const Segments* s_ = nullptr;

@@ -173,9 +173,14 @@ class SimEnv {
   /// Timer waits in virtual time. Destroying it cancels its pending waits.
   class Timer {
    public:
+    /// Timer is an idle timer on `rt`'s virtual clock (make_timer() builds one).
     explicit Timer(SimRuntime& rt);
+    /// Move-only: pending waits move with the timer, and the moved-from timer may only be destroyed
+    /// or assigned to. Assigning over a timer first cancels its own pending waits.
+    ///@{
     Timer(Timer&&) noexcept = default;
     Timer& operator=(Timer&&) noexcept;
+    ///@}
     ~Timer();
     /// wait_until completes when virtual time reaches `at`. Errors: cancelled (cancel(), the timer's
     /// destruction, or cancellation of the awaiting operation).

@@ -122,11 +122,11 @@ class SocketAddr {
   [[nodiscard]] bool is_loopback() const noexcept;
   /// is_multicast is true for 224.0.0.0/4, ff00::/8 and v4-mapped 224.0.0.0/4.
   [[nodiscard]] bool is_multicast() const noexcept;
-  /// is_v4_mapped is true for an IPv6 address of the form ::ffff:a.b.c.d.
+  /// is_v4_mapped is true for an IPv6 address of the form \::ffff:a.b.c.d.
   [[nodiscard]] bool is_v4_mapped() const noexcept;
   /// canonical returns the IPv4 address of a v4-mapped IPv6 address, otherwise the address itself.
   [[nodiscard]] SocketAddr canonical() const noexcept;
-  /// to_v6_mapped returns ::ffff:a.b.c.d for an IPv4 address, otherwise the address itself.
+  /// to_v6_mapped returns \::ffff:a.b.c.d for an IPv4 address, otherwise the address itself.
   [[nodiscard]] SocketAddr to_v6_mapped() const noexcept;
 
   /// to_string returns "1.2.3.4:5" or "[::1]:5" ("[fe80::1%2]:5" with a scope id). IPv6 text follows
@@ -135,8 +135,12 @@ class SocketAddr {
   /// ip_string returns the address without port or brackets ("1.2.3.4", "::1", "fe80::1%2").
   [[nodiscard]] std::string ip_string() const;
 
+  /// Addresses compare by family (IPv4 first), address bytes, port and scope id, in that order; a
+  /// v4-mapped IPv6 address is not equal to its IPv4 address (see canonical()).
+  ///@{
   friend constexpr auto operator<=>(const SocketAddr&, const SocketAddr&) noexcept = default;
   friend constexpr bool operator==(const SocketAddr&, const SocketAddr&) noexcept = default;
+  ///@}
 
  private:
   // Member order is the comparison order.
@@ -167,6 +171,7 @@ struct std::hash<moosicbox::p2p::env::SocketAddr> {
   }
 };
 
+/// @cond
 /// fmt::formatter for SocketAddr prints to_string().
 template <>
 struct fmt::formatter<moosicbox::p2p::env::SocketAddr> : fmt::formatter<std::string_view> {
@@ -175,3 +180,4 @@ struct fmt::formatter<moosicbox::p2p::env::SocketAddr> : fmt::formatter<std::str
     return fmt::formatter<std::string_view>::format(a.to_string(), ctx);
   }
 };
+/// @endcond

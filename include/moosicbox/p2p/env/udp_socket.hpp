@@ -69,10 +69,14 @@ class UdpSocket {
   [[nodiscard]] static P2PResult<UdpSocket> bind(asio::any_io_executor ex, const SocketAddr& addr,
                                                  const UdpSocketOptions& options = {});
 
+  /// Move-only: moving transfers the socket, and the moved-from object may only be destroyed or
+  /// assigned to. Assigning over a socket first closes the one it held.
+  ///@{
   UdpSocket(UdpSocket&&) noexcept;
   UdpSocket& operator=(UdpSocket&&) noexcept;
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
+  ///@}
   /// ~UdpSocket closes the socket.
   ~UdpSocket();
 

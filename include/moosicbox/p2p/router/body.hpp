@@ -119,15 +119,16 @@ class Body {
  public:
   /// Streamed is a source and its declared length.
   struct Streamed {
-    BodySource source;
-    std::optional<std::uint64_t> length;
+    BodySource source;                    ///< writes the body when it is sent
+    std::optional<std::uint64_t> length;  ///< the declared length in bytes; nullopt when unknown
   };
 
   Body() = default;
   /// Body holds `bytes`.
   Body(Bytes bytes) : value_(std::move(bytes)) {}  // NOLINT(google-explicit-constructor): a body is its bytes
   /// Body holds a copy of `text`.
-  Body(std::string_view text) : value_(to_bytes(text)) {}   // NOLINT(google-explicit-constructor)
+  Body(std::string_view text) : value_(to_bytes(text)) {}  // NOLINT(google-explicit-constructor)
+  /// Body holds a copy of the NUL-terminated `text` (so string literals convert).
   Body(const char* text) : Body(std::string_view(text)) {}  // NOLINT(google-explicit-constructor)
   /// stream returns a streamed body of `length` bytes (nullopt when unknown).
   [[nodiscard]] static Body stream(BodySource source, std::optional<std::uint64_t> length = std::nullopt);

@@ -51,9 +51,12 @@ class Headers {
   /// empty is true when there is no field.
   [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
   /// begin and end iterate over the fields in order.
+  ///@{
   [[nodiscard]] auto begin() const noexcept { return fields_.begin(); }
   [[nodiscard]] auto end() const noexcept { return fields_.end(); }
+  ///@}
 
+  /// operator== is true for the same fields in the same order.
   friend bool operator==(const Headers&, const Headers&) = default;
 
  private:

@@ -57,6 +57,7 @@ struct P2PResponse {
   P2PResponse() = default;
   /// P2PResponse has status `s`, no header and no body.
   explicit P2PResponse(StatusCode s) : status(s) {}
+  /// P2PResponse has status `s`, headers `h` and body `b`.
   P2PResponse(StatusCode s, Headers h, Body b) : status(s), headers(std::move(h)), body(std::move(b)) {}
 
   /// text answers `s` with a text/plain body.

@@ -72,11 +72,11 @@ class RequestMetrics {
   /// record adds one request.
   void record(const RequestRecord& r);
 
-  std::uint64_t requests = 0;    ///< requests recorded
-  std::uint64_t status_2xx = 0;  ///< by status class
-  std::uint64_t status_3xx = 0;
-  std::uint64_t status_4xx = 0;
-  std::uint64_t status_5xx = 0;
+  std::uint64_t requests = 0;                        ///< requests recorded
+  std::uint64_t status_2xx = 0;                      ///< requests with a 2xx status
+  std::uint64_t status_3xx = 0;                      ///< requests with a 3xx status
+  std::uint64_t status_4xx = 0;                      ///< requests with a 4xx status
+  std::uint64_t status_5xx = 0;                      ///< requests with a 5xx status
   std::map<RequestOutcome, std::uint64_t> outcomes;  ///< by outcome
   std::uint64_t bytes_received = 0;                  ///< stream bytes in
   std::uint64_t bytes_sent = 0;                      ///< stream bytes out

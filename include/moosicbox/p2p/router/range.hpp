@@ -15,11 +15,12 @@ namespace moosicbox::p2p::router {
 
 /// ByteRange is an inclusive range [first, last] of a representation.
 struct ByteRange {
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;
+  std::uint64_t first = 0;  ///< offset of the first byte
+  std::uint64_t last = 0;   ///< offset of the last byte (inclusive, so last >= first)
 
   /// length returns last - first + 1.
   [[nodiscard]] std::uint64_t length() const noexcept { return last - first + 1; }
+  /// operator== compares both ends.
   friend bool operator==(const ByteRange&, const ByteRange&) = default;
 };
 
@@ -32,8 +33,9 @@ enum class RangeOutcome : std::uint8_t {
 
 /// RangeDecision is the result of evaluate_range.
 struct RangeDecision {
-  RangeOutcome outcome = RangeOutcome::full;
-  ByteRange range;  ///< valid when outcome == partial (clamped to the representation)
+  RangeOutcome outcome = RangeOutcome::full;  ///< how to answer: 200, 206 or 416
+  ByteRange range;                            ///< valid when outcome == partial (clamped to the representation)
+  /// operator== compares the outcome and the range.
   friend bool operator==(const RangeDecision&, const RangeDecision&) = default;
 };
 

@@ -36,9 +36,12 @@ class PathParams {
   /// empty is true when nothing was captured.
   [[nodiscard]] bool empty() const noexcept { return params_.empty(); }
   /// begin and end iterate over the captured values in pattern order.
+  ///@{
   [[nodiscard]] auto begin() const noexcept { return params_.begin(); }
   [[nodiscard]] auto end() const noexcept { return params_.end(); }
+  ///@}
 
+  /// operator== is true for the same names and values in the same order.
   friend bool operator==(const PathParams&, const PathParams&) = default;
 
  private:
@@ -52,8 +55,9 @@ class RoutePattern {
   enum class SegmentKind : std::uint8_t { literal, param, wildcard };
   /// Segment is one pattern segment: a literal text, or the name of a parameter or wildcard.
   struct Segment {
-    SegmentKind kind;
-    std::string text;
+    SegmentKind kind;  ///< what the segment matches
+    std::string text;  ///< the literal text, or the parameter's or wildcard's name (without ':' or '*')
+    /// operator== compares the kind and the text.
     friend bool operator==(const Segment&, const Segment&) = default;
   };
 
@@ -102,13 +106,13 @@ enum class MatchKind : std::uint8_t {
 
 /// Match is the result of RouteTable::match.
 struct Match {
-  MatchKind kind = MatchKind::not_found;
-  RouteId route = 0;            ///< valid when kind == found
-  PathParams params;            ///< valid when kind == found
-  bool head_from_get = false;   ///< a HEAD request answered by the GET route
-  std::vector<Method> allowed;  ///< for 405 and OPTIONS: the methods the path answers, in code order
-  PathError path_error = PathError::none;
-  std::string pattern;  ///< the matched pattern's text (when the path matched)
+  MatchKind kind = MatchKind::not_found;   ///< the outcome; it says which other fields are valid
+  RouteId route = 0;                       ///< valid when kind == found
+  PathParams params;                       ///< valid when kind == found
+  bool head_from_get = false;              ///< a HEAD request answered by the GET route
+  std::vector<Method> allowed;             ///< for 405 and OPTIONS: the methods the path answers, in code order
+  PathError path_error = PathError::none;  ///< why the path is invalid, when kind == bad_path
+  std::string pattern;                     ///< the matched pattern's text (when the path matched)
 };
 
 /// format_allow renders methods as an Allow header value ("GET, HEAD, OPTIONS").

@@ -148,10 +148,14 @@ using Middleware = std::function<asio::awaitable<P2PResponse>(P2PRequest, Next)>
 class P2PRouter {
  public:
   P2PRouter() = default;
+  /// Move-only: moving transfers every route, middleware and service, and the moved-from router may
+  /// only be destroyed or assigned to.
+  ///@{
   P2PRouter(P2PRouter&&) noexcept = default;
   P2PRouter& operator=(P2PRouter&&) noexcept = default;
   P2PRouter(const P2PRouter&) = delete;
   P2PRouter& operator=(const P2PRouter&) = delete;
+  ///@}
 
   /// route registers `handler` for `method` on `pattern` ("/tracks/:id", "/files/*path").
   /// Errors: invalid_configuration when the pattern is malformed or the method is already

@@ -48,27 +48,27 @@ enum class RequestOutcome : std::uint8_t {
 
 /// RequestRecord describes one finished request, for logging and metrics hooks.
 struct RequestRecord {
-  NodeId remote;                       ///< the peer
-  Method method = Method::GET;         ///< the method (GET when the head never arrived)
-  std::string path;                    ///< the raw path ("" when the head never arrived)
-  StatusCode status = StatusCode::ok;  ///< the status sent (or that would have been sent)
-  RequestOutcome outcome = RequestOutcome::completed;
-  std::uint64_t bytes_received = 0;  ///< stream bytes read (head and body)
-  std::uint64_t bytes_sent = 0;      ///< stream bytes written (head and body)
-  Duration duration{};               ///< from the stream's acceptance to the end
+  NodeId remote;                                       ///< the peer
+  Method method = Method::GET;                         ///< the method (GET when the head never arrived)
+  std::string path;                                    ///< the raw path ("" when the head never arrived)
+  StatusCode status = StatusCode::ok;                  ///< the status sent (or that would have been sent)
+  RequestOutcome outcome = RequestOutcome::completed;  ///< how the request ended
+  std::uint64_t bytes_received = 0;                    ///< stream bytes read (head and body)
+  std::uint64_t bytes_sent = 0;                        ///< stream bytes written (head and body)
+  Duration duration{};                                 ///< from the stream's acceptance to the end
 };
 
 /// ServerStats counts a server's work.
 struct ServerStats {
-  std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_active = 0;
-  std::uint64_t requests_started = 0;
-  std::uint64_t requests_active = 0;
-  std::uint64_t requests_completed = 0;  ///< outcome completed
-  std::uint64_t requests_refused = 0;    ///< outcome refused
-  std::uint64_t requests_aborted = 0;    ///< outcomes aborted_by_peer, aborted_by_server, shut_down
-  std::uint64_t requests_timed_out = 0;  ///< outcome timed_out
-  std::uint64_t peak_requests_active = 0;
+  std::uint64_t connections_accepted = 0;  ///< connections the server took on since it started
+  std::uint64_t connections_active = 0;    ///< connections being served now
+  std::uint64_t requests_started = 0;      ///< requests (streams) started since the server started
+  std::uint64_t requests_active = 0;       ///< requests started and not yet finished
+  std::uint64_t requests_completed = 0;    ///< outcome completed
+  std::uint64_t requests_refused = 0;      ///< outcome refused
+  std::uint64_t requests_aborted = 0;      ///< outcomes aborted_by_peer, aborted_by_server, shut_down
+  std::uint64_t requests_timed_out = 0;    ///< outcome timed_out
+  std::uint64_t peak_requests_active = 0;  ///< the most requests_active has been
   /// requests_deferred_0rtt counts requests other than GET and HEAD that came in 0-RTT early data
   /// and waited for the handshake before their handler ran.
   std::uint64_t requests_deferred_0rtt = 0;

@@ -91,6 +91,7 @@ inline constexpr std::uint16_t kStatusMax = 599;
 
 }  // namespace moosicbox::p2p::router
 
+/// @cond
 /// fmt::formatter for Method prints its token.
 template <>
 struct fmt::formatter<moosicbox::p2p::router::Method> : fmt::formatter<std::string_view> {
@@ -110,3 +111,4 @@ struct fmt::formatter<moosicbox::p2p::router::StatusCode> : fmt::formatter<std::
     return fmt::format_to(ctx.out(), "{} {}", moosicbox::p2p::router::status_value(s), text);
   }
 };
+/// @endcond

@@ -20,6 +20,7 @@ struct Target {
   std::string path;   ///< the raw (still percent-encoded) path, starting with '/'
   std::string query;  ///< the raw query string, without the '?' (empty when absent)
 
+  /// operator== compares the path and the query.
   friend bool operator==(const Target&, const Target&) = default;
 };
 
@@ -63,9 +64,12 @@ class QueryParams {
   /// empty is true when there is no parameter.
   [[nodiscard]] bool empty() const noexcept { return params_.empty(); }
   /// begin and end iterate over the parameters in order.
+  ///@{
   [[nodiscard]] auto begin() const noexcept { return params_.begin(); }
   [[nodiscard]] auto end() const noexcept { return params_.end(); }
+  ///@}
 
+  /// operator== is true for the same keys and values in the same order.
   friend bool operator==(const QueryParams&, const QueryParams&) = default;
 
  private:

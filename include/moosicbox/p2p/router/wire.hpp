@@ -62,17 +62,19 @@ struct HeadLimits {
 
 /// RequestHead is a decoded request head.
 struct RequestHead {
-  Method method = Method::GET;
-  std::string path;   ///< raw path, starting with '/'
-  std::string query;  ///< raw query string, without '?'
-  Headers headers;
+  Method method = Method::GET;  ///< request method
+  std::string path;             ///< raw path, starting with '/'
+  std::string query;            ///< raw query string, without '?'
+  Headers headers;              ///< request header fields
+  /// operator== compares every field.
   friend bool operator==(const RequestHead&, const RequestHead&) = default;
 };
 
 /// ResponseHead is a decoded response head.
 struct ResponseHead {
-  StatusCode status = StatusCode::ok;
-  Headers headers;
+  StatusCode status = StatusCode::ok;  ///< response status
+  Headers headers;                     ///< response header fields
+  /// operator== compares the status and the headers.
   friend bool operator==(const ResponseHead&, const ResponseHead&) = default;
 };
 

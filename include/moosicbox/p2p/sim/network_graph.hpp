@@ -72,6 +72,7 @@ struct LinkInfo {
   /// validate checks every field. Errors: invalid_configuration naming the field.
   [[nodiscard]] P2PResult<void> validate() const;
 
+  /// operator== compares every field.
   friend bool operator==(const LinkInfo&, const LinkInfo&) = default;
 };
 

@@ -51,10 +51,14 @@ enum class PathKind : std::uint8_t {
 /// code 0) and stops an unfinished receive half. A stream keeps its connection open.
 class SimulatorBiStream {
  public:
+  /// Move-only: moving transfers the stream, and the moved-from handle may only be destroyed or
+  /// assigned to. Assigning over a handle first drops its stream, as destroying it would.
+  ///@{
   SimulatorBiStream(SimulatorBiStream&& other) noexcept;
   SimulatorBiStream& operator=(SimulatorBiStream&& other) noexcept;
   SimulatorBiStream(const SimulatorBiStream&) = delete;
   SimulatorBiStream& operator=(const SimulatorBiStream&) = delete;
+  ///@}
   ~SimulatorBiStream();
 
   /// write queues `data`, waiting while the peer's flow-control window is exhausted (the sender
@@ -89,7 +93,9 @@ class SimulatorBiStream {
 /// are handles to the same connection; dropping the last one (streams included) closes it.
 class SimulatorConnection {
  public:
+  /// NodeId is the peer identity type.
   using NodeId = p2p::NodeId;
+  /// BiStream is the stream type of P2PStreamConnection.
   using BiStream = SimulatorBiStream;
 
   /// send queues one message; it arrives once, in order, after the path's latency, serialisation
@@ -142,6 +148,7 @@ class SimulatorConnection {
 /// handles; dropping the last one (or close()) stops listening and refuses queued connections.
 class SimulatorListener {
  public:
+  /// Connection is the connection type it hands out.
   using Connection = SimulatorConnection;
 
   /// accept waits for the next incoming connection, in arrival order.
@@ -176,9 +183,12 @@ struct NodeOptions {
 /// SimulatorP2P is one simulated node (a P2PSystem). It is a cheap, copyable handle.
 class SimulatorP2P {
  public:
+  /// NodeId, Connection and Listener are the backend's types.
+  ///@{
   using NodeId = p2p::NodeId;
   using Connection = SimulatorConnection;
   using Listener = SimulatorListener;
+  ///@}
 
   /// local_node_id returns this node's id.
   [[nodiscard]] NodeId local_node_id() const;

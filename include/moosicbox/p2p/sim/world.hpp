@@ -59,9 +59,9 @@ struct WorldOptions {
 
 /// PartitionedNetwork is what setup_partitioned_network() builds.
 struct PartitionedNetwork {
-  std::vector<SimulatorP2P> group_a;
-  std::vector<SimulatorP2P> group_b;
-  NetworkGraph::PartitionId partition = 0;
+  std::vector<SimulatorP2P> group_a;        ///< the nodes "a0".., in order
+  std::vector<SimulatorP2P> group_b;        ///< the nodes "b0".., in order
+  NetworkGraph::PartitionId partition = 0;  ///< the partition between the groups (for NetworkGraph::heal_partition)
 };
 
 /// test_node_id (from core) is also the simulator's id helper: the id of a node added with its
@@ -190,8 +190,8 @@ class World {
 
 /// World::RunState tracks a task started by run().
 struct World::RunState {
-  bool done = false;
-  std::exception_ptr error;
+  bool done = false;         ///< the task completed (normally or with an exception)
+  std::exception_ptr error;  ///< the exception the task ended with, if any (run() rethrows it)
 };
 
 template <class T>
