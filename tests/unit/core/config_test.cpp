@@ -88,7 +88,7 @@ TEST(NetworkConfig, TheRealBackendReadsItsOwnNamesOnly) {
                                              {"P2P_MAX_MESSAGE_SIZE", "4096"},
                                              {"SIMULATOR_CONNECTION_TIMEOUT_SECS", "99"},
                                              {"SIMULATOR_DEFAULT_LATENCY_MS", "7"}}));
-  ASSERT_TRUE(cfg) << cfg.error();
+  ASSERT_TRUE(cfg) << cfg.error().message();
   EXPECT_EQ(cfg->connection_timeout, 12s);
   EXPECT_EQ(cfg->max_message_size, 4096U);
   EXPECT_EQ(cfg->latency, NetworkConfig{}.latency);

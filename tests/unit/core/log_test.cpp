@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "moosicbox/p2p/core/spawn.hpp"
 
 namespace moosicbox::p2p {
 namespace {

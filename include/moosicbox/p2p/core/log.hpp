@@ -29,8 +29,8 @@ enum class LogLevel { trace, debug, info, warn, error, off };
 
 /// LogRecord is one log line handed to a LogSink. `message` is only valid during the call.
 struct LogRecord {
-  LogLevel level;
-  std::string_view message;
+  LogLevel level;            ///< the line's level (never off)
+  std::string_view message;  ///< the formatted text, without level, time or trailing newline
 };
 
 /// LogSink receives the library's log lines. It is called from whichever thread logs (the threads
