@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 // udp_socket_test.cpp: UdpSocket on real loopback sockets (127.0.0.0/8 and ::1 only): batches, GSO
 // sends, GRO receives, packet info on wildcard and dual-stack sockets, ECN, truncation, per-datagram
-// send errors, bind errors and readiness waits. Nothing sleeps: every test waits on readiness with
-// the io_context; io_context::run_for only guards against a hang.
+// send errors, bind errors and readiness waits, on the fast I/O path (bind_or_die asks for it unless
+// a test chooses; udp_socket_paths_test.cpp covers the portable path and the fallbacks). Nothing
+// sleeps: every test waits on readiness with the io_context; io_context::run_for only guards
+// against a hang.
 #include "moosicbox/p2p/env/udp_socket.hpp"
 
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "integration/env/udp_test_support.hpp"
 #include "moosicbox/p2p/env/asio_env.hpp"
 
 namespace moosicbox::p2p::env {
@@ -23,101 +26,13 @@ namespace {
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr auto kHangGuard = 20s;
-
-// ASSERT_* return from the function, which a coroutine cannot do; these record the failure and
-// co_return instead. Each argument is evaluated once.
-#define P2P_CO_ASSERT(cond)                        \
-  do {                                             \
-    if (!(cond)) {                                 \
-      ADD_FAILURE() << "assertion failed: " #cond; \
-      co_return;                                   \
-    }                                              \
-  } while (false)
-#define P2P_CO_ASSERT_EQ(a, b)               \
-  do {                                       \
-    const auto& co_a_ = (a);                 \
-    const auto& co_b_ = (b);                 \
-    EXPECT_EQ(co_a_, co_b_) << #a " == " #b; \
-    if (!(co_a_ == co_b_)) co_return;        \
-  } while (false)
-
-struct Got {
-  SocketAddr source;
-  std::optional<SocketAddr> destination;
-  Ecn ecn = Ecn::not_ect;
-  Bytes data;
-};
-
-Bytes pattern(std::size_t n, std::uint8_t salt = 0) {
-  Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>((i * 7 + salt) % 251);
-  return b;
-}
-
-UdpSocket bind_or_die(asio::io_context& io, const SocketAddr& addr, const UdpSocketOptions& options = {}) {
-  auto s = UdpSocket::bind(io.get_executor(), addr, options);
-  if (!s) throw std::runtime_error(s.error().message());
-  return std::move(*s);
-}
-
-bool ipv6_loopback_available() {
-  asio::io_context io;
-  return UdpSocket::bind(io.get_executor(), SocketAddr::v6_loopback()).has_value();
-}
-
-// run drives the coroutine made by `make` to completion on `io`; the time limit is a hang guard.
-template <class Make>
-void run(asio::io_context& io, Make make) {
-  bool done = false;
-  std::exception_ptr error;
-  asio::co_spawn(io, make(), [&](std::exception_ptr e) {
-    done = true;
-    error = e;
-  });
-  io.run_for(kHangGuard);
-  ASSERT_TRUE(done) << "the test coroutine did not finish (hang guard)";
-  if (error) std::rethrow_exception(error);
-}
-
-// receive collects `n` whole datagrams, waiting for readiness whenever the socket would block.
-asio::awaitable<std::vector<Got>> receive(UdpSocket& sock, std::size_t n, RecvBuffers& bufs) {
-  std::vector<Got> out;
-  while (out.size() < n) {
-    auto r = sock.try_receive_batch(bufs.buffers(), bufs.metas());
-    if (!r) throw std::runtime_error(r.error().message());
-    if (*r == 0) {
-      auto w = co_await sock.wait_readable();
-      if (!w) throw std::runtime_error(w.error().message());
-      continue;
-    }
-    for (std::size_t i = 0; i < *r; ++i) {
-      for (const ByteView seg : bufs.segments(i)) {
-        const auto& m = bufs.meta(i);
-        out.push_back(Got{m.source, m.destination, m.ecn, Bytes(seg.begin(), seg.end())});
-      }
-    }
-  }
-  co_return out;
-}
-
-asio::awaitable<std::vector<Got>> receive(UdpSocket& sock, std::size_t n) {
-  RecvBuffers bufs(UdpSocket::kBatchMax, 65536);
-  co_return co_await receive(sock, n, bufs);
-}
-
-// send_all sends every transmit, waiting for room when the socket would block.
-asio::awaitable<void> send_all(UdpSocket& sock, std::span<const Transmit> txs) {
-  while (!txs.empty()) {
-    auto r = sock.try_send_batch(txs);
-    if (!r) throw std::runtime_error(r.error().message());
-    txs = txs.subspan(*r);
-    if (!txs.empty()) {
-      auto w = co_await sock.wait_writable();
-      if (!w) throw std::runtime_error(w.error().message());
-    }
-  }
-}
+using test::bind_or_die;
+using test::Got;
+using test::ipv6_loopback_available;
+using test::pattern;
+using test::receive;
+using test::run;
+using test::send_all;
 
 TEST(UdpSocket, BindsIpv4LoopbackWithEphemeralPort) {
   asio::io_context io;
