@@ -267,11 +267,19 @@ struct ListenState {
   Finish finish;
   std::uint64_t received = 0;  // messages and files, for --count
   bool pipe_taken = false;
+  // The dialer closes after the listener's answer (a file's status, a pipe's end): the command ends
+  // when that connection is gone, with this code.
+  std::optional<int> finish_on_disconnect;
 };
 
-void count_one(ListenState& st) {
+// count_one counts a message or file for --count; the last one closes its connection gracefully
+// (so the answer or echo reaches the peer) before the command ends.
+asio::awaitable<void> count_one(ListenState& st, Connection& conn) {
   ++st.received;
-  if (st.opts.count && st.received >= *st.opts.count) st.finish(kExitOk);
+  if (st.opts.count && st.received >= *st.opts.count) {
+    (void)co_await conn.close();
+    st.finish(kExitOk);
+  }
 }
 
 asio::awaitable<void> answer_file(BiStream& s, FileStatus status, std::string_view reason) {
@@ -291,7 +299,9 @@ bool valid_file_name(std::string_view name) {
 }
 
 // receive_file stores a file stream in --out DIR (or copies it to stdout in pipe mode).
-asio::awaitable<void> receive_file(BiStream s, ListenState& st, const std::string& peer) {
+asio::awaitable<void> receive_file(Connection conn, BiStream s, ListenState& st, NodeId peer_id) {
+  const auto peer = peer_id.fmt_short();
+  const auto peer_full = peer_id.to_string();
   std::array<std::byte, 10> head{};
   auto got = co_await read_exact(s, head);
   if (!got || *got != head.size()) {
@@ -307,7 +317,7 @@ asio::awaitable<void> receive_file(BiStream s, ListenState& st, const std::strin
   auto refuse = [&](FileStatus status, std::string reason) -> asio::awaitable<void> {
     st.out.text(fmt::format("{} file {} refused: {}", peer, name, reason));
     if (st.out.json()) {
-      st.out.event("file_refused", {{"peer", peer}, {"name", name}, {"size", size}, {"reason", reason}});
+      st.out.event("file_refused", {{"peer", peer_full}, {"name", name}, {"size", size}, {"reason", reason}});
     }
     co_await answer_file(s, status, reason);
     s.stop(kCodeRefused);
@@ -390,18 +400,22 @@ asio::awaitable<void> receive_file(BiStream s, ListenState& st, const std::strin
   } else {
     const auto where = to_stdout ? std::string("-") : std::filesystem::absolute(final_path).string();
     st.out.text(fmt::format("{} file {} ({} bytes) stored as {}", peer, name, size, where));
-    if (st.out.json()) st.out.event("file", {{"peer", peer}, {"name", name}, {"size", size}, {"path", where}});
+    if (st.out.json()) st.out.event("file", {{"peer", peer_full}, {"name", name}, {"size", size}, {"path", where}});
     co_await answer_file(s, FileStatus::stored, "");
   }
+  (void)conn;
   if (to_stdout) {
-    st.finish(failure ? kExitFailure : kExitOk);
+    st.finish_on_disconnect = failure ? kExitFailure : kExitOk;
   } else if (!failure) {
-    count_one(st);
+    ++st.received;
+    if (st.opts.count && st.received >= *st.opts.count) st.finish_on_disconnect = kExitOk;
   }
 }
 
 // serve_ping echoes the probes of a ping stream until the dialer finishes it.
-asio::awaitable<void> serve_ping(BiStream s, ListenState& st, const std::string& peer) {
+asio::awaitable<void> serve_ping(BiStream s, ListenState& st, NodeId peer_id) {
+  const auto peer = peer_id.fmt_short();
+  const auto peer_full = peer_id.to_string();
   std::array<std::byte, 4096> buf{};
   std::uint64_t bytes = 0;
   while (true) {
@@ -414,23 +428,26 @@ asio::awaitable<void> serve_ping(BiStream s, ListenState& st, const std::string&
   (void)co_await s.finish();
   const auto probes = bytes / kPingProbeSize;
   st.out.text(fmt::format("{} ping: {} probe(s) answered", peer, probes));
-  if (st.out.json()) st.out.event("ping", {{"peer", peer}, {"probes", probes}});
+  if (st.out.json()) st.out.event("ping", {{"peer", peer_full}, {"probes", probes}});
 }
 
-asio::awaitable<void> serve_pipe(BiStream s, ListenState& st, const std::string& peer) {
+asio::awaitable<void> serve_pipe(Connection conn, BiStream s, ListenState& st, NodeId peer_id) {
+  const auto peer = peer_id.fmt_short();
   st.pipe_taken = true;
   st.out.text(fmt::format("{} pipe open", peer));
   std::uint64_t received = 0;
   auto sent = co_await pipe_copy(s, st.ex, &received);
   if (!sent) {
+    (void)co_await conn.close();
     st.finish(st.out.error(fmt::format("pipe: {}", sent.error().message()), kExitFailure));
     co_return;
   }
   st.out.text(fmt::format("{} pipe closed: {} bytes sent, {} received", peer, *sent, received));
-  st.finish(kExitOk);
+  st.finish_on_disconnect = kExitOk;
 }
 
-asio::awaitable<void> serve_stream(BiStream s, ListenState& st, std::string peer) {
+asio::awaitable<void> serve_stream(Connection conn, BiStream s, ListenState& st, NodeId peer_id) {
+  const auto peer = peer_id.fmt_short();
   std::array<std::byte, 2> head{};
   auto got = co_await read_exact(s, head);
   if (!got || *got != head.size() || std::to_integer<std::uint8_t>(head[0]) != kStreamVersion) {
@@ -441,11 +458,11 @@ asio::awaitable<void> serve_stream(BiStream s, ListenState& st, std::string peer
   const auto kind = static_cast<StreamKind>(std::to_integer<std::uint8_t>(head[1]));
   switch (kind) {
     case StreamKind::ping:
-      co_await serve_ping(std::move(s), st, peer);
+      co_await serve_ping(std::move(s), st, peer_id);
       co_return;
     case StreamKind::pipe:
       if (st.opts.pipe && !st.pipe_taken) {
-        co_await serve_pipe(std::move(s), st, peer);
+        co_await serve_pipe(conn, std::move(s), st, peer_id);
       } else {
         st.out.text(fmt::format("{} pipe refused ({})", peer,
                                 st.opts.pipe ? "one pipe at a time" : "start listen with --pipe"));
@@ -454,18 +471,18 @@ asio::awaitable<void> serve_stream(BiStream s, ListenState& st, std::string peer
       }
       co_return;
     case StreamKind::file:
-      co_await receive_file(std::move(s), st, peer);
+      co_await receive_file(conn, std::move(s), st, peer_id);
       co_return;
   }
   s.reset(kCodeRefused);
   s.stop(kCodeRefused);
 }
 
-asio::awaitable<void> accept_streams(Connection conn, ListenState& st, std::string peer) {
+asio::awaitable<void> accept_streams(Connection conn, ListenState& st, NodeId peer) {
   while (true) {
     auto s = co_await conn.accept_bi();
     if (!s) co_return;
-    spawn_logged(st.ex, serve_stream(std::move(*s), st, peer), "cli listen stream");
+    spawn_logged(st.ex, serve_stream(conn, std::move(*s), st, peer), "cli listen stream");
   }
 }
 
@@ -475,12 +492,13 @@ asio::awaitable<void> serve_connection(Connection conn, ListenState& st) {
   const auto shown = peer_id.fmt_short();
   st.out.text(fmt::format("{} connected from {}", shown, conn.remote_addr()));
   if (st.out.json()) st.out.event("connection", {{"peer", peer}, {"addr", conn.remote_addr().to_string()}});
-  spawn_logged(st.ex, accept_streams(conn, st, shown), "cli listen streams");
+  spawn_logged(st.ex, accept_streams(conn, st, peer_id), "cli listen streams");
   while (true) {
     auto msg = co_await conn.recv();
     if (!msg) {
       st.out.text(fmt::format("{} disconnected: {}", shown, msg.error().message()));
       if (st.out.json()) st.out.event("disconnected", {{"peer", peer}, {"reason", msg.error().message()}});
+      if (st.finish_on_disconnect) st.finish(*st.finish_on_disconnect);
       co_return;
     }
     st.out.text(fmt::format("{}: {}", shown, printable(*msg)));
@@ -494,7 +512,7 @@ asio::awaitable<void> serve_connection(Connection conn, ListenState& st) {
         st.out.text(fmt::format("{}: echo failed: {}", shown, sent.error().message()));
       }
     }
-    count_one(st);
+    co_await count_one(st, conn);
   }
 }
 
