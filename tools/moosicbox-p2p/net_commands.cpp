@@ -272,6 +272,15 @@ struct ListenState {
   std::optional<int> finish_on_disconnect;
 };
 
+// finish_when_gone ends the command with `code` once `conn` is gone (at once if it already is).
+void finish_when_gone(ListenState& st, const Connection& conn, int code) {
+  if (conn.is_connected()) {
+    st.finish_on_disconnect = code;
+  } else {
+    st.finish(code);
+  }
+}
+
 // count_one counts a message or file for --count; the last one closes its connection gracefully
 // (so the answer or echo reaches the peer) before the command ends.
 asio::awaitable<void> count_one(ListenState& st, Connection& conn) {
@@ -403,12 +412,11 @@ asio::awaitable<void> receive_file(Connection conn, BiStream s, ListenState& st,
     if (st.out.json()) st.out.event("file", {{"peer", peer_full}, {"name", name}, {"size", size}, {"path", where}});
     co_await answer_file(s, FileStatus::stored, "");
   }
-  (void)conn;
   if (to_stdout) {
-    st.finish_on_disconnect = failure ? kExitFailure : kExitOk;
+    finish_when_gone(st, conn, failure ? kExitFailure : kExitOk);
   } else if (!failure) {
     ++st.received;
-    if (st.opts.count && st.received >= *st.opts.count) st.finish_on_disconnect = kExitOk;
+    if (st.opts.count && st.received >= *st.opts.count) finish_when_gone(st, conn, kExitOk);
   }
 }
 
@@ -443,7 +451,7 @@ asio::awaitable<void> serve_pipe(Connection conn, BiStream s, ListenState& st, N
     co_return;
   }
   st.out.text(fmt::format("{} pipe closed: {} bytes sent, {} received", peer, *sent, received));
-  st.finish_on_disconnect = kExitOk;
+  finish_when_gone(st, conn, kExitOk);
 }
 
 asio::awaitable<void> serve_stream(Connection conn, BiStream s, ListenState& st, NodeId peer_id) {
