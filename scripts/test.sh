@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # test.sh: installs what is missing, then runs every quality gate of the project:
 #   lint (determinism rules + clang-format), a warnings-as-errors build of everything (library, tools,
-#   tests, benchmarks, examples), every test label (unit, prop, sim, integration, packaging), and an
-#   AddressSanitizer + UBSan build running the unit, prop, sim and integration tests.
+#   tests, benchmarks, examples, the C++ snippets of the docs, the Doxygen API reference), every test
+#   label (unit, prop, sim, integration, packaging), and an
+#   AddressSanitizer + UBSan build, on the portable UDP path, running the unit, prop, sim and
+#   integration tests.
 # Prints the ctest summaries and exits non-zero on any failure.
 # Options: --no-sanitize (skip the ASan+UBSan pass), --build-dir DIR (default build/ci).
 set -euo pipefail
@@ -16,7 +18,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-sanitize) sanitize=0 ;;
     --build-dir) build_dir=$2; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

@@ -53,6 +53,8 @@ check "bench sim with busy poll" 2 "$bin" bench sim --busy-poll-us 10
 check "bench quic with busy poll out of range" 2 "$bin" bench quic --busy-poll-us 2000000
 check "bench quic with non-numeric busy poll" 2 "$bin" bench quic --busy-poll-us fast
 check "bench router with a quic-only option" 2 "$bin" bench router --only rpc
+check "misspelt P2P_LOG" 2 env P2P_LOG=verbose "$bin" id --ephemeral
+expect_text "misspelt P2P_LOG message" "$dir/err" "^error: Invalid configuration: P2P_LOG='verbose': not a log level \(accepted: trace, debug, info, warn, error, off\)"
 # Operating errors exit 1 with one line naming the problem.
 check "send with garbage ticket" 3 "$bin" send not-a-ticket hi
 expect_text "garbage ticket message" "$dir/err" "^error: Invalid node ID"

@@ -14,6 +14,7 @@
 
 #include "commands.hpp"
 #include "moosicbox/p2p/build_config.hpp"
+#include "moosicbox/p2p/core/log.hpp"
 #include "net_commands.hpp"
 #include "quic_commands.hpp"
 #include "router_commands.hpp"
@@ -465,6 +466,12 @@ int main(int argc, char** argv) {
     }
     // Help and version exit 0; every usage error exits 2 after one line.
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  // A misspelt P2P_LOG is a usage error here, before anything logs (the library alone would warn
+  // and log at warn).
+  if (auto level = p2p::log_level_from_env(); !level) {
+    std::fprintf(stderr, "error: %s\n", level.error().message().c_str());
+    return 2;
   }
 
   if (*keygen) return p2p::cli::keygen(keygen_path, keygen_force, keygen_json);

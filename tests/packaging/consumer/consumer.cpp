@@ -89,9 +89,12 @@ asio::awaitable<bool> run(asio::any_io_executor ex) {
 
   // A router request over the router protocol.
   router::P2PRouter routes;
-  if (!check(routes.get("/hello", [](const router::P2PRequest&) {
-                     return router::P2PResponse::text(router::StatusCode::ok, "hello from the server");
-                   }).has_value(),
+  if (!check(routes
+                 .get("/hello",
+                      [](const router::P2PRequest&) {
+                        return router::P2PResponse::text(router::StatusCode::ok, "hello from the server");
+                      })
+                 .has_value(),
              "a route registered")) {
     co_return false;
   }

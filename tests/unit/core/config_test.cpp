@@ -83,19 +83,18 @@ TEST(NetworkConfig, FromEnvRejectsBadValuesNamingVariableAndValue) {
 
 TEST(NetworkConfig, TheRealBackendReadsItsOwnNamesOnly) {
   // SIMULATOR_* set too: the real backend's reader ignores them, and the link fields keep defaults.
-  auto cfg = NetworkConfig::from_env(NetworkConfig::EnvNames::quic,
-                                     env_of({{"P2P_CONNECTION_TIMEOUT_SECS", "12"},
-                                             {"P2P_MAX_MESSAGE_SIZE", "4096"},
-                                             {"SIMULATOR_CONNECTION_TIMEOUT_SECS", "99"},
-                                             {"SIMULATOR_DEFAULT_LATENCY_MS", "7"}}));
+  auto cfg = NetworkConfig::from_env(NetworkConfig::EnvNames::quic, env_of({{"P2P_CONNECTION_TIMEOUT_SECS", "12"},
+                                                                            {"P2P_MAX_MESSAGE_SIZE", "4096"},
+                                                                            {"SIMULATOR_CONNECTION_TIMEOUT_SECS", "99"},
+                                                                            {"SIMULATOR_DEFAULT_LATENCY_MS", "7"}}));
   ASSERT_TRUE(cfg) << cfg.error().message();
   EXPECT_EQ(cfg->connection_timeout, 12s);
   EXPECT_EQ(cfg->max_message_size, 4096U);
   EXPECT_EQ(cfg->latency, NetworkConfig{}.latency);
 
   // And the simulator's reader ignores the real backend's names.
-  auto sim = NetworkConfig::from_env(NetworkConfig::EnvNames::simulator,
-                                     env_of({{"P2P_CONNECTION_TIMEOUT_SECS", "12"}}));
+  auto sim =
+      NetworkConfig::from_env(NetworkConfig::EnvNames::simulator, env_of({{"P2P_CONNECTION_TIMEOUT_SECS", "12"}}));
   ASSERT_TRUE(sim);
   EXPECT_EQ(sim->connection_timeout, NetworkConfig{}.connection_timeout);
 }

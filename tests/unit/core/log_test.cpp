@@ -22,8 +22,8 @@ TEST(LogLevel, ParsesEveryNameInAnyCase) {
   EXPECT_EQ(parse_log_level("warning").value(), LogLevel::warn);
   EXPECT_EQ(parse_log_level("error").value(), LogLevel::error);
   EXPECT_EQ(parse_log_level("off").value(), LogLevel::off);
-  for (auto level : {LogLevel::trace, LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error,
-                     LogLevel::off}) {
+  for (auto level :
+       {LogLevel::trace, LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error, LogLevel::off}) {
     EXPECT_EQ(parse_log_level(to_string(level)).value(), level);
   }
 }
