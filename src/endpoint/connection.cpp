@@ -438,6 +438,43 @@ Connection::NodeId Connection::remote_node_id() const {
 
 SocketAddr Connection::remote_addr() const { return detail::from_quic_addr(handle_->st->quic->path().remote); }
 
+namespace detail {
+PathInfo path_of(const ConnState& c) {
+  PathInfo out;
+  out.remote_addr = from_quic_addr(c.quic->path().remote);
+  out.rtt = c.quic->stats().smoothed_rtt;
+  if (c.relay_vaddr) {
+    out.kind = PathKind::relay;
+    if (c.ep->relay) out.relay_url = c.ep->relay->relay_of(*c.relay_vaddr);
+  }
+  return out;
+}
+
+bool same_route(const PathInfo& a, const PathInfo& b) {
+  return a.kind == b.kind && a.remote_addr == b.remote_addr && a.relay_url == b.relay_url;
+}
+}  // namespace detail
+
+PathInfo Connection::path() const { return detail::path_of(*handle_->st); }
+
+asio::awaitable<P2PResult<PathInfo>> Connection::path_changed(PathInfo known) {
+  auto c = handle_->st;
+  for (;;) {
+    if (auto e = c->error()) co_return fail(*e);
+    if (c->user_closed) co_return fail(detail::closed_here());
+    auto now = detail::path_of(*c);
+    if (!detail::same_route(now, known)) co_return now;
+    if (c->ep->relay) {
+      auto r = co_await (c->on_path.wait() || c->ep->relay->changed().wait());
+      const bool woke = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
+      if (!woke) co_return fail(P2PError::cancelled("path_changed"));
+    } else {
+      const bool woke = co_await c->on_path.wait();
+      if (!woke) co_return fail(P2PError::cancelled("path_changed"));
+    }
+  }
+}
+
 const std::string& Connection::alpn() const { return handle_->st->alpn; }
 
 bool Connection::is_connected() const {

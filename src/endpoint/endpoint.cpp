@@ -40,6 +40,8 @@ constexpr std::size_t kGsoBytesMax = env::kDatagramBytesMax;
 constexpr std::uint32_t kResetsPerWindow = 64;
 constexpr Duration kResetWindow = std::chrono::milliseconds(100);
 constexpr std::size_t kAlpnSizeMax = 255;
+// Datagrams the engine may coalesce into one transmit of a relayed connection.
+constexpr std::size_t kRelayDatagramsPerTransmit = 16;
 // How long an incoming handshake may take before its slot is freed.
 constexpr Duration kServerHandshakeTimeout = std::chrono::seconds(10);
 }  // namespace
@@ -71,7 +73,8 @@ ConnState::ConnState(std::shared_ptr<EndpointState> endpoint, std::uint64_t seri
       on_msg_writable(ep->ex),
       on_accept(ep->ex),
       on_streams(ep->ex),
-      on_datagram(ep->ex) {}
+      on_datagram(ep->ex),
+      on_path(ep->ex) {}
 
 std::optional<P2PError> ConnState::error() const {
   if (const auto* info = quic->close_info()) return info->error;
@@ -94,6 +97,7 @@ void ConnState::wake_all() {
   on_accept.notify_all();
   on_streams.notify_all();
   on_datagram.notify_all();
+  on_path.notify_all();
   for (auto& [id, w] : stream_waiters) {
     w->readable.notify_all();
     w->writable.notify_all();
@@ -150,6 +154,12 @@ quic::RandomFn EndpointState::random_fn() {
   return [this](std::span<std::byte> out) { env.fill_random(out); };
 }
 
+quic::Address EndpointState::local_quic(std::size_t socket) const {
+  return socket == kRelaySocket ? relay_local_quic : sockets[socket]->local_quic;
+}
+
+bool EndpointState::wildcard(std::size_t socket) const { return socket != kRelaySocket && sockets[socket]->wildcard; }
+
 std::vector<std::string> EndpointState::served_alpns() const {
   std::vector<std::string> out;
   for (const auto& [alpn, l] : listeners) {
@@ -163,6 +173,10 @@ std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Co
                                                         bool client, const SocketAddr& peer) {
   auto c = std::make_shared<ConnState>(shared_from_this(), next_serial++, std::move(q), socket, client);
   c->transfer_datagram = transfer_datagram_for(peer);
+  if (socket == kRelaySocket) {
+    c->relay_vaddr = peer;
+    relay->pin(peer);
+  }
   c->routed = c->quic->local_cids();
   for (const auto& cid : c->routed) routes[cid] = c;
   conns[c->serial] = c;
@@ -217,6 +231,14 @@ void EndpointState::set_awaiting_ack(ConnState& c, std::uint64_t in_flight) {
 
 void EndpointState::send_raw(std::size_t socket, const SocketAddr& to, ByteView data,
                              const std::optional<SocketAddr>& source) {
+  if (socket == kRelaySocket) {
+    if (relay && relay->send(to, data)) {
+      ++counters.relay_datagrams_sent;
+    } else {
+      ++counters.relay_datagrams_dropped;
+    }
+    return;
+  }
   SocketState& s = *sockets[socket];
   env::Transmit t{to, data, 0, s.wildcard ? source : std::nullopt, env::Ecn::not_ect};
   // Stateless answers are best effort: when the socket is full they are simply lost.
@@ -254,9 +276,9 @@ void EndpointState::on_datagram(std::size_t socket, ByteView data, const env::Re
       ++counters.datagrams_unroutable;
       return;
     }
-    if (meta.destination && sockets[socket]->wildcard) c->reply_source = meta.destination;
+    if (meta.destination && wildcard(socket)) c->reply_source = meta.destination;
     if (data.size() >= c->transfer_datagram) last_large_batch = now;
-    c->quic->on_datagram(now, quic::Path{sockets[socket]->local_quic, to_quic_addr(from)}, data);
+    c->quic->on_datagram(now, quic::Path{local_quic(socket), to_quic_addr(from)}, data);
     touched.push_back(c);
     return;
   }
@@ -326,7 +348,7 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
   sc.static_secret = secret;
   sc.random = random_fn();
   sc.tickets = tickets;
-  const quic::Path path{sockets[socket]->local_quic, to_quic_addr(from)};
+  const quic::Path path{local_quic(socket), to_quic_addr(from)};
   auto q = quic::Connection::accept(std::move(sc), path, *initial, retry, now);
   if (!q) {
     logger().warn("endpoint: cannot accept a connection from {}: {}", from.to_string(), q.error().message());
@@ -336,7 +358,8 @@ void EndpointState::accept_new(std::size_t socket, ByteView data, const env::Rec
   c->handshake_counted = true;
   ++handshakes_live;
   counters.handshakes_live = handshakes_live;
-  if (meta.destination && sockets[socket]->wildcard) c->reply_source = meta.destination;
+  if (socket == kRelaySocket) c->relay_claimed = relay_sender;
+  if (meta.destination && wildcard(socket)) c->reply_source = meta.destination;
   c->quic->on_datagram(now, path, data);
   touched.push_back(c);
 }
@@ -354,6 +377,15 @@ void EndpointState::handle_events(const std::shared_ptr<ConnState>& c) {
     switch (e->kind) {
       case quic::EventKind::connected: {
         handshake_over(*c);
+        if (c->relay_claimed && c->quic->peer_id() != *c->relay_claimed) {
+          // The relay named one sender and TLS authenticated another: the relay lies. Packets are
+          // sent back by the relay-named id, so the connection could not work anyway.
+          ++counters.relay_identity_mismatches;
+          c->user_closed = true;
+          c->quic->close(kAppErrorProtocol, "the relay named another sender");
+          c->on_state.notify_all();
+          break;
+        }
         c->established = true;
         c->early = false;
         c->established_at = env.now();
@@ -500,6 +532,10 @@ void EndpointState::process(const std::shared_ptr<ConnState>& c) {
 
 void EndpointState::flush(ConnState& c) {
   if (!c.registered || stopped) return;
+  if (c.socket == kRelaySocket) {
+    flush_relay(c);
+    return;
+  }
   SocketState& s = *sockets[c.socket];
   if (s.blocked) {
     s.waiting.push_back(c.serial);
@@ -522,6 +558,28 @@ void EndpointState::flush(ConnState& c) {
     s.pending.push_back(tx);
   }
   if (!s.pending.empty() && !send_pending(s)) s.waiting.push_back(c.serial);
+}
+
+void EndpointState::flush_relay(ConnState& c) {
+  // A relay session takes datagrams one by one (it batches them into its frames itself): split
+  // what the engine coalesced. A datagram the session refuses (its queue is full) is lost to QUIC,
+  // whose congestion control slows down as for any loss.
+  const TimePoint now = env.now();
+  auto buffer = std::span<std::byte>(relay_scratch.get(), kGsoBytesMax);
+  for (std::size_t guard = 0; guard < 4096; ++guard) {
+    auto t = c.quic->poll_transmit(now, buffer, kRelayDatagramsPerTransmit);
+    if (!t) break;
+    const SocketAddr to = from_quic_addr(t->path.remote);
+    const std::size_t step = t->segment_size > 0 ? t->segment_size : t->size;
+    for (std::size_t off = 0; off < t->size; off += step) {
+      const auto datagram = ByteView(buffer.data() + off, std::min(step, t->size - off));
+      if (relay && relay->send(to, datagram)) {
+        ++counters.relay_datagrams_sent;
+      } else {
+        ++counters.relay_datagrams_dropped;
+      }
+    }
+  }
 }
 
 bool EndpointState::send_pending(SocketState& s) {
@@ -588,6 +646,7 @@ void EndpointState::update_deadline(ConnState& c) {
 
 void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
   if (!c->registered || !c->quic->is_drained()) return;
+  if (c->relay_vaddr && relay) relay->unpin(*c->relay_vaddr);
   for (const auto& cid : c->routed) {
     const auto r = routes.find(cid);
     if (r != routes.end() && r->second == c) routes.erase(r);
@@ -607,6 +666,41 @@ void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
   counters.handshakes_live = handshakes_live;
   c->wake_all();
   on_progress.notify_all();
+}
+
+void EndpointState::finish_batch() {
+  std::vector<std::shared_ptr<ConnState>> batch;
+  batch.swap(touched);
+  std::sort(batch.begin(), batch.end());
+  batch.erase(std::unique(batch.begin(), batch.end()), batch.end());
+  // Events are handled now (waking the coroutines waiting on them); the flush is posted behind
+  // those wakeups, so a response written at once leaves in the same packet as the ACK of its
+  // request instead of an ACK-only packet first.
+  for (auto& c : batch) {
+    if (!c->registered) continue;
+    handle_events(c);
+    schedule_flush(*c);
+  }
+}
+
+void EndpointState::on_relay_datagram(const SocketAddr& vaddr, const NodeId& from, ByteView data) {
+  if (stopped) return;
+  ++counters.relay_datagrams_received;
+  env::RecvMeta meta;
+  meta.source = vaddr;
+  meta.length = data.size();
+  relay_sender = from;
+  on_datagram(kRelaySocket, data, meta, env.now());
+  relay_sender.reset();
+  // A relay frame carries a batch of datagrams, delivered one call each: handle them together
+  // once the frame is done, as the receive loop does for a batch of UDP datagrams.
+  if (!relay_batch_posted) {
+    relay_batch_posted = true;
+    asio::post(ex, [self = shared_from_this()] {
+      self->relay_batch_posted = false;
+      if (!self->stopped) self->finish_batch();
+    });
+  }
 }
 
 void EndpointState::schedule_flush(ConnState& c) {
@@ -673,6 +767,7 @@ void EndpointState::stop() {
   handshaking = 0;
   timer.cancel();
   for (auto& s : sockets) s->sock.cancel();
+  if (relay) relay->close();
   for (auto& [serial, c] : conns) {
     c->registered = false;
     c->awaiting_ack = false;
@@ -764,18 +859,7 @@ asio::awaitable<void> recv_loop(std::shared_ptr<EndpointState> self, std::size_t
         self->on_datagram(index, datagram, metas[i], now);
       }
     }
-    std::vector<std::shared_ptr<ConnState>> touched;
-    touched.swap(self->touched);
-    std::sort(touched.begin(), touched.end());
-    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    // Events are handled now (waking the coroutines waiting on them); the flush is posted behind
-    // those wakeups, so a response written at once leaves in the same packet as the ACK of its
-    // request instead of an ACK-only packet first.
-    for (auto& c : touched) {
-      if (!c->registered) continue;
-      self->handle_events(c);
-      self->schedule_flush(*c);
-    }
+    self->finish_batch();
     // Let the application run before receiving more: the coroutines this batch woke answer now (a
     // request's response leaves before the next receive call), and a flood cannot starve them.
     if (*n == kRecvBatch || self->keep_polling(now)) {
@@ -981,6 +1065,25 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
     if (!sock) return fail(sock.error());
     st->sockets.push_back(std::make_unique<detail::SocketState>(std::move(*sock)));
   }
+  for (const auto& url : st->config.relay_urls) {
+    if (auto ok = NodeAddr::validate_relay_url(url); !ok) return fail(ok.error());
+  }
+  if (!st->config.relay_urls.empty()) {
+    magicsock::RelayPathsConfig rc(st->config.secret_key);
+    rc.urls = st->config.relay_urls;
+    rc.ca_file = st->config.relay_ca_file;
+    rc.peers_max = std::max<std::size_t>(64, 2 * st->config.limits.connections);
+    st->relay = std::make_unique<magicsock::RelayPaths>(ex, std::move(rc));
+    st->relay_local_quic = detail::to_quic_addr(magicsock::RelayPaths::kLocal);
+    st->relay_scratch = std::make_unique_for_overwrite<std::byte[]>(detail::kGsoBytesMax);
+    std::weak_ptr<detail::EndpointState> weak = st;
+    st->relay->on_receive([weak](const SocketAddr& vaddr, const NodeId& from, ByteView data) {
+      if (auto ep = weak.lock()) ep->on_relay_datagram(vaddr, from, data);
+    });
+    st->relay->start();
+  } else if (!st->config.direct_paths) {
+    return fail(P2PError::invalid_configuration("endpoint: direct_paths is off and no relay is configured"));
+  }
   for (const auto& alpn : st->config.alpns) {
     auto l = std::make_shared<detail::ListenerState>(st, alpn);
     st->listeners[alpn] = l;
@@ -1000,9 +1103,23 @@ std::vector<SocketAddr> Endpoint::local_addrs() const {
 
 NodeAddr Endpoint::addr() const { return detail::endpoint_addr(*handle_->st); }
 
+std::optional<std::string> Endpoint::home_relay() const {
+  const auto& st = handle_->st;
+  if (!st->relay) return std::nullopt;
+  return st->relay->home_url();
+}
+
+asio::awaitable<P2PResult<std::string>> Endpoint::wait_home_relay(Duration timeout) {
+  auto st = handle_->st;
+  if (!st->relay) co_return fail(P2PError::invalid_configuration("endpoint: no relay configured"));
+  co_return co_await st->relay->wait_home(st->env.now() + timeout);
+}
+
 namespace detail {
 NodeAddr endpoint_addr(const EndpointState& ep) {
   NodeAddr out(ep.id);
+  if (ep.relay && ep.relay->home_url()) (void)out.set_relay_url(*ep.relay->home_url());
+  if (!ep.config.direct_paths) return out;
   for (const auto& s : ep.sockets) {
     std::vector<SocketAddr> addrs;
     if (s->wildcard) {
@@ -1062,6 +1179,108 @@ asio::awaitable<P2PResult<Connection>> Endpoint::connect_early(NodeAddr peer, st
 }
 
 namespace detail {
+// DialRace is what the direct and relay attempts of one connect() share: the first to complete its
+// handshake wins, and the others close themselves when they see it.
+struct DialRace {
+  explicit DialRace(const asio::any_io_executor& ex) : changed(ex) {}
+  Notifier changed;
+  std::shared_ptr<ConnState> winner;
+  bool direct_done = false;  // every direct attempt failed
+  bool relay_done = false;
+  std::optional<P2PError> relay_error;
+};
+
+// Target is one way to a peer: a socket and the peer's address on it (a virtual address on a
+// relay path).
+struct Target {
+  SocketAddr addr;
+  std::size_t socket = 0;
+};
+
+// attempt dials `peer` over one target until `attempt_end`, the handshake completes, it fails, or
+// another attempt of `race` wins. Returns the connection (established, or early when `early` and
+// 0-RTT was attempted).
+asio::awaitable<P2PResult<std::shared_ptr<ConnState>>> attempt(std::shared_ptr<EndpointState> st, const NodeAddr& peer,
+                                                               const std::string& alpn, Target target, bool early,
+                                                               TimePoint start, TimePoint attempt_end,
+                                                               std::shared_ptr<DialRace> race) {
+  const TimePoint now = st->env.now();
+  quic::ClientConfig cc;
+  cc.identity = st->tls;
+  cc.server_id = peer.node_id();
+  cc.alpn = alpn;
+  cc.path = quic::Path{st->local_quic(target.socket), detail::to_quic_addr(target.addr)};
+  cc.transport = st->transport_for(target.addr);
+  cc.static_secret = st->secret;
+  cc.random = st->random_fn();
+  // A ticket is used once: the first attempt resumes with it, later ones do full handshakes.
+  cc.resume = st->sessions.take(peer.node_id(), alpn, now);
+  auto q = quic::Connection::connect(std::move(cc), now);
+  if (!q) co_return fail(q.error());
+  auto c = st->register_conn(std::move(*q), target.socket, true, target.addr);
+  c->remote = peer.node_id();
+  c->alpn = alpn;
+  if (early && c->quic->early_data() == quic::EarlyData::attempted) {
+    // 0-RTT: usable now; what the application sends leaves with the handshake.
+    c->early = true;
+    EndpointState::open_message_stream(*c);
+    st->process(c);
+    co_return c;
+  }
+  st->process(c);
+  auto timer = st->env.make_timer();
+  for (;;) {
+    if (c->established) co_return c;
+    if (auto e = c->error()) co_return fail(*e);
+    if (st->stopped) co_return fail(P2PError::connection_closed("this node (endpoint closed)"));
+    if (race->winner) {
+      c->quic->close(0, "another path connected first");
+      st->process(c);
+      co_return fail(P2PError::cancelled("connect: another path connected first"));
+    }
+    if (st->env.now() >= attempt_end) {
+      c->quic->close(0, "connect timeout");
+      st->process(c);
+      co_return fail(P2PError::timeout(st->env.now() - start));
+    }
+    auto r = co_await (c->on_state.wait() || race->changed.wait() || timer.wait_until(attempt_end));
+    const bool cancelled = (r.index() == 0 && !std::get<0>(r)) || (r.index() == 1 && !std::get<1>(r));
+    if (cancelled) {
+      c->quic->close(0, "connect cancelled");
+      st->process(c);
+      co_return fail(P2PError::cancelled("connect"));
+    }
+  }
+}
+
+// relay_side runs the relay attempt of a race: after `head_start`, or at once when the direct
+// attempts all failed.
+asio::awaitable<void> relay_side(std::shared_ptr<EndpointState> st, NodeAddr peer, std::string alpn, Target target,
+                                 TimePoint start, TimePoint deadline, Duration head_start,
+                                 std::shared_ptr<DialRace> race) {
+  auto timer = st->env.make_timer();
+  const TimePoint go = start + head_start;
+  while (!race->winner && !race->direct_done && !st->stopped && st->env.now() < go) {
+    auto r = co_await (race->changed.wait() || timer.wait_until(go));
+    if (r.index() == 0 && !std::get<0>(r)) break;
+  }
+  if (!race->winner && !st->stopped) {
+    auto c = co_await attempt(st, peer, alpn, target, false, start, deadline, race);
+    if (c) {
+      if (!race->winner) {
+        race->winner = *c;
+      } else {
+        (*c)->quic->close(0, "another path connected first");
+        st->process(*c);
+      }
+    } else {
+      race->relay_error = c.error();
+    }
+  }
+  race->relay_done = true;
+  race->changed.notify_all();
+}
+
 // dial is Endpoint::connect (early: connect_early).
 asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, NodeAddr peer,
                                             std::string_view alpn_view, bool early) {
@@ -1072,82 +1291,87 @@ asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, N
     co_return fail(P2PError::connection_failed("too many connections on this endpoint"));
   }
   // Pair each direct address with a socket that can reach it.
-  std::vector<std::pair<SocketAddr, std::size_t>> candidates;
-  for (const auto& a : peer.direct_addresses()) {
-    for (std::size_t i = 0; i < st->sockets.size(); ++i) {
-      const auto& s = *st->sockets[i];
-      const bool family_ok = a.is_v4() ? (s.local.is_v4() || s.sock.is_dual_stack()) : s.local.is_v6();
-      const bool scope_ok = s.wildcard || a.is_loopback() == s.local.is_loopback();
-      if (family_ok && scope_ok) {
-        candidates.emplace_back(a, i);
-        break;
+  std::vector<Target> direct;
+  if (st->config.direct_paths) {
+    for (const auto& a : peer.direct_addresses()) {
+      for (std::size_t i = 0; i < st->sockets.size(); ++i) {
+        const auto& s = *st->sockets[i];
+        const bool family_ok = a.is_v4() ? (s.local.is_v4() || s.sock.is_dual_stack()) : s.local.is_v6();
+        const bool scope_ok = s.wildcard || a.is_loopback() == s.local.is_loopback();
+        if (family_ok && scope_ok) {
+          direct.push_back({a, i});
+          break;
+        }
       }
     }
   }
-  if (candidates.empty()) {
-    co_return fail(P2PError::node_not_found(fmt::format("{}: no direct address this endpoint's sockets can reach ({})",
-                                                        peer.node_id().fmt_short(), peer.to_string())));
+  // The relay path: through the relay the peer's address names (or the one it was last heard on).
+  std::optional<Target> relayed;
+  std::optional<P2PError> relay_refused;
+  if (st->relay && (peer.relay_url() || st->relay->knows(peer.node_id()) || direct.empty())) {
+    auto vaddr = st->relay->peer(peer.node_id(), peer.relay_url());
+    if (vaddr) {
+      relayed = Target{*vaddr, EndpointState::kRelaySocket};
+    } else {
+      relay_refused = vaddr.error();
+    }
+  }
+  if (direct.empty() && !relayed) {
+    if (relay_refused) co_return fail(*relay_refused);
+    std::string why = "no direct address this endpoint's sockets can reach";
+    if (!st->config.direct_paths) why = "no relay named (direct paths are off)";
+    if (peer.relay_url() && !st->relay) why += ", and this endpoint has no relay configured";
+    co_return fail(
+        P2PError::node_not_found(fmt::format("{}: {} ({})", peer.node_id().fmt_short(), why, peer.to_string())));
   }
   const TimePoint start = st->env.now();
   const TimePoint deadline = start + st->config.connect_timeout;
+  auto race = std::make_shared<DialRace>(st->ex);
+  if (direct.empty()) {
+    auto c = co_await attempt(st, peer, alpn, *relayed, early, start, deadline, race);
+    if (!c) co_return fail(c.error());
+    co_return Access::connection(std::move(*c));
+  }
+  if (relayed) {
+    spawn_logged(st->ex,
+                 relay_side(st, peer, alpn, *relayed, start, deadline,
+                            early ? Duration::zero() : st->config.relay_head_start, race),
+                 "connect over relay");
+  }
   std::optional<P2PError> last;
-  auto timer = st->env.make_timer();
-  for (std::size_t k = 0; k < candidates.size(); ++k) {
-    const auto& [addr, socket] = candidates[k];
+  for (std::size_t k = 0; k < direct.size() && !race->winner; ++k) {
     const TimePoint now = st->env.now();
     if (now >= deadline) break;
-    const TimePoint attempt_end = now + (deadline - now) / static_cast<std::int64_t>(candidates.size() - k);
-    quic::ClientConfig cc;
-    cc.identity = st->tls;
-    cc.server_id = peer.node_id();
-    cc.alpn = std::string(alpn);
-    cc.path = quic::Path{st->sockets[socket]->local_quic, detail::to_quic_addr(addr)};
-    cc.transport = st->transport_for(addr);
-    cc.static_secret = st->secret;
-    cc.random = st->random_fn();
-    // A ticket is used once: the first attempt resumes with it, later ones do full handshakes.
-    cc.resume = st->sessions.take(peer.node_id(), alpn, now);
-    auto q = quic::Connection::connect(std::move(cc), now);
-    if (!q) co_return fail(q.error());
-    auto c = st->register_conn(std::move(*q), socket, true, addr);
-    c->remote = peer.node_id();
-    c->alpn = alpn;
-    if (early && c->quic->early_data() == quic::EarlyData::attempted) {
-      // 0-RTT: usable now; what the application sends leaves with the handshake.
-      c->early = true;
-      EndpointState::open_message_stream(*c);
-      st->process(c);
-      co_return Access::connection(std::move(c));
-    }
-    st->process(c);
-    for (;;) {
-      if (c->established) {
-        co_return detail::Access::connection(std::move(c));
+    const TimePoint attempt_end = now + (deadline - now) / static_cast<std::int64_t>(direct.size() - k);
+    auto c = co_await attempt(st, peer, alpn, direct[k], early && !relayed, start, attempt_end, race);
+    if (c) {
+      if (!race->winner) {
+        race->winner = *c;
+      } else if (race->winner != *c) {
+        (*c)->quic->close(0, "another path connected first");
+        st->process(*c);
       }
-      if (auto e = c->error()) {
-        last = *e;
-        break;
-      }
-      if (st->stopped) co_return fail(P2PError::connection_closed("this node (endpoint closed)"));
-      if (st->env.now() >= attempt_end) {
-        last = P2PError::timeout(st->env.now() - start);
-        c->quic->close(0, "connect timeout");
-        st->process(c);
-        break;
-      }
-      auto r = co_await (c->on_state.wait() || timer.wait_until(attempt_end));
-      if (r.index() == 0 && !std::get<0>(r)) {
-        c->quic->close(0, "connect cancelled");
-        st->process(c);
-        co_return fail(P2PError::cancelled("connect"));
-      }
-    }
-    // Identity and protocol failures are final: another address of the same node would give the
-    // same answer.
-    if (last && (last->code() == P2PErrc::authentication_failed || last->code() == P2PErrc::connection_failed)) {
+      race->changed.notify_all();
       break;
     }
+    if (race->winner) break;
+    last = c.error();
+    if (last->code() == P2PErrc::cancelled) co_return fail(*last);
+    // Identity and protocol failures are final: another address of the same node would give the
+    // same answer.
+    if (last->code() == P2PErrc::authentication_failed || last->code() == P2PErrc::connection_failed) break;
   }
+  race->direct_done = true;
+  race->changed.notify_all();
+  if (relayed) {
+    // Wait for the relay attempt (it starts now if its head start has not run out).
+    while (!race->relay_done && !race->winner) {
+      const bool woke = co_await race->changed.wait();
+      if (!woke) co_return fail(P2PError::cancelled("connect"));
+    }
+  }
+  if (race->winner) co_return Access::connection(race->winner);
+  if (race->relay_error && (!last || last->code() == P2PErrc::timeout)) last = race->relay_error;
   if (!last) last = P2PError::timeout(st->env.now() - start);
   co_return fail(*last);
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/fifo.hpp"
+#include "endpoint/magicsock/relay_paths.hpp"
 #include "endpoint/notifier.hpp"
 #include "endpoint/session_cache.hpp"
 #include "moosicbox/p2p/endpoint/endpoint.hpp"
@@ -55,6 +56,10 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   std::string alpn;
   std::optional<NodeId> remote;
   std::optional<SocketAddr> reply_source;  // local IP the peer addressed (wildcard sockets)
+  // Relay path: the peer's virtual address (pinned in RelayPaths while registered), and for a
+  // server connection the node id the relay named as the sender, checked against the TLS identity.
+  std::optional<SocketAddr> relay_vaddr;
+  std::optional<NodeId> relay_claimed;
 
   bool established = false;
   bool early = false;                 // usable before its handshake completed (0-RTT), until established
@@ -78,6 +83,7 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   Notifier on_accept;   // a stream the peer opened is queued
   Notifier on_streams;  // the peer allows more streams
   Notifier on_datagram;
+  Notifier on_path;  // the path changed (relay moved), or the connection ended
   std::unordered_map<quic::StreamId, std::unique_ptr<StreamWaiters>> stream_waiters;
 
   // Message framing: a QUIC varint length, then the payload, on one unidirectional stream per
@@ -145,6 +151,14 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   quic::StaticSecret secret{};
   quic::TransportConfig transport;
   std::vector<std::unique_ptr<SocketState>> sockets;
+  // The relay half of the path layer (EndpointConfig::relay_urls); null without relays. Connections
+  // on a relay path have `socket` kRelaySocket and a virtual remote address.
+  std::unique_ptr<magicsock::RelayPaths> relay;
+  static constexpr std::size_t kRelaySocket = static_cast<std::size_t>(-1);
+  quic::Address relay_local_quic;
+  std::unique_ptr<std::byte[]> relay_scratch;  // one transmit of a relayed connection
+  bool relay_batch_posted = false;
+  std::optional<NodeId> relay_sender;  // the relay-named sender of the datagram being handled
 
   std::unordered_map<quic::ConnectionId, std::shared_ptr<ConnState>> routes;
   std::unordered_map<std::uint64_t, std::shared_ptr<ConnState>> conns;
@@ -197,6 +211,13 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   void on_datagram(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now);
   void accept_new(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now);
   void send_raw(std::size_t socket, const SocketAddr& to, ByteView data, const std::optional<SocketAddr>& source);
+  /// on_relay_datagram feeds a datagram that came through a relay (see RelayPaths).
+  void on_relay_datagram(const SocketAddr& vaddr, const NodeId& from, ByteView data);
+  /// finish_batch hands the connections a batch of datagrams touched their events and flushes them.
+  void finish_batch();
+  void flush_relay(ConnState& c);
+  [[nodiscard]] quic::Address local_quic(std::size_t socket) const;
+  [[nodiscard]] bool wildcard(std::size_t socket) const;
   std::shared_ptr<ConnState> register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket, bool client,
                                            const SocketAddr& peer);
   /// process drains a connection's events, flushes it, re-arms its deadline and reaps it if drained.

@@ -125,7 +125,7 @@ class Client : public std::enable_shared_from_this<Client> {
   /// rtt returns the last measured ping round trip, if any.
   [[nodiscard]] std::optional<Duration> rtt() const noexcept;
   /// observed_addr returns this node's address as the relay saw it (from the server's welcome).
-  [[nodiscard]] std::optional<SocketAddr> observed_addr() const noexcept;
+  [[nodiscard]] std::optional<env::SocketAddr> observed_addr() const noexcept;
   /// last_error returns the last connect or session error, if any.
   [[nodiscard]] std::optional<P2PError> last_error() const;
   /// stats returns the counters.

@@ -25,6 +25,30 @@
 
 namespace moosicbox::p2p {
 
+/// PathKind is how a connection's packets travel now.
+enum class PathKind : std::uint8_t {
+  direct,  ///< UDP straight to the peer's address
+  relay,   ///< through a relay server (TCP + WebSocket), end-to-end encrypted
+};
+
+/// PathInfo describes the path a connection uses now.
+struct PathInfo {
+  PathKind kind = PathKind::direct;  ///< direct or relay
+  /// remote_addr is the peer's UDP address on a direct path; on a relay path, the connection's
+  /// virtual address (in 100::/64, which no real path uses: QUIC sees one stable address per peer).
+  SocketAddr remote_addr;
+  std::optional<std::string> relay_url;  ///< the relay carrying a relay path
+  Duration rtt{};                        ///< the connection's smoothed round-trip time on it
+
+  /// operator== compares every field.
+  friend bool operator==(const PathInfo&, const PathInfo&) = default;
+};
+
+/// path_kind_name returns "direct" or "relay".
+[[nodiscard]] constexpr const char* path_kind_name(PathKind k) noexcept {
+  return k == PathKind::relay ? "relay" : "direct";
+}
+
 /// ZeroRtt is what became of a connection's early (0-RTT) data.
 enum class ZeroRtt : std::uint8_t {
   none,      ///< no early data: a full handshake, or resumption without early data
@@ -180,8 +204,15 @@ class Connection {
   asio::awaitable<P2PResult<Bytes>> recv();
   /// remote_node_id returns the peer's authenticated identity.
   [[nodiscard]] NodeId remote_node_id() const;
-  /// remote_addr returns the peer's current UDP address.
+  /// remote_addr returns the peer's current UDP address (a virtual address on a relay path: see
+  /// path()).
   [[nodiscard]] SocketAddr remote_addr() const;
+  /// path returns the path the connection uses now: relay or direct, the remote address, the relay,
+  /// the RTT.
+  [[nodiscard]] PathInfo path() const;
+  /// path_changed waits until the connection's path (kind, address or relay) differs from `known`
+  /// and returns the new one. Errors: the connection's close error, cancelled.
+  asio::awaitable<P2PResult<PathInfo>> path_changed(PathInfo known);
   /// alpn returns the application protocol of the connection.
   [[nodiscard]] const std::string& alpn() const;
   /// is_connected is true until either side closes or the connection fails.

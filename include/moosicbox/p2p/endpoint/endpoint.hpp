@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +125,22 @@ struct EndpointConfig {
   /// sends in 0-RTT. Early data can be replayed by an attacker: see Connection::accept_bi_early and
   /// docs/protocol.md.
   bool zero_rtt = true;
+  /// relay_urls lists the relays this node can be reached through ("http://host[:port]" or
+  /// "https://host[:port]"). The endpoint measures their latency, takes the nearest as its home relay,
+  /// holds one session to it (reconnecting with jittered backoff) and names it in addr(), so peers
+  /// behind any NAT or firewall reach this node through it. Empty: no relay, direct paths only.
+  std::vector<std::string> relay_urls;
+  /// relay_ca_file, when set, is the PEM bundle that verifies https relays instead of the system's
+  /// trust store (private relays, tests).
+  std::optional<std::string> relay_ca_file;
+  /// direct_paths false keeps the endpoint off direct paths: addr() carries no direct address and
+  /// connect() dials only through relays (networks that block UDP; tests of the relay path).
+  bool direct_paths = true;
+  /// relay_head_start: when a peer has direct addresses and a relay, connect() dials the direct
+  /// addresses first and, if no handshake completed after this long, also through the relay, taking
+  /// whichever completes first (a peer behind a firewall is then reached without waiting for the
+  /// direct attempts to time out).
+  Duration relay_head_start = std::chrono::milliseconds(250);
 };
 
 /// EndpointStats counts what an endpoint did since it was bound.
@@ -145,6 +162,12 @@ struct EndpointStats {
   std::uint64_t zero_rtt_accepted = 0;         ///< connections (either role) whose early data was taken
   std::uint64_t zero_rtt_rejected = 0;         ///< client: early data refused by the server (then resent)
   std::uint64_t zero_rtt_replays_refused = 0;  ///< server: a ClientHello seen before got no early data
+  std::uint64_t relay_datagrams_sent = 0;      ///< datagrams sent through relays
+  std::uint64_t relay_datagrams_received = 0;  ///< datagrams received through relays
+  std::uint64_t relay_datagrams_dropped = 0;   ///< datagrams for relays dropped (no session, queue full)
+  /// relay_identity_mismatches counts connections closed because the node id a relay named as the
+  /// sender was not the one the TLS handshake authenticated (a lying relay).
+  std::uint64_t relay_identity_mismatches = 0;
 };
 
 /// Listener hands out the incoming connections of one application protocol. Copies share the
@@ -183,9 +206,17 @@ class Endpoint {
 
   /// node_id returns this node's identity.
   [[nodiscard]] const NodeId& node_id() const noexcept;
-  /// addr returns this node's NodeAddr: its id and direct addresses (bound addresses; for a socket
-  /// bound to a wildcard address, the addresses of the host's interfaces that are up).
+  /// addr returns this node's NodeAddr: its id, its home relay once picked, and its direct
+  /// addresses (bound addresses; for a socket bound to a wildcard address, the addresses of the
+  /// host's interfaces that are up; none when EndpointConfig::direct_paths is false).
   [[nodiscard]] NodeAddr addr() const;
+  /// home_relay returns the URL of the home relay once picked (see EndpointConfig::relay_urls).
+  [[nodiscard]] std::optional<std::string> home_relay() const;
+  /// wait_home_relay waits (at most `timeout`) until the session to the home relay is up, and
+  /// returns its URL: addr() then names a relay that forwards to this node. Errors:
+  /// invalid_configuration (no relay configured), connection_failed (not connected within
+  /// `timeout`; the message carries the last connect error), connection_closed, cancelled.
+  asio::awaitable<P2PResult<std::string>> wait_home_relay(Duration timeout);
   /// local_addrs returns the bound socket addresses (with the ports the kernel picked).
   [[nodiscard]] std::vector<SocketAddr> local_addrs() const;
 

@@ -51,7 +51,7 @@ struct RelayServerLimits {
 /// RelayServerConfig configures a RelayServer.
 struct RelayServerConfig {
   /// bind_addrs lists the TCP addresses to listen on (port 0 picks a free port).
-  std::vector<SocketAddr> bind_addrs = {SocketAddr::v4({127, 0, 0, 1}, 0)};
+  std::vector<env::SocketAddr> bind_addrs = {env::SocketAddr::v4({127, 0, 0, 1}, 0)};
   /// tls_cert_file and tls_key_file (PEM) turn on TLS (https / wss); both or neither. Without them
   /// the server speaks plain HTTP (behind a TLS-terminating proxy, or for tests).
   std::optional<std::string> tls_cert_file;
@@ -71,21 +71,21 @@ struct RelayServerConfig {
 
 /// RelayServerStats is a snapshot of the server's counters (the /metrics page shows the same).
 struct RelayServerStats {
-  std::uint64_t clients = 0;                ///< authenticated clients connected now
-  std::uint64_t handshakes = 0;             ///< connections not yet authenticated
-  std::uint64_t accepted_total = 0;         ///< clients that completed the handshake
-  std::uint64_t handshake_failures = 0;     ///< handshakes refused (bad signature, timeout, protocol)
-  std::uint64_t refused_per_ip = 0;         ///< connections refused by clients_per_ip_max
-  std::uint64_t refused_capacity = 0;       ///< connections refused by clients_max
-  std::uint64_t frames_received = 0;        ///< protocol frames received from clients
-  std::uint64_t datagrams_forwarded = 0;    ///< datagrams queued to their destination
-  std::uint64_t bytes_forwarded = 0;        ///< datagram bytes queued to their destination
-  std::uint64_t drops_no_peer = 0;          ///< datagrams to a node id that is not connected
-  std::uint64_t drops_rate_limited = 0;     ///< datagrams over the sender's rate
-  std::uint64_t drops_queue_full = 0;       ///< datagrams over the destination's queue
-  std::uint64_t drops_malformed = 0;        ///< frames that did not parse (the client is closed)
-  std::uint64_t peer_gone_sent = 0;         ///< peer-gone frames sent
-  std::uint64_t http_requests = 0;          ///< plain HTTP requests served (/healthz, /metrics, ...)
+  std::uint64_t clients = 0;              ///< authenticated clients connected now
+  std::uint64_t handshakes = 0;           ///< connections not yet authenticated
+  std::uint64_t accepted_total = 0;       ///< clients that completed the handshake
+  std::uint64_t handshake_failures = 0;   ///< handshakes refused (bad signature, timeout, protocol)
+  std::uint64_t refused_per_ip = 0;       ///< connections refused by clients_per_ip_max
+  std::uint64_t refused_capacity = 0;     ///< connections refused by clients_max
+  std::uint64_t frames_received = 0;      ///< protocol frames received from clients
+  std::uint64_t datagrams_forwarded = 0;  ///< datagrams queued to their destination
+  std::uint64_t bytes_forwarded = 0;      ///< datagram bytes queued to their destination
+  std::uint64_t drops_no_peer = 0;        ///< datagrams to a node id that is not connected
+  std::uint64_t drops_rate_limited = 0;   ///< datagrams over the sender's rate
+  std::uint64_t drops_queue_full = 0;     ///< datagrams over the destination's queue
+  std::uint64_t drops_malformed = 0;      ///< frames that did not parse (the client is closed)
+  std::uint64_t peer_gone_sent = 0;       ///< peer-gone frames sent
+  std::uint64_t http_requests = 0;        ///< plain HTTP requests served (/healthz, /metrics, ...)
 
   /// operator== compares every counter.
   friend bool operator==(const RelayServerStats&, const RelayServerStats&) = default;
@@ -109,7 +109,7 @@ class RelayServer {
   ~RelayServer();
 
   /// local_addrs returns the bound addresses (ports resolved).
-  [[nodiscard]] std::vector<SocketAddr> local_addrs() const;
+  [[nodiscard]] std::vector<env::SocketAddr> local_addrs() const;
   /// url returns the URL clients use for the first bound address: "http://127.0.0.1:PORT" or
   /// "https://...". Behind a proxy, clients use the proxy's URL instead.
   [[nodiscard]] std::string url() const;
