@@ -1080,6 +1080,18 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
     st->relay->on_receive([weak](const SocketAddr& vaddr, const NodeId& from, ByteView data) {
       if (auto ep = weak.lock()) ep->on_relay_datagram(vaddr, from, data);
     });
+    st->relay->on_peer_gone([weak](const SocketAddr& vaddr) {
+      auto ep = weak.lock();
+      if (!ep) return;
+      // The relay says the peer has no session there: a connect in progress fails now instead of
+      // after connect_timeout.
+      for (auto& [serial, c] : ep->conns) {
+        if (c->client && !c->established && c->relay_vaddr == vaddr) {
+          c->relay_peer_gone = true;
+          c->on_state.notify_all();
+        }
+      }
+    });
     st->relay->start();
   } else if (!st->config.direct_paths) {
     return fail(P2PError::invalid_configuration("endpoint: direct_paths is off and no relay is configured"));
@@ -1233,6 +1245,13 @@ asio::awaitable<P2PResult<std::shared_ptr<ConnState>>> attempt(std::shared_ptr<E
     if (c->established) co_return c;
     if (auto e = c->error()) co_return fail(*e);
     if (st->stopped) co_return fail(P2PError::connection_closed("this node (endpoint closed)"));
+    if (c->relay_peer_gone) {
+      c->quic->close(0, "peer not at the relay");
+      st->process(c);
+      const auto url = st->relay ? st->relay->relay_of(target.addr) : std::nullopt;
+      co_return fail(P2PError::node_not_found(
+          fmt::format("{} is not connected to relay {}", peer.node_id().fmt_short(), url.value_or("?"))));
+    }
     if (race->winner) {
       c->quic->close(0, "another path connected first");
       st->process(c);

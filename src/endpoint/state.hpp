@@ -60,6 +60,7 @@ struct ConnState : std::enable_shared_from_this<ConnState> {
   // server connection the node id the relay named as the sender, checked against the TLS identity.
   std::optional<SocketAddr> relay_vaddr;
   std::optional<NodeId> relay_claimed;
+  bool relay_peer_gone = false;  // client: the relay reported the peer not connected to it
 
   bool established = false;
   bool early = false;                 // usable before its handshake completed (0-RTT), until established

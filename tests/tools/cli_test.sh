@@ -153,7 +153,7 @@ ticket=$(wait_for "$dir/ljson.out" "$json_ticket")
 if [ -z "$ticket" ]; then echo "FAIL: listen --json printed no listening event"; cat "$dir/ljson.out" "$dir/ljson.err"; exit 1; fi
 expect_text "listening event" "$dir/ljson.out" "^\{\"event\":\"listening\",\"node_id\":\"$first\",\"ticket\":\"p2p[^\"]+\",\"addresses\":\[\"127.0.0.1:[0-9]+\"\]"
 check "ping" 0 timeout 30 "$bin" ping "$ticket" --count 3 --interval 0 --bind 127.0.0.1:0
-expect_text "ping per-probe line" "$dir/out" "^seq=3 rtt=[0-9.]+ ms$"
+expect_text "ping per-probe line" "$dir/out" "^seq=3 rtt=[0-9.]+ ms via direct 127.0.0.1:[0-9]+$"
 expect_text "ping summary" "$dir/out" "^3 sent, 3 received, 0% loss"
 check "ping --json" 0 timeout 30 "$bin" ping "$ticket" --count 2 --interval 5 --bind 127.0.0.1:0 --json
 [ "$(grep -c '^{"event":"pong","seq":[12],"rtt_ms":' "$dir/out")" -eq 2 ] && echo "ok: two pong events" || { echo "FAIL: pong events"; cat "$dir/out"; failures=$((failures + 1)); }
@@ -169,7 +169,7 @@ wait "$listener"; rc=$?; listener=""
 [ $rc -eq 0 ] && echo "ok: listen --json exits after --count" || { echo "FAIL: listen --json exit $rc"; failures=$((failures + 1)); }
 expect_text "message event" "$dir/ljson.out" '^\{"event":"message","peer":"[a-z0-9]{52}","size":8,"text":"hé json"\}$'
 expect_text "file event" "$dir/ljson.out" '^\{"event":"file",.*"name":"big.bin","size":5243003,'
-expect_text "connection event" "$dir/ljson.out" '^\{"event":"connection","peer":"[a-z0-9]{52}","addr":"127.0.0.1:[0-9]+"\}$'
+expect_text "connection event" "$dir/ljson.out" '^\{"event":"connection","peer":"[a-z0-9]{52}","path":"direct","addr":"127.0.0.1:[0-9]+"\}$'
 expect_text "ping event" "$dir/ljson.out" '^\{"event":"ping","peer":"[a-z0-9]{52}","probes":3\}$'
 
 # pipe: binary data both ways, half-closed at each end, checksums compared.

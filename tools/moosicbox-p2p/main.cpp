@@ -17,6 +17,7 @@
 #include "moosicbox/p2p/core/log.hpp"
 #include "net_commands.hpp"
 #include "quic_commands.hpp"
+#include "relay_commands.hpp"
 #include "router_commands.hpp"
 #include "sim_commands.hpp"
 
@@ -28,6 +29,10 @@ void add_node_options(CLI::App* cmd, p2p::cli::NodeOptions& node, std::string_vi
   cmd->add_option("--key", node.key, std::string(key_help));
   cmd->add_option("--bind", node.bind, "UDP address to bind, repeatable (default [::]:0)");
   cmd->add_option("--alpn", node.alpn, "Application protocol")->capture_default_str();
+  cmd->add_option("--relay", node.relays,
+                  "Relay URL (http://host:port or https://...), repeatable: the nearest is the home relay");
+  cmd->add_option("--relay-ca", node.relay_ca, "PEM file that verifies https relays (default: the system's store)");
+  cmd->add_flag("--no-direct", node.no_direct, "Use relays only: no direct UDP path (needs --relay)");
 }
 
 constexpr std::string_view kDialKeyHelp = "Key file written by keygen (default: a fresh throwaway key)";
@@ -420,9 +425,9 @@ int main(int argc, char** argv) {
   std::string bench_what;
   bool bench_json = false;
   auto* bench = app.add_subcommand("bench", "Measure a part of the stack and print the figures");
-  bench->add_option("what", bench_what, "What to measure: sim, quic, router")
+  bench->add_option("what", bench_what, "What to measure: sim, quic, router, relay")
       ->required()
-      ->check(CLI::IsMember({"sim", "quic", "router"}));
+      ->check(CLI::IsMember({"sim", "quic", "router", "relay"}));
   bench->add_flag("--json", bench_json, "Print one JSON object");
   p2p::cli::QuicBenchOptions quic_bench_opts;
   std::optional<unsigned> busy_poll_us;
@@ -448,7 +453,7 @@ int main(int argc, char** argv) {
                                     "counts), to measure its cost");
 
   bench->footer(examples({"moosicbox-p2p bench quic --json", "moosicbox-p2p bench quic --only connect,rpc",
-                          "moosicbox-p2p bench router"}));
+                          "moosicbox-p2p bench router", "moosicbox-p2p bench relay --json"}));
   app.footer(
       "Exit codes: 0 ok, 1 runtime failure (unreachable peer, timeout, refused), 2 usage error, 3 bad ticket, "
       "4 key file problem, 128+N killed by signal N.\nRun `moosicbox-p2p COMMAND --help` for a command's options and "
@@ -525,6 +530,7 @@ int main(int argc, char** argv) {
     if (bench_what == "sim") return p2p::cli::sim_bench(bench_json);
     if (bench_what == "quic") return p2p::cli::quic_bench(bench_json, quic_bench_opts);
     if (bench_what == "router") return p2p::cli::router_bench(bench_json, router_bench_opts);
+    if (bench_what == "relay") return p2p::cli::relay_bench(bench_json);
   }
   return 2;
 }

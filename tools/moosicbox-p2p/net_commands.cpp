@@ -498,8 +498,13 @@ asio::awaitable<void> serve_connection(Connection conn, ListenState& st) {
   const auto peer_id = conn.remote_node_id();
   const auto peer = peer_id.to_string();
   const auto shown = peer_id.fmt_short();
-  st.out.text(fmt::format("{} connected from {}", shown, conn.remote_addr()));
-  if (st.out.json()) st.out.event("connection", {{"peer", peer}, {"addr", conn.remote_addr().to_string()}});
+  const auto path = conn.path();
+  st.out.text(fmt::format("{} connected ({})", shown, path_text(path)));
+  if (st.out.json()) {
+    json::object fields{{"peer", peer}};
+    add_path_fields(fields, path);
+    st.out.event("connection", std::move(fields));
+  }
   spawn_logged(st.ex, accept_streams(conn, st, peer_id), "cli listen streams");
   while (true) {
     auto msg = co_await conn.recv();
@@ -654,16 +659,31 @@ int listen(const ListenOptions& options) {
     if (!ep) co_return out.error(ep.error());
     auto listener = ep->listen(options.node.alpn);
     if (!listener) co_return out.error(listener.error());
-    const auto ticket = ep->addr().to_ticket();
     fmt::print(stderr, "{}\n", note);
+    std::optional<std::string> home;
+    if (!options.node.relays.empty()) {
+      // The ticket names the home relay: wait (bounded) until its session is up, so a peer that
+      // dials the ticket at once finds this node there. Without it the node still serves direct
+      // paths and keeps reconnecting.
+      auto h = co_await ep->wait_home_relay(std::chrono::seconds(10));
+      if (h) {
+        home = *h;
+      } else {
+        fmt::print(stderr, "warning: {}; still trying in the background\n", h.error().message());
+        home = ep->home_relay();
+      }
+    }
+    const auto ticket = ep->addr().to_ticket();
     out.text(fmt::format("node id: {}", ep->node_id()));
     for (const auto& a : ep->local_addrs()) out.text(fmt::format("bound:   {}", a));
+    if (home) out.text(fmt::format("relay:   {}", *home));
     out.text(fmt::format("ticket:  {}", ticket));
     if (out.json()) {
       json::object fields{{"node_id", ep->node_id().to_string()},
                           {"ticket", ticket},
                           {"addresses", address_array(ep->local_addrs())},
                           {"alpn", options.node.alpn}};
+      fields["relay"] = home ? json::value(*home) : json::value(nullptr);
       add_key_fields(fields, key_path, key_created);
       out.event("listening", std::move(fields));
     }
@@ -701,9 +721,8 @@ int send(const SendOptions& options) {
       Duration connect_took{};
       auto conn = co_await connect_bounded(env, *ep, dial->peer, options.node.alpn, timeout, &connect_took);
       if (!conn) co_return out.error(conn.error());
-      json::object result{{"peer", conn->remote_node_id().to_string()},
-                          {"addr", conn->remote_addr().to_string()},
-                          {"connect_ms", ms(connect_took)}};
+      json::object result{{"peer", conn->remote_node_id().to_string()}, {"connect_ms", ms(connect_took)}};
+      add_path_fields(result, conn->path());
       std::string what;
       if (options.file) {
         const int rc = co_await send_file(env, *conn, options, out, result);
@@ -723,8 +742,8 @@ int send(const SendOptions& options) {
         }
       }
       const auto stats = conn->stats();
-      out.text(fmt::format("sent {} to {} at {} (connect {}, rtt {})", what, conn->remote_node_id().fmt_short(),
-                           conn->remote_addr(), format_duration(connect_took),
+      out.text(fmt::format("sent {} to {} via {} (connect {}, rtt {})", what, conn->remote_node_id().fmt_short(),
+                           path_text(conn->path()), format_duration(connect_took),
                            stats.rtt ? format_duration(*stats.rtt) : std::string("n/a")));
       if (stats.rtt) {
         result["rtt_ms"] = ms(*stats.rtt);
@@ -763,12 +782,12 @@ int ping(const PingOptions& options) {
       auto conn = co_await connect_bounded(env, *ep, dial->peer, options.node.alpn, timeout, &connect_took);
       if (!conn) co_return out.error(conn.error());
       const auto peer = conn->remote_node_id();
-      out.text(fmt::format("PING {} at {}: connected in {}", peer.fmt_short(), conn->remote_addr(),
+      out.text(fmt::format("PING {} ({}): connected in {}", peer.fmt_short(), path_text(conn->path()),
                            format_duration(connect_took)));
       if (out.json()) {
-        out.event(
-            "connected",
-            {{"peer", peer.to_string()}, {"addr", conn->remote_addr().to_string()}, {"connect_ms", ms(connect_took)}});
+        json::object fields{{"peer", peer.to_string()}, {"connect_ms", ms(connect_took)}};
+        add_path_fields(fields, conn->path());
+        out.event("connected", std::move(fields));
       }
       auto s = co_await open_kind(*conn, StreamKind::ping);
       if (!s) co_return out.error(s.error());
@@ -814,8 +833,14 @@ int ping(const PingOptions& options) {
           min = std::min(min, rtt);
           max = std::max(max, rtt);
           sum += rtt;
-          out.text(fmt::format("seq={} rtt={:.3f} ms", seq, ms(rtt)));
-          if (out.json()) out.event("pong", {{"seq", seq}, {"rtt_ms", ms(rtt)}});
+          // Like `tailscale ping`: every answer says which path carried it.
+          const auto path = conn->path();
+          out.text(fmt::format("seq={} rtt={:.3f} ms via {}", seq, ms(rtt), path_text(path)));
+          if (out.json()) {
+            json::object fields{{"seq", seq}, {"rtt_ms", ms(rtt)}};
+            add_path_fields(fields, path);
+            out.event("pong", std::move(fields));
+          }
         } else if (!broken) {
           out.text(fmt::format("seq={} timeout after {}", seq, format_duration(timeout)));
           if (out.json()) out.event("timeout", {{"seq", seq}});

@@ -19,6 +19,9 @@ struct NodeOptions {
   bool ephemeral = false;                    ///< listen: a throwaway key instead of the default key
   std::vector<std::string> bind;             ///< bind addresses; "[::]:0" when empty
   std::string alpn = "moosicbox-p2p/msg/1";  ///< application protocol
+  std::vector<std::string> relays;           ///< relay URLs (the nearest becomes the home relay)
+  std::optional<std::string> relay_ca;       ///< PEM bundle verifying https relays
+  bool no_direct = false;                    ///< relays only
 };
 
 /// ListenOptions configures `listen`.

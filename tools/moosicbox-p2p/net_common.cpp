@@ -43,6 +43,20 @@ int run(const std::function<asio::awaitable<int>(asio::io_context&, Finish)>& ta
   return code.value_or(kExitFailure);
 }
 
+std::string path_text(const PathInfo& p) {
+  if (p.kind == PathKind::relay) return fmt::format("relay {}", p.relay_url.value_or("?"));
+  return fmt::format("direct {}", p.remote_addr);
+}
+
+void add_path_fields(boost::json::object& fields, const PathInfo& p) {
+  fields["path"] = path_kind_name(p.kind);
+  if (p.kind == PathKind::relay) {
+    fields["relay"] = p.relay_url ? boost::json::value(*p.relay_url) : boost::json::value(nullptr);
+  } else {
+    fields["addr"] = p.remote_addr.to_string();
+  }
+}
+
 P2PResult<void> check_bind(const NodeOptions& node) {
   for (const auto& text : node.bind) {
     auto addr = SocketAddr::parse(text);
@@ -62,6 +76,17 @@ P2PResult<EndpointConfig> endpoint_config(const NodeOptions& node, SecretKey key
     }
   }
   cfg.alpns = {node.alpn};
+  for (const auto& url : node.relays) {
+    if (auto ok = NodeAddr::validate_relay_url(url); !ok) {
+      return fail(P2PError::invalid_configuration(fmt::format("--relay {}: {}", url, ok.error().message())));
+    }
+  }
+  if (node.no_direct && node.relays.empty()) {
+    return fail(P2PError::invalid_configuration("--no-direct needs at least one --relay"));
+  }
+  cfg.relay_urls = node.relays;
+  cfg.relay_ca_file = node.relay_ca;
+  cfg.direct_paths = !node.no_direct;
   return cfg;
 }
 

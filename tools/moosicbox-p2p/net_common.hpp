@@ -24,6 +24,11 @@ int run(const std::function<asio::awaitable<int>(asio::io_context&, Finish)>& ta
 /// Errors: invalid_configuration for a bad bind address.
 [[nodiscard]] P2PResult<EndpointConfig> endpoint_config(const NodeOptions& node, SecretKey key);
 
+/// path_text describes a connection's path for people: "relay <url>" or "direct <addr>".
+[[nodiscard]] std::string path_text(const PathInfo& p);
+/// add_path_fields adds "path" ("relay" or "direct") and "relay" or "addr" to a JSON event.
+void add_path_fields(boost::json::object& fields, const PathInfo& p);
+
 /// check_bind reports the first malformed --bind address (a usage error).
 [[nodiscard]] P2PResult<void> check_bind(const NodeOptions& node);
 

@@ -84,6 +84,7 @@ std::size_t g_loopback_udp_payload_size = 0;
 std::optional<std::chrono::microseconds> g_busy_poll;
 bool g_stop_sending_codes = true;
 bool g_zero_rtt = true;  // resumption and 0-RTT on both ends (EndpointConfig::zero_rtt)
+std::optional<std::string> g_relay_url;  // relay paths only, through this relay
 
 EndpointConfig bench_config(std::string_view name) {
   EndpointConfig cfg(test_secret_key(name));
@@ -92,6 +93,10 @@ EndpointConfig bench_config(std::string_view name) {
   cfg.loopback_udp_payload_size = g_loopback_udp_payload_size;
   cfg.stop_sending_codes = g_stop_sending_codes;
   cfg.zero_rtt = g_zero_rtt;
+  if (g_relay_url) {
+    cfg.relay_urls = {*g_relay_url};
+    cfg.direct_paths = false;
+  }
   if (g_busy_poll) {
     cfg.busy_poll = *g_busy_poll;
     cfg.busy_poll_handshake = *g_busy_poll;
@@ -235,6 +240,7 @@ asio::awaitable<void> serve(Listener l) {
 // start_server binds a server endpoint on `ex` and serves it; runs on `ex`.
 asio::awaitable<Endpoint> start_server(asio::any_io_executor ex, std::string name) {
   auto ep = must(Endpoint::bind(ex, bench_config(name)));
+  if (g_relay_url) (void)must(co_await ep.wait_home_relay(std::chrono::seconds(10)));
   auto l = must(ep.listen(kAlpn));
   spawn_logged(ex, serve(std::move(l)), "bench server");
   co_return ep;
@@ -535,6 +541,7 @@ P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
   g_busy_poll = options.busy_poll;
   g_zero_rtt = true;
   g_stop_sending_codes = options.stop_sending_codes;
+  g_relay_url = options.relay_url;
   asio::io_context client_io(1);
   asio::io_context server_io(1);
   auto server_work = asio::make_work_guard(server_io);

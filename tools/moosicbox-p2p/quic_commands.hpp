@@ -38,6 +38,9 @@ struct QuicBenchOptions {
   /// parts selects what is measured: a comma-separated list of result keys (`connect_ms`, `rpc`,
   /// ... as listed by kQuicBenchParts), empty for all. A part not measured is null in the JSON.
   std::string parts;
+  /// relay_url, when set, puts every connection on a relay path through that relay (both ends home
+  /// there, direct paths off): the figures of `bench relay`.
+  std::optional<std::string> relay_url;
 };
 
 /// kQuicBenchParts names the parts `--only` accepts, in the order they run.

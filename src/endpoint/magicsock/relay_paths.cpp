@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.hpp"
+#include "endpoint/magicsock/relay_faults.hpp"
 #include "moosicbox/p2p/core/spawn.hpp"
 
 namespace moosicbox::p2p::magicsock {
@@ -123,7 +124,14 @@ P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string&
       return;
     }
     ++stats_.datagrams_received;
-    if (receive_) receive_(p->vaddr, from, datagram);
+    if (!receive_) return;
+    if (const auto& fault = relay_receive_fault(); fault) {
+      Bytes copy(datagram.begin(), datagram.end());
+      fault(copy);
+      receive_(p->vaddr, from, copy);
+      return;
+    }
+    receive_(p->vaddr, from, datagram);
   });
   client->on_peer_gone([this, alive](const NodeId& node, relay::PeerGoneReason) {
     if (alive.expired()) return;
