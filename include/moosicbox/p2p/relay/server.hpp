@@ -22,6 +22,9 @@
 
 namespace moosicbox::p2p::relay {
 
+/// SocketAddr is the environment's socket address type.
+using SocketAddr = env::SocketAddr;
+
 /// RelayServerLimits bounds what clients can make the server hold or do. Every queue is bounded:
 /// what does not fit is dropped and counted, never buffered without limit.
 struct RelayServerLimits {
@@ -86,6 +89,7 @@ struct RelayServerStats {
   std::uint64_t drops_malformed = 0;        ///< frames that did not parse (the client is closed)
   std::uint64_t peer_gone_sent = 0;         ///< peer-gone frames sent
   std::uint64_t http_requests = 0;          ///< plain HTTP requests served (/healthz, /metrics, ...)
+  std::uint64_t frames_unknown = 0;         ///< frames of an unknown type (ignored)
 
   /// operator== compares every counter.
   friend bool operator==(const RelayServerStats&, const RelayServerStats&) = default;
