@@ -22,7 +22,7 @@ done
 packages=(
   g++ cmake ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev
-  libgnutls28-dev libsodium-dev
+  libgnutls28-dev libsodium-dev libssl-dev
   libfmt-dev libspdlog-dev libcli11-dev
 )
 case "$profile" in

@@ -25,6 +25,9 @@
 
 namespace moosicbox::p2p::relay {
 
+/// SocketAddr is the environment's socket address type.
+using SocketAddr = env::SocketAddr;
+
 /// ClientConfig configures a Client.
 struct ClientConfig {
   explicit ClientConfig(SecretKey k, std::string relay_url) : key(std::move(k)), url(std::move(relay_url)) {}

@@ -22,6 +22,9 @@
 
 namespace moosicbox::p2p::relay {
 
+/// SocketAddr is the environment's socket address type.
+using SocketAddr = env::SocketAddr;
+
 /// RelayServerLimits bounds what clients can make the server hold or do. Every queue is bounded:
 /// what does not fit is dropped and counted, never buffered without limit.
 struct RelayServerLimits {
@@ -51,7 +54,7 @@ struct RelayServerLimits {
 /// RelayServerConfig configures a RelayServer.
 struct RelayServerConfig {
   /// bind_addrs lists the TCP addresses to listen on (port 0 picks a free port).
-  std::vector<env::SocketAddr> bind_addrs = {env::SocketAddr::v4({127, 0, 0, 1}, 0)};
+  std::vector<SocketAddr> bind_addrs = {SocketAddr::v4({127, 0, 0, 1}, 0)};
   /// tls_cert_file and tls_key_file (PEM) turn on TLS (https / wss); both or neither. Without them
   /// the server speaks plain HTTP (behind a TLS-terminating proxy, or for tests).
   std::optional<std::string> tls_cert_file;
@@ -86,6 +89,7 @@ struct RelayServerStats {
   std::uint64_t drops_malformed = 0;      ///< frames that did not parse (the client is closed)
   std::uint64_t peer_gone_sent = 0;       ///< peer-gone frames sent
   std::uint64_t http_requests = 0;        ///< plain HTTP requests served (/healthz, /metrics, ...)
+  std::uint64_t frames_unknown = 0;       ///< frames of an unknown type (ignored)
 
   /// operator== compares every counter.
   friend bool operator==(const RelayServerStats&, const RelayServerStats&) = default;
@@ -109,7 +113,7 @@ class RelayServer {
   ~RelayServer();
 
   /// local_addrs returns the bound addresses (ports resolved).
-  [[nodiscard]] std::vector<env::SocketAddr> local_addrs() const;
+  [[nodiscard]] std::vector<SocketAddr> local_addrs() const;
   /// url returns the URL clients use for the first bound address: "http://127.0.0.1:PORT" or
   /// "https://...". Behind a proxy, clients use the proxy's URL instead.
   [[nodiscard]] std::string url() const;
