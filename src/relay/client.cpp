@@ -50,13 +50,6 @@ constexpr std::size_t kIdCacheMax = 1024;
 // Beast masks client frames through its write buffer: one buffer per frame means one write call.
 constexpr std::size_t kWriteBufferBytes = 64 * 1024 + 64;
 
-SocketAddr from_endpoint(const tcp::endpoint& ep) {
-  const auto ip = ep.address();
-  if (ip.is_v4()) return SocketAddr::v4(ip.to_v4().to_bytes(), ep.port());
-  const auto v6 = ip.to_v6();
-  return SocketAddr::v6(v6.to_bytes(), ep.port(), static_cast<std::uint32_t>(v6.scope_id())).canonical();
-}
-
 std::string describe(const boost::system::error_code& ec) { return ec.message(); }
 
 P2PResult<std::optional<asio::ssl::context>> make_tls(const RelayUrl& url, const std::optional<std::string>& ca) {

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+// server_test.cpp: the relay server with real clients and raw sockets over 127.0.0.1: forwarding
+// both ways, authentication and handshake failures, limits (per IP, rate, queue), peer gone, the
+// replaced session, the plain HTTP routes, restart and reconnect, hostile input, idle memory.
+// The server and the clients run on their own threads; every wait is bounded by a deadline.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_future.hpp>
+#include <condition_variable>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/relay/server.hpp"
+#include "relay/client.hpp"
+#include "relay/protocol.hpp"
+#include "relay/raw_ws.hpp"
+
+namespace moosicbox::p2p::relay {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawWs;
+
+constexpr auto kWait = 10s;
+
+// IoThread runs one io_context on its own thread; call() runs a function there and returns its result.
+class IoThread {
+ public:
+  IoThread() : guard_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  ~IoThread() { stop(); }
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  asio::any_io_executor ex() { return io_.get_executor(); }
+
+  template <class F>
+  auto call(F f) -> decltype(f()) {
+    using R = decltype(f());
+    std::packaged_task<R()> task(std::move(f));
+    auto fut = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    if (fut.wait_for(kWait) != std::future_status::ready) {
+      ADD_FAILURE() << "io thread did not answer in time";
+      std::abort();
+    }
+    return fut.get();
+  }
+
+  template <class T>
+  T run(asio::awaitable<T> a, std::chrono::seconds limit = kWait) {
+    auto fut = asio::co_spawn(io_, std::move(a), asio::use_future);
+    if (fut.wait_for(limit) != std::future_status::ready) {
+      ADD_FAILURE() << "coroutine did not finish in time";
+      std::abort();
+    }
+    return fut.get();
+  }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+// Events lets the test thread wait for what callbacks on the io threads report.
+class Events {
+ public:
+  void notify() {
+    std::lock_guard lock(m_);
+    cv_.notify_all();
+  }
+  template <class Pred>
+  bool wait(Pred pred, std::chrono::milliseconds limit = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::unique_lock lock(m_);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      // Counters polled on another thread do not notify: look again at least every few ms.
+      cv_.wait_for(lock, 5ms);
+    }
+    return true;
+  }
+  std::mutex& mutex() { return m_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+};
+
+struct Received {
+  NodeId from;
+  Bytes bytes;
+};
+
+// Fixture: one server thread, one client thread.
+class RelayIntegration : public ::testing::Test {
+ protected:
+  void start_server(RelayServerConfig cfg = {}) {
+    server_ = server_io_.call([&] {
+      auto s = RelayServer::create(server_io_.ex(), cfg);
+      EXPECT_TRUE(s) << s.error().message();
+      return std::make_shared<RelayServer>(std::move(*s));
+    });
+    port_ = server_io_.call([&] { return server_->local_addrs().front().port(); });
+    url_ = server_io_.call([&] { return server_->url(); });
+  }
+
+  void TearDown() override {
+    for (auto& c : clients_) client_io_.call([&] { c->close(); });
+    clients_.clear();
+    client_io_.stop();
+    if (server_) server_io_.call([&] { server_.reset(); });
+    server_io_.stop();
+  }
+
+  RelayServerStats stats() {
+    return server_io_.call([&] { return server_->stats(); });
+  }
+
+  std::shared_ptr<Client> make_client(std::string_view name, ClientConfig tweak = ClientConfig(SecretKey(test_secret_key("x")), "")) {
+    ClientConfig cfg = std::move(tweak);
+    cfg.key = test_secret_key(name);
+    if (cfg.url.empty()) cfg.url = url_;
+    auto c = client_io_.call([&] {
+      auto r = Client::create(client_io_.ex(), cfg);
+      EXPECT_TRUE(r) << r.error().message();
+      auto client = *r;
+      client->on_receive([this, n = std::string(name)](const NodeId& from, ByteView d) {
+        {
+          std::lock_guard lock(events_.mutex());
+          received_[n].push_back({from, Bytes(d.begin(), d.end())});
+        }
+        events_.notify();
+      });
+      client->on_peer_gone([this](const NodeId& peer, PeerGoneReason reason) {
+        {
+          std::lock_guard lock(events_.mutex());
+          gone_.emplace_back(peer, reason);
+        }
+        events_.notify();
+      });
+      client->on_state([this, n = std::string(name)](ClientState s, const std::optional<P2PError>& why) {
+        {
+          std::lock_guard lock(events_.mutex());
+          states_[n].emplace_back(s, why ? why->message() : "");
+        }
+        events_.notify();
+      });
+      client->start();
+      return client;
+    });
+    clients_.push_back(c);
+    return c;
+  }
+
+  void wait_connected(const std::shared_ptr<Client>& c) {
+    env::AsioEnv env(client_io_.ex());
+    auto r = client_io_.run(c->wait_connected(env.now() + std::chrono::seconds(5)));
+    ASSERT_TRUE(r) << r.error().message();
+  }
+
+  std::size_t received_count(const std::string& name) {
+    return received_[name].size();
+  }
+
+  IoThread server_io_;
+  IoThread client_io_;
+  std::shared_ptr<RelayServer> server_;
+  std::uint16_t port_ = 0;
+  std::string url_;
+  std::vector<std::shared_ptr<Client>> clients_;
+  Events events_;
+  std::map<std::string, std::vector<Received>> received_;
+  std::vector<std::pair<NodeId, PeerGoneReason>> gone_;
+  std::map<std::string, std::vector<std::pair<ClientState, std::string>>> states_;
+};
+
+Bytes pattern(std::size_t n, std::uint32_t seed) {
+  Bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = std::byte(static_cast<std::uint8_t>((i * 31 + seed * 7) & 0xff));
+  return b;
+}
+
+TEST_F(RelayIntegration, TwoClientsExchangeDatagramsBothWaysBatched) {
+  start_server();
+  auto a = make_client("a");
+  auto b = make_client("b");
+  wait_connected(a);
+  wait_connected(b);
+  const auto ida = test_node_id("a");
+  const auto idb = test_node_id("b");
+  constexpr int kN = 200;
+  client_io_.call([&] {
+    for (int i = 0; i < kN; ++i) EXPECT_TRUE(a->send(idb, pattern(1200 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i))));
+    for (int i = 0; i < kN / 2; ++i) EXPECT_TRUE(b->send(ida, pattern(1452 - static_cast<std::size_t>(i), static_cast<std::uint32_t>(i + 1000))));
+    return 0;
+  });
+  ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == kN && received_["a"].size() == kN / 2; }))
+      << received_["b"].size() << " " << received_["a"].size();
+  std::lock_guard lock(events_.mutex());
+  for (int i = 0; i < kN; ++i) {
+    EXPECT_EQ(received_["b"][static_cast<std::size_t>(i)].from, ida);
+    EXPECT_EQ(received_["b"][static_cast<std::size_t>(i)].bytes,
+              pattern(1200 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i)));
+  }
+  for (int i = 0; i < kN / 2; ++i) {
+    EXPECT_EQ(received_["a"][static_cast<std::size_t>(i)].from, idb);
+    EXPECT_EQ(received_["a"][static_cast<std::size_t>(i)].bytes,
+              pattern(1452 - static_cast<std::size_t>(i), static_cast<std::uint32_t>(i + 1000)));
+  }
+  const auto sa = client_io_.call([&] { return a->stats(); });
+  EXPECT_EQ(sa.datagrams_sent, static_cast<std::uint64_t>(kN));
+  EXPECT_LT(sa.frames_sent, sa.datagrams_sent / 4) << "datagrams to one node coalesce";
+  const auto observed = client_io_.call([&] { return a->observed_addr(); });
+  ASSERT_TRUE(observed);
+  EXPECT_TRUE(observed->is_loopback());
+  const auto st = stats();
+  EXPECT_EQ(st.clients, 2u);
+  EXPECT_EQ(st.accepted_total, 2u);
+  EXPECT_EQ(st.datagrams_forwarded, static_cast<std::uint64_t>(kN + kN / 2));
+  auto rtt = client_io_.run(a->ping());
+  ASSERT_TRUE(rtt) << rtt.error().message();
+}
+
+TEST_F(RelayIntegration, BadSignatureIsClosedAndCounted) {
+  start_server();
+  auto raw = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(raw);
+  ASSERT_TRUE(raw->authenticate(test_secret_key("mallory"), "127.0.0.1", /*corrupt=*/true));
+  auto close = raw->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 8);
+  EXPECT_EQ(close->close_code(), 1008);
+  EXPECT_EQ(close->close_reason(), "bad signature");
+  EXPECT_TRUE(events_.wait([&] { return stats().handshake_failures == 1; }));
+  EXPECT_EQ(stats().accepted_total, 0u);
+}
+
+TEST_F(RelayIntegration, WrongHostIsRefused) {
+  start_server();
+  auto raw = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(raw);
+  ASSERT_EQ(raw->upgrade("127.0.0.1").status, 101);
+  auto c = raw->read_frame();
+  ASSERT_TRUE(c);
+  auto f = proto::decode(c->payload, 65536);
+  ASSERT_TRUE(f);
+  // Signed for another relay's Host: a relay forwarding someone else's challenge.
+  auto auth = proto::make_auth(test_secret_key("a"), "other-relay.example", std::get<proto::ServerChallenge>(*f).challenge);
+  Bytes out;
+  proto::encode(out, *auth);
+  ASSERT_TRUE(raw->send_frame(2, out));
+  auto close = raw->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 8);
+  EXPECT_EQ(close->close_reason(), "bad signature");
+}
+
+TEST_F(RelayIntegration, HandshakeTimeoutClosesSilentConnections) {
+  RelayServerConfig cfg;
+  cfg.limits.handshake_timeout = 200ms;
+  start_server(cfg);
+  // A TCP connection that sends nothing.
+  auto silent = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(silent);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent->eof());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  // A WebSocket that never answers the challenge.
+  auto mute = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(mute);
+  ASSERT_EQ(mute->upgrade("127.0.0.1").status, 101);
+  auto challenge = mute->read_frame();
+  ASSERT_TRUE(challenge);
+  auto close = mute->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 8);
+  EXPECT_EQ(close->close_reason(), "handshake timeout");
+  EXPECT_TRUE(events_.wait([&] { return stats().handshake_failures == 2; })) << stats().handshake_failures;
+  EXPECT_TRUE(events_.wait([&] { return stats().handshakes == 0; }));
+}
+
+TEST_F(RelayIntegration, RefusesOtherSubprotocolsAndClientsOverTheLimits) {
+  RelayServerConfig cfg;
+  cfg.limits.clients_per_ip_max = 2;
+  start_server(cfg);
+  auto wrong = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(wrong);
+  auto a = wrong->upgrade("127.0.0.1", "chat");
+  EXPECT_EQ(a.status, 400);
+  EXPECT_NE(a.body.find("unsupported WebSocket subprotocol 'chat'"), std::string::npos) << a.body;
+
+  auto one = RawWs::connect(port_, 5000ms);
+  auto two = RawWs::connect(port_, 5000ms);
+  auto three = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(one && two && three);
+  ASSERT_TRUE(one->authenticate(test_secret_key("one"), "127.0.0.1"));
+  ASSERT_EQ(two->upgrade("127.0.0.1").status, 101);  // a handshake in progress counts too
+  auto refused = three->upgrade("127.0.0.1");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find("too many clients"), std::string::npos);
+  EXPECT_EQ(stats().refused_per_ip, 1u);
+}
+
+TEST_F(RelayIntegration, RefusesOverCapacityWith503) {
+  RelayServerConfig cfg;
+  cfg.limits.clients_max = 1;
+  start_server(cfg);
+  auto one = RawWs::connect(port_, 5000ms);
+  auto two = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(one && two);
+  ASSERT_TRUE(one->authenticate(test_secret_key("one"), "127.0.0.1"));
+  EXPECT_EQ(two->upgrade("127.0.0.1").status, 503);
+  EXPECT_EQ(stats().refused_capacity, 1u);
+}
+
+TEST_F(RelayIntegration, RateLimitDropsAndBoundsDelivery) {
+  RelayServerConfig cfg;
+  cfg.limits.client_bytes_per_second = 200'000;
+  cfg.limits.client_burst_bytes = 100'000;
+  start_server(cfg);
+  auto a = make_client("a");
+  auto b = make_client("b");
+  wait_connected(a);
+  wait_connected(b);
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kN = 1000;
+  client_io_.call([&] {
+    for (int i = 0; i < kN; ++i) a->send(test_node_id("b"), pattern(1200, 1));
+    return 0;
+  });
+  ASSERT_TRUE(events_.wait([&] {
+    const auto s = stats();
+    return s.drops_rate_limited + s.datagrams_forwarded == kN;
+  }));
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto s = stats();
+  EXPECT_GT(s.drops_rate_limited, 0u);
+  const double allowed = (100'000 + 200'000 * elapsed) / 1200 + 1;
+  EXPECT_LE(static_cast<double>(s.datagrams_forwarded), allowed);
+  EXPECT_TRUE(events_.wait([&] { return received_["b"].size() == s.datagrams_forwarded; }));
+}
+
+TEST_F(RelayIntegration, QueueLimitDropsWhenTheDestinationDoesNotRead) {
+  RelayServerConfig cfg;
+  cfg.limits.client_queue_bytes_max = 64 * 1024;
+  start_server(cfg);
+  // The destination authenticates and never reads again.
+  auto sink = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(sink);
+  ASSERT_TRUE(sink->authenticate(test_secret_key("sink"), "127.0.0.1"));
+  auto a = make_client("a");
+  wait_connected(a);
+  const bool dropped = events_.wait([&] {
+    client_io_.call([&] {
+      for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
+      return 0;
+    });
+    return stats().drops_queue_full > 0;
+  }, 20s);
+  EXPECT_TRUE(dropped);
+}
+
+TEST_F(RelayIntegration, PeerGoneForUnknownAndDisconnectedNodes) {
+  start_server();
+  auto a = make_client("a");
+  wait_connected(a);
+  const auto nobody = test_node_id("nobody");
+  client_io_.call([&] { return a->send(nobody, pattern(100, 1)); });
+  ASSERT_TRUE(events_.wait([&] { return gone_.size() == 1; }));
+  {
+    std::lock_guard lock(events_.mutex());
+    EXPECT_EQ(gone_[0].first, nobody);
+    EXPECT_EQ(gone_[0].second, PeerGoneReason::not_connected);
+  }
+  // A second frame to the same node within a second: counted, not reported again.
+  client_io_.call([&] { return a->send(nobody, pattern(100, 1)); });
+  EXPECT_TRUE(events_.wait([&] { return stats().drops_no_peer == 2; }));
+  EXPECT_EQ(stats().peer_gone_sent, 1u);
+
+  auto b = make_client("b");
+  wait_connected(b);
+  client_io_.call([&] { return a->send(test_node_id("b"), pattern(100, 1)); });
+  ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == 1; }));
+  client_io_.call([&] {
+    b->close();
+    return 0;
+  });
+  ASSERT_TRUE(events_.wait([&] { return gone_.size() == 2; }));
+  std::lock_guard lock(events_.mutex());
+  EXPECT_EQ(gone_[1].first, test_node_id("b"));
+  EXPECT_EQ(gone_[1].second, PeerGoneReason::disconnected);
+}
+
+TEST_F(RelayIntegration, ASecondSessionReplacesTheFirst) {
+  start_server();
+  auto raw = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(raw);
+  ASSERT_TRUE(raw->authenticate(test_secret_key("a"), "127.0.0.1"));
+  auto a = make_client("a");
+  wait_connected(a);
+  auto close = raw->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 8);
+  EXPECT_EQ(close->close_reason(), "replaced");
+  EXPECT_TRUE(events_.wait([&] { return stats().clients == 1; }));
+  EXPECT_EQ(stats().accepted_total, 2u);
+}
+
+TEST_F(RelayIntegration, ServesHealthProbeAndMetrics) {
+  start_server();
+  auto http = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(http);
+  auto h = http->request("/healthz");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.body, "ok\n");
+  auto p = http->request("/generate_204", "X-Moosicbox-P2P-Challenge: abc123\r\n");
+  EXPECT_EQ(p.status, 204);
+  EXPECT_EQ(p.header("X-Moosicbox-P2P-Response"), "abc123");
+  auto n = http->request("/nope");
+  EXPECT_EQ(n.status, 404);
+  auto m = http->request("/metrics");
+  EXPECT_EQ(m.status, 200);
+  for (const auto* name :
+       {"moosicbox_p2p_relay_clients 0", "moosicbox_p2p_relay_handshakes", "moosicbox_p2p_relay_accepted_total 0",
+        "moosicbox_p2p_relay_bytes_forwarded_total 0", "moosicbox_p2p_relay_datagrams_forwarded_total 0",
+        "moosicbox_p2p_relay_frames_received_total 0", "moosicbox_p2p_relay_drops_total{reason=\"no_peer\"} 0",
+        "moosicbox_p2p_relay_drops_total{reason=\"rate_limited\"} 0",
+        "moosicbox_p2p_relay_drops_total{reason=\"queue_full\"} 0",
+        "moosicbox_p2p_relay_drops_total{reason=\"malformed\"} 0", "moosicbox_p2p_relay_handshake_failures_total 0",
+        "moosicbox_p2p_relay_refused_total{reason=\"per_ip\"} 0",
+        "moosicbox_p2p_relay_refused_total{reason=\"capacity\"} 0", "# TYPE moosicbox_p2p_relay_clients gauge"}) {
+    EXPECT_NE(m.body.find(name), std::string::npos) << name;
+  }
+  EXPECT_NE(m.header("Content-Type").find("version=0.0.4"), std::string::npos);
+  EXPECT_GE(stats().http_requests, 4u);
+
+  auto rtt = client_io_.run(probe_latency(client_io_.ex(), url_, std::chrono::seconds(5)));
+  ASSERT_TRUE(rtt) << rtt.error().message();
+  EXPECT_GT(rtt->count(), 0);
+  auto bad = client_io_.run(probe_latency(client_io_.ex(), "ftp://127.0.0.1", std::chrono::seconds(5)));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), P2PErrc::invalid_configuration);
+}
+
+TEST_F(RelayIntegration, RestartAnnouncementThenReconnectToTheNewServer) {
+  RelayServerConfig cfg;
+  cfg.restart_reconnect_in = 100ms;
+  cfg.restart_try_for = 10s;
+  start_server(cfg);
+  ClientConfig ccfg(test_secret_key("a"), url_);
+  ccfg.backoff_initial = 50ms;
+  ccfg.backoff_max = 200ms;
+  auto a = make_client("a", ccfg);
+  wait_connected(a);
+  server_io_.run(server_->shutdown(true));
+  ASSERT_TRUE(events_.wait([&] {
+    for (const auto& [s, why] : states_["a"]) {
+      if (s == ClientState::waiting && why.find("restarting") != std::string::npos) return true;
+    }
+    return false;
+  }));
+  // The new server on the same port.
+  RelayServerConfig again = cfg;
+  again.bind_addrs = {SocketAddr::v4_loopback(port_)};
+  server_io_.call([&] {
+    server_.reset();
+    return 0;
+  });
+  start_server(again);
+  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return a->stats().connects; }) == 2; }));
+  EXPECT_EQ(client_io_.call([&] { return a->state(); }), ClientState::connected);
+  EXPECT_EQ(stats().clients, 1u);
+}
+
+TEST_F(RelayIntegration, HostileFramesCannotCrashTheServer) {
+  start_server();
+  // Unknown types are ignored; the session lives (a ping still gets its pong).
+  auto raw = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(raw);
+  ASSERT_TRUE(raw->authenticate(test_secret_key("h"), "127.0.0.1"));
+  const Bytes unknown{std::byte{0x7f}, std::byte{1}, std::byte{2}};
+  ASSERT_TRUE(raw->send_frame(2, unknown));
+  Bytes ping;
+  proto::encode(ping, proto::Ping{{1, 2, 3, 4, 5, 6, 7, 8}});
+  ASSERT_TRUE(raw->send_frame(2, ping));
+  auto pong = raw->read_frame();
+  ASSERT_TRUE(pong);
+  auto pf = proto::decode(pong->payload, 65536);
+  ASSERT_TRUE(pf);
+  EXPECT_EQ(std::get<proto::Pong>(*pf).data, (proto::PingData{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(stats().frames_unknown, 1u);
+  // A malformed known frame closes the session with a protocol error.
+  Bytes bad;
+  proto::begin_packets(bad, proto::FrameType::send_packet, proto::raw_id(test_node_id("x")));
+  bad.push_back(std::byte{0x05});
+  bad.push_back(std::byte{0x78});
+  bad.push_back(std::byte{0});
+  ASSERT_TRUE(raw->send_frame(2, bad));
+  auto close = raw->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, 8);
+  EXPECT_EQ(close->close_code(), 1008);
+  EXPECT_NE(close->close_reason().find("protocol error"), std::string::npos) << close->close_reason();
+  EXPECT_EQ(stats().drops_malformed, 1u);
+
+  // An oversize message is refused by the WebSocket layer before it is buffered.
+  auto big = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(big);
+  ASSERT_TRUE(big->authenticate(test_secret_key("big"), "127.0.0.1"));
+  Bytes huge(200 * 1024, std::byte{0x10});
+  big->send_frame(2, huge);
+  auto big_close = big->read_frame();
+  ASSERT_TRUE(big_close);
+  EXPECT_EQ(big_close->opcode, 8);
+  EXPECT_EQ(big_close->close_code(), 1009);
+
+  // Garbage instead of a handshake, a text message, an empty message.
+  auto garbage = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(garbage);
+  garbage->send_raw(std::string(3000, '\x01'));
+  EXPECT_TRUE(garbage->eof());
+  auto text = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(text);
+  ASSERT_TRUE(text->authenticate(test_secret_key("t"), "127.0.0.1"));
+  ASSERT_TRUE(text->send_frame(1, as_bytes("hello")));
+  auto text_close = text->read_frame();
+  ASSERT_TRUE(text_close);
+  EXPECT_EQ(text_close->opcode, 8);
+  auto empty = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(empty);
+  ASSERT_TRUE(empty->authenticate(test_secret_key("e"), "127.0.0.1"));
+  ASSERT_TRUE(empty->send_frame(2, {}));
+  auto empty_close = empty->read_frame();
+  ASSERT_TRUE(empty_close);
+  EXPECT_EQ(empty_close->opcode, 8);
+
+  // Still serving.
+  auto http = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(http);
+  EXPECT_EQ(http->request("/healthz").status, 200);
+}
+
+std::size_t vm_rss_kb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) return static_cast<std::size_t>(std::stoul(line.substr(6)));
+  }
+  return 0;
+}
+
+TEST_F(RelayIntegration, ThousandIdleClientsCostLittleMemory) {
+  constexpr std::size_t kClients = 1000;
+  RelayServerConfig cfg;
+  cfg.limits.clients_per_ip_max = kClients + 10;
+  start_server(cfg);
+  std::vector<SecretKey> keys;
+  keys.reserve(kClients);
+  for (std::size_t i = 0; i < kClients; ++i) keys.push_back(test_secret_key(fmt::format("idle-{}", i)));
+  std::vector<RawWs> conns;
+  conns.reserve(kClients);
+  // Warm up allocator pools with a few sessions that are not measured.
+  {
+    std::vector<RawWs> warm;
+    for (int i = 0; i < 20; ++i) {
+      auto c = RawWs::connect(port_, 5000ms);
+      ASSERT_TRUE(c);
+      ASSERT_TRUE(c->authenticate(test_secret_key(fmt::format("warm-{}", i)), "127.0.0.1"));
+      warm.push_back(std::move(*c));
+    }
+  }
+  ASSERT_TRUE(events_.wait([&] { return stats().clients == 0; }));
+  const auto before = vm_rss_kb();
+  for (std::size_t i = 0; i < kClients; ++i) {
+    auto c = RawWs::connect(port_, 5000ms);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->authenticate(keys[i], "127.0.0.1")) << i;
+    conns.push_back(std::move(*c));
+  }
+  ASSERT_TRUE(events_.wait([&] { return stats().clients == kClients; }));
+  const auto after = vm_rss_kb();
+  const double per_client = static_cast<double>(after - before) * 1024.0 / kClients;
+  std::printf("relay: %zu idle clients: RSS %zu -> %zu kB, %.0f bytes per client\n", kClients, before, after,
+              per_client);
+  EXPECT_LT(per_client, 64.0 * 1024);
+}
+
+}  // namespace
+}  // namespace moosicbox::p2p::relay
