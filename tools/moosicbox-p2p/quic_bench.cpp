@@ -83,7 +83,7 @@ asio::awaitable<T> bounded(asio::any_io_executor ex, asio::awaitable<T> op, std:
 std::size_t g_loopback_udp_payload_size = 0;
 std::optional<std::chrono::microseconds> g_busy_poll;
 bool g_stop_sending_codes = true;
-bool g_zero_rtt = true;  // resumption and 0-RTT on both ends (EndpointConfig::zero_rtt)
+bool g_zero_rtt = true;                  // resumption and 0-RTT on both ends (EndpointConfig::zero_rtt)
 std::optional<std::string> g_relay_url;  // relay paths only, through this relay
 
 EndpointConfig bench_config(std::string_view name) {
