@@ -565,6 +565,7 @@ void EndpointState::flush_relay(ConnState& c) {
   // what the engine coalesced. A datagram the session refuses (its queue is full) is lost to QUIC,
   // whose congestion control slows down as for any loss.
   const TimePoint now = env.now();
+  if (!relay_scratch) relay_scratch = std::make_unique_for_overwrite<std::byte[]>(kGsoBytesMax);
   auto buffer = std::span<std::byte>(relay_scratch.get(), kGsoBytesMax);
   for (std::size_t guard = 0; guard < 4096; ++guard) {
     auto t = c.quic->poll_transmit(now, buffer, kRelayDatagramsPerTransmit);
@@ -1068,14 +1069,18 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   for (const auto& url : st->config.relay_urls) {
     if (auto ok = NodeAddr::validate_relay_url(url); !ok) return fail(ok.error());
   }
-  if (!st->config.relay_urls.empty()) {
+  if (st->config.relay_urls.empty() && !st->config.direct_paths) {
+    return fail(P2PError::invalid_configuration("endpoint: direct_paths is off and no relay is configured"));
+  }
+  {
+    // Relay paths exist even without configured relays: a peer's ticket may name its relay. No
+    // session is opened until one is needed.
     magicsock::RelayPathsConfig rc(st->config.secret_key);
     rc.urls = st->config.relay_urls;
     rc.ca_file = st->config.relay_ca_file;
     rc.peers_max = std::max<std::size_t>(64, 2 * st->config.limits.connections);
     st->relay = std::make_unique<magicsock::RelayPaths>(ex, std::move(rc));
     st->relay_local_quic = detail::to_quic_addr(magicsock::RelayPaths::kLocal);
-    st->relay_scratch = std::make_unique_for_overwrite<std::byte[]>(detail::kGsoBytesMax);
     std::weak_ptr<detail::EndpointState> weak = st;
     st->relay->on_receive([weak](const SocketAddr& vaddr, const NodeId& from, ByteView data) {
       if (auto ep = weak.lock()) ep->on_relay_datagram(vaddr, from, data);
@@ -1093,8 +1098,6 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
       }
     });
     st->relay->start();
-  } else if (!st->config.direct_paths) {
-    return fail(P2PError::invalid_configuration("endpoint: direct_paths is off and no relay is configured"));
   }
   for (const auto& alpn : st->config.alpns) {
     auto l = std::make_shared<detail::ListenerState>(st, alpn);
@@ -1327,7 +1330,8 @@ asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, N
   // The relay path: through the relay the peer's address names (or the one it was last heard on).
   std::optional<Target> relayed;
   std::optional<P2PError> relay_refused;
-  if (st->relay && (peer.relay_url() || st->relay->knows(peer.node_id()) || direct.empty())) {
+  if (st->relay &&
+      (peer.relay_url() || st->relay->knows(peer.node_id()) || (direct.empty() && st->relay->home_url().has_value()))) {
     auto vaddr = st->relay->peer(peer.node_id(), peer.relay_url());
     if (vaddr) {
       relayed = Target{*vaddr, EndpointState::kRelaySocket};
@@ -1339,7 +1343,6 @@ asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, N
     if (relay_refused) co_return fail(*relay_refused);
     std::string why = "no direct address this endpoint's sockets can reach";
     if (!st->config.direct_paths) why = "no relay named (direct paths are off)";
-    if (peer.relay_url() && !st->relay) why += ", and this endpoint has no relay configured";
     co_return fail(
         P2PError::node_not_found(fmt::format("{}: {} ({})", peer.node_id().fmt_short(), why, peer.to_string())));
   }

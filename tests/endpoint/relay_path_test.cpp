@@ -134,6 +134,30 @@ TEST(RelayPath, NodeIdAndRelayUrlAloneAreEnoughToConnect) {
   });
 }
 
+TEST(RelayPath, ADialerWithoutRelaysOfItsOwnUsesTheTicketsRelay) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto relay = start_relay(ex);
+    auto server_ep = bind_or_fail(ex, relayed_config("server", relay.url()));
+    auto client_ep = bind_or_fail(ex, loopback_config("client"));  // no relay configured
+    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
+    EXPECT_FALSE(client_ep.home_relay().has_value());
+    auto listener = server_ep.listen("test/1");
+    CO_ASSERT(listener);
+    auto client = co_await client_ep.connect(server_ep.addr(), "test/1");
+    CO_ASSERT(client) << client.error().message();
+    EXPECT_EQ(client->path().kind, PathKind::relay);
+    auto server = co_await listener->accept();
+    CO_ASSERT(server);
+    CO_ASSERT(co_await client->send(as_bytes("hi")));
+    auto got = co_await server->recv();
+    CO_ASSERT(got);
+    EXPECT_EQ(to_string(*got), "hi");
+    co_await client_ep.close();
+    co_await server_ep.close();
+    co_await relay.shutdown(false);
+  });
+}
+
 TEST(RelayPath, AWorkingDirectPathIsPreferred) {
   run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto relay = start_relay(ex);

@@ -128,7 +128,8 @@ struct EndpointConfig {
   /// relay_urls lists the relays this node can be reached through ("http://host[:port]" or
   /// "https://host[:port]"). The endpoint measures their latency, takes the nearest as its home relay,
   /// holds one session to it (reconnecting with jittered backoff) and names it in addr(), so peers
-  /// behind any NAT or firewall reach this node through it. Empty: no relay, direct paths only.
+  /// behind any NAT or firewall reach this node through it. Empty: this node has no home relay (it
+  /// still dials peers through the relays their NodeAddr names).
   std::vector<std::string> relay_urls;
   /// relay_ca_file, when set, is the PEM bundle that verifies https relays instead of the system's
   /// trust store (private relays, tests).
