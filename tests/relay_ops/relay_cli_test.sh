@@ -30,7 +30,7 @@ check() { # description, expected exit code, command...
   fi
 }
 expect_text() { # description, file, pattern
-  if grep -qE "$3" "$2"; then
+  if grep -qE -- "$3" "$2"; then
     echo "ok: $1"; passed=$((passed + 1))
   else
     echo "FAIL: $1: no '$3' in:"; sed 's/^/  /' "$2"; failures=$((failures + 1))
@@ -109,19 +109,19 @@ start_relay() {
   done
   return 1
 }
-# stop_relay SIGNAL: sends it and waits (bounded, 12 s) for the exit; prints the exit code.
+# stop_relay SIGNAL: sends it and waits (bounded, 12 s) for the exit; sets rc to the exit code.
 stop_relay() {
+  rc="still running"
   kill "-$1" "$relay_pid"
   for _ in $(seq 1 120); do
     if ! kill -0 "$relay_pid" 2>/dev/null; then
       wait "$relay_pid"
-      echo $?
+      rc=$?
       relay_pid=""
       return
     fi
     sleep 0.1
   done
-  echo "still running"
 }
 
 if start_relay --bind 127.0.0.1:0; then
@@ -133,13 +133,13 @@ if start_relay --bind 127.0.0.1:0; then
   # The same address again: cannot bind, exit 1.
   check "an address in use" 1 "$bin" --bind "127.0.0.1:$relay_port"
   expect_text "address in use message" "$dir/err" "^error: "
-  rc=$(stop_relay TERM)
+  stop_relay TERM
   if [ "$rc" = "0" ]; then echo "ok: SIGTERM exits 0"; passed=$((passed + 1)); else echo "FAIL: SIGTERM: $rc"; sed 's/^/  /' "$dir/relay.log"; failures=$((failures + 1)); fi
 else
   echo "FAIL: the relay did not start"; sed 's/^/  /' "$dir/relay.log"; failures=$((failures + 1))
 fi
 if start_relay --bind 127.0.0.1:0 --log-level warn; then
-  rc=$(stop_relay INT)
+  stop_relay INT
   if [ "$rc" = "0" ]; then echo "ok: SIGINT exits 0"; passed=$((passed + 1)); else echo "FAIL: SIGINT: $rc"; failures=$((failures + 1)); fi
 else
   echo "FAIL: the relay did not start with --log-level warn"; sed 's/^/  /' "$dir/relay.log"; failures=$((failures + 1))
