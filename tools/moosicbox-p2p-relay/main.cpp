@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   }
   std::string line = fmt::format("relay: serving {}", server->url());
   const auto addrs = server->local_addrs();
-  for (std::size_t i = 1; i < addrs.size(); ++i) line += fmt::format("{}{}", i == 1 ? " (also " : ", ", addrs[i].to_string());
+  for (std::size_t i = 1; i < addrs.size(); ++i)
+    line += fmt::format("{}{}", i == 1 ? " (also " : ", ", addrs[i].to_string());
   if (addrs.size() > 1) line += ")";
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
