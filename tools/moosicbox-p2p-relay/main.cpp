@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
   p2p::set_log_level(config->log_level);
 
   asio::io_context io(1);
+  // Registered before the server starts, so a signal during start-up is a shutdown, not a kill.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
   auto server = p2p::relay::RelayServer::create(io.get_executor(), config->server);
   if (!server) {
     std::fprintf(stderr, "error: %s\n", server.error().message().c_str());
@@ -93,7 +95,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer limit(io);
   bool stopping = false;
   bool forced = false;
