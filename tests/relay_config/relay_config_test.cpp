@@ -411,3 +411,26 @@ TEST(RelayConfig, BadFileThroughFlagsIsReported) {
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().context().starts_with("/nonexistent/relay.conf: cannot read the config file"));
 }
+
+TEST(RelayConfig, DocumentedExampleParses) {
+  // The example of docs/operations.md, "Config file".
+  const auto c = parsed(R"(# /etc/moosicbox-p2p-relay.conf: behind nginx on the same host
+bind = "127.0.0.1:3340"
+trust_forwarded_for = true
+clients_per_ip_max = 32
+client_bytes_per_second = "2MiB"   # per client; 0 is unlimited
+idle_timeout = "60s"
+)");
+  EXPECT_TRUE(c.server.trust_forwarded_for);
+  EXPECT_EQ(c.server.limits.clients_per_ip_max, 32U);
+  EXPECT_EQ(c.server.limits.client_bytes_per_second, 2U * 1024 * 1024);
+}
+
+TEST(RelayConfig, ShippedExampleFileParses) {
+  auto r = p2p::cli::load_relay_config(MOOSICBOX_P2P_SOURCE_DIR "/packaging/moosicbox-p2p-relay.conf");
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->server.bind_addrs.size(), 1U);
+  EXPECT_EQ(r->server.bind_addrs[0].to_string(), "127.0.0.1:3340");
+  EXPECT_TRUE(r->server.trust_forwarded_for);
+  EXPECT_FALSE(r->server.tls_cert_file);
+}
