@@ -33,6 +33,11 @@ case "$profile" in
       libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
       # lint and the API reference
       clang-format doxygen
+      # the relay behind the shipped nginx recipe (tests/relay_ops/nginx_test.sh): Debian 12's nginx
+      # has the ssl and proxy modules built in (where services start on install it also starts its
+      # default site on port 80; the test runs a private instance); openssl makes the test's
+      # certificate, curl is the client
+      nginx openssl curl
     ) ;;
   *) echo "install-deps.sh: --for takes run or test, not '$profile'" >&2; exit 2 ;;
 esac

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # cli_test.sh: the moosicbox-p2p command line as a user runs it: argument errors, key files, and a
 # listen/send round trip on loopback, --json events, the default key, ping, pipe, files and the
-# shell completions. Every step is bounded by `timeout`; only processes started
+# shell completions, and the tunnel benchmark's JSON. Every step is bounded by `timeout`; only processes started
 # here are stopped, by PID.
 set -uo pipefail
 bin=$1
@@ -53,6 +53,9 @@ check "bench sim with busy poll" 2 "$bin" bench sim --busy-poll-us 10
 check "bench quic with busy poll out of range" 2 "$bin" bench quic --busy-poll-us 2000000
 check "bench quic with non-numeric busy poll" 2 "$bin" bench quic --busy-poll-us fast
 check "bench router with a quic-only option" 2 "$bin" bench router --only rpc
+check "bench tunnel with busy poll" 2 "$bin" bench tunnel --busy-poll-us 10
+check "bench tunnel --json" 0 "$bin" bench tunnel --json
+expect_text "bench tunnel figures" "$dir/out" '^\{"tunnel_bulk_mb_per_s": [0-9.]+, .*"tunnel_rpc_64b_per_s": [0-9]+, "tunnel_rtt_us": [0-9.]+'
 check "misspelt P2P_LOG" 2 env P2P_LOG=verbose "$bin" id --ephemeral
 expect_text "misspelt P2P_LOG message" "$dir/err" "^error: Invalid configuration: P2P_LOG='verbose': not a log level \(accepted: trace, debug, info, warn, error, off\)"
 # Operating errors exit 1 with one line naming the problem.

@@ -20,6 +20,7 @@
 #include "relay_commands.hpp"
 #include "router_commands.hpp"
 #include "sim_commands.hpp"
+#include "tunnel_bench.hpp"
 
 namespace p2p = moosicbox::p2p;
 
@@ -425,9 +426,12 @@ int main(int argc, char** argv) {
   std::string bench_what;
   bool bench_json = false;
   auto* bench = app.add_subcommand("bench", "Measure a part of the stack and print the figures");
-  bench->add_option("what", bench_what, "What to measure: sim, quic, router, relay")
+  bench
+      ->add_option("what", bench_what,
+                   "What to measure: sim, quic, router, relay, tunnel (the WebSocket tunnel pattern, the relay's "
+                   "baseline)")
       ->required()
-      ->check(CLI::IsMember({"sim", "quic", "router", "relay"}));
+      ->check(CLI::IsMember({"sim", "quic", "router", "relay", "tunnel"}));
   bench->add_flag("--json", bench_json, "Print one JSON object");
   p2p::cli::QuicBenchOptions quic_bench_opts;
   std::optional<unsigned> busy_poll_us;
@@ -453,7 +457,8 @@ int main(int argc, char** argv) {
                                     "counts), to measure its cost");
 
   bench->footer(examples({"moosicbox-p2p bench quic --json", "moosicbox-p2p bench quic --only connect,rpc",
-                          "moosicbox-p2p bench router", "moosicbox-p2p bench relay --json"}));
+                          "moosicbox-p2p bench router", "moosicbox-p2p bench relay --json",
+                          "moosicbox-p2p bench tunnel --json"}));
   app.footer(
       "Exit codes: 0 ok, 1 runtime failure (unreachable peer, timeout, refused), 2 usage error, 3 bad ticket, "
       "4 key file problem, 128+N killed by signal N.\nRun `moosicbox-p2p COMMAND --help` for a command's options and "
@@ -510,7 +515,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     quic_bench_opts.stop_sending_codes = !no_stop_sending_codes;
-    if (bench_what == "sim" && busy_opt->count() > 0) {
+    if ((bench_what == "sim" || bench_what == "tunnel") && busy_opt->count() > 0) {
       std::fprintf(stderr, "error: --busy-poll-us applies to 'bench quic' and 'bench router' only\n");
       return 2;
     }
@@ -531,6 +536,7 @@ int main(int argc, char** argv) {
     if (bench_what == "quic") return p2p::cli::quic_bench(bench_json, quic_bench_opts);
     if (bench_what == "router") return p2p::cli::router_bench(bench_json, router_bench_opts);
     if (bench_what == "relay") return p2p::cli::relay_bench(bench_json);
+    if (bench_what == "tunnel") return p2p::cli::run_tunnel_bench(bench_json);
   }
   return 2;
 }
