@@ -4,14 +4,17 @@
 # real moosicbox-p2p-relay, as the operations guide sets them up: nginx terminates TLS (a self-signed
 # certificate for 127.0.0.1 made here) and proxies to the relay, which trusts X-Forwarded-For on
 # 127.0.0.1. Checks through nginx with curl: /healthz, /generate_204, /metrics and the WebSocket
-# upgrade of /relay (101 with the relay's subprotocol), then that SIGTERM stops the relay with exit 0.
-#   nginx_test.sh RELAY_BINARY NGINX_RECIPE
+# upgrade of /relay (101 with the relay's subprotocol); with the node binary, a listener that uses
+# the relay only (through nginx, verified with the test's CA) and a dialer that pings it (every probe
+# via the relay) and sends it a message; then that SIGTERM stops the relay with exit 0.
+#   nginx_test.sh RELAY_BINARY NGINX_RECIPE [MOOSICBOX_P2P_BINARY]
 # Exits 77 (skipped) without nginx (with the ssl module), openssl or curl. Real sockets on
 # 127.0.0.1 only; every wait is bounded (the whole script takes well under 30 s); only the processes
 # started here are stopped, by PID; the temp directory is removed.
 set -uo pipefail
 bin=$1
 recipe=$2
+node_bin=${3:-}  # moosicbox-p2p: when given, two nodes also talk through nginx and the relay
 
 for tool in nginx openssl curl; do
   if ! command -v "$tool" >/dev/null; then echo "skip: $tool is not installed (scripts/install-deps.sh --for test)"; exit 77; fi
@@ -167,6 +170,49 @@ if tr -d '\r' <"$dir/upgrade.head" | grep -qi '^sec-websocket-protocol: *moosicb
   ok "the upgrade selects the subprotocol moosicbox-p2p-relay-v1"
 else
   not_ok "the upgrade does not select moosicbox-p2p-relay-v1"; show "$dir/upgrade.head"
+fi
+
+# Two nodes through the recipe: TLS at nginx, the relay behind it. The listener uses relays only, so
+# the dialer can reach it through nginx and the relay alone; every probe reports the relay path.
+if [ -n "$node_bin" ]; then
+  relay_url="https://127.0.0.1:$port"
+  timeout 60 "$node_bin" listen --ephemeral --bind 127.0.0.1:0 --relay "$relay_url" --relay-ca "$dir/cert.pem" \
+    --no-direct --json --count 1 >"$dir/listen.out" 2>"$dir/listen.err" &
+  listen_pid=$!
+  ticket=""
+  for _ in $(seq 1 150); do
+    ticket=$(sed -n 's/.*"event":"listening".*"ticket":"\([^"]*\)".*/\1/p' "$dir/listen.out" | head -n 1)
+    [ -n "$ticket" ] && break
+    kill -0 "$listen_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$ticket" ]; then
+    not_ok "listen --relay $relay_url prints a ticket"; show "$dir/listen.out" "$dir/listen.err"
+  else
+    if grep -q "\"relay\":\"$relay_url\"" "$dir/listen.out"; then ok "the listener's home relay is nginx's URL"; else not_ok "listen names no relay"; show "$dir/listen.out"; fi
+    if timeout 30 "$node_bin" ping "$ticket" --count 3 --interval 0 --bind 127.0.0.1:0 --relay-ca "$dir/cert.pem" \
+      >"$dir/ping.out" 2>"$dir/ping.err"; then
+      ok "ping through nginx and the relay"
+    else
+      not_ok "ping through nginx and the relay"; show "$dir/ping.out" "$dir/ping.err"
+    fi
+    n=$(grep -cE "^seq=[0-9]+ rtt=[0-9.]+ ms via relay $relay_url$" "$dir/ping.out")
+    if [ "$n" -eq 3 ]; then ok "every probe went via the relay"; else not_ok "probes via the relay: $n of 3"; show "$dir/ping.out"; fi
+    if timeout 30 "$node_bin" send "$ticket" "over tls" --bind 127.0.0.1:0 --relay-ca "$dir/cert.pem" >"$dir/send.out" 2>"$dir/send.err"; then
+      ok "send through nginx and the relay"
+    else
+      not_ok "send through nginx and the relay"; show "$dir/send.out" "$dir/send.err"
+    fi
+  fi
+  for _ in $(seq 1 100); do kill -0 "$listen_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$listen_pid" 2>/dev/null; then
+    not_ok "the listener exits after its one message"; kill "$listen_pid" 2>/dev/null
+  elif grep -q '"event":"message".*"text":"over tls"' "$dir/listen.out"; then
+    ok "the listener got the message through the relay"
+  else
+    not_ok "the listener did not get the message"; show "$dir/listen.out" "$dir/listen.err"
+  fi
+  wait "$listen_pid" 2>/dev/null
 fi
 
 # SIGTERM: a graceful shutdown, bounded, exit 0.
