@@ -110,7 +110,7 @@ listener=""
 expect_text "listener printed the text" "$dir/listen.out" ": hello over quic$"
 expect_text "listener stored the file" "$dir/listen.out" "file msg.txt \\(10 bytes\\) stored as"
 cmp -s "$dir/msg.txt" "$dir/inbox/msg.txt" && echo "ok: stored file is identical" || { echo "FAIL: stored file differs"; failures=$((failures + 1)); }
-expect_text "listener knows who sent" "$dir/listen.out" "connected \(direct 127.0.0.1:"
+expect_text "listener knows who sent" "$dir/listen.out" "connected \(direct 127\.0\.0\.1:"
 check "send to a node that is gone fails cleanly" 1 timeout 30 "$bin" send "$ticket" late --bind 127.0.0.1:0 --timeout 2
 
 # More usage errors and key files.

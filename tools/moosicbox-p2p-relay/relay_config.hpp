@@ -16,13 +16,6 @@
 #include "moosicbox/p2p/core/error.hpp"
 #include "moosicbox/p2p/core/log.hpp"
 #include "moosicbox/p2p/env/socket_addr.hpp"
-
-// server.hpp names SocketAddr unqualified inside the relay namespace; this using-declaration makes
-// that name resolve however the header spells it (a repeated using-declaration is harmless).
-namespace moosicbox::p2p::relay {
-using env::SocketAddr;
-}  // namespace moosicbox::p2p::relay
-
 #include "moosicbox/p2p/relay/server.hpp"
 
 namespace moosicbox::p2p::cli {
