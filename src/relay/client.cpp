@@ -185,6 +185,7 @@ class ClientImpl final : public Client {
   std::optional<SocketAddr> observed_addr() const noexcept { return observed_; }
   std::optional<P2PError> last_error() const { return last_error_; }
   ClientStats stats() const noexcept { return stats_; }
+  std::size_t queued_bytes() const noexcept { return queued_; }
 
  private:
   struct QueuedFrame {
@@ -681,6 +682,7 @@ std::optional<Duration> Client::rtt() const noexcept { return impl(this).rtt(); 
 std::optional<SocketAddr> Client::observed_addr() const noexcept { return impl(this).observed_addr(); }
 std::optional<P2PError> Client::last_error() const { return impl(this).last_error(); }
 ClientStats Client::stats() const noexcept { return impl(this).stats(); }
+std::size_t Client::queued_bytes() const noexcept { return impl(this).queued_bytes(); }
 
 // --- probe_latency ---
 

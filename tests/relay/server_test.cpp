@@ -9,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <future>
@@ -132,7 +133,9 @@ class RelayIntegration : public ::testing::Test {
     return server_io_.call([&] { return server_->stats(); });
   }
 
-  std::shared_ptr<Client> make_client(std::string_view name, ClientConfig tweak = ClientConfig(SecretKey(test_secret_key("x")), "")) {
+  std::shared_ptr<Client> make_client(std::string_view name,
+                                      ClientConfig tweak = ClientConfig(SecretKey(test_secret_key("x")), ""),
+                                      bool record = true) {
     ClientConfig cfg = std::move(tweak);
     cfg.key = test_secret_key(name);
     if (cfg.url.empty()) cfg.url = url_;
@@ -140,7 +143,10 @@ class RelayIntegration : public ::testing::Test {
       auto r = Client::create(client_io_.ex(), cfg);
       EXPECT_TRUE(r) << r.error().message();
       auto client = *r;
-      client->on_receive([this, n = std::string(name)](const NodeId& from, ByteView d) {
+      client->on_receive([this, record, n = std::string(name)](const NodeId& from, ByteView d) {
+        bytes_received_ += d.size();
+        datagrams_received_++;
+        if (!record) return;
         {
           std::lock_guard lock(events_.mutex());
           received_[n].push_back({from, Bytes(d.begin(), d.end())});
@@ -185,6 +191,8 @@ class RelayIntegration : public ::testing::Test {
   std::string url_;
   std::vector<std::shared_ptr<Client>> clients_;
   Events events_;
+  std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> datagrams_received_{0};
   std::map<std::string, std::vector<Received>> received_;
   std::vector<std::pair<NodeId, PeerGoneReason>> gone_;
   std::map<std::string, std::vector<std::pair<ClientState, std::string>>> states_;
@@ -418,6 +426,8 @@ TEST_F(RelayIntegration, ASecondSessionReplacesTheFirst) {
   ASSERT_TRUE(close);
   EXPECT_EQ(close->opcode, 8);
   EXPECT_EQ(close->close_reason(), "replaced");
+  raw->send_frame(8, close->payload);  // complete the close handshake
+  raw.reset();
   EXPECT_TRUE(events_.wait([&] { return stats().clients == 1; }));
   EXPECT_EQ(stats().accepted_total, 2u);
 }
@@ -554,6 +564,48 @@ TEST_F(RelayIntegration, HostileFramesCannotCrashTheServer) {
   auto http = RawWs::connect(port_, 5000ms);
   ASSERT_TRUE(http);
   EXPECT_EQ(http->request("/healthz").status, 200);
+}
+
+// pump sends `count` datagrams as fast as the client's queue takes them.
+asio::awaitable<void> pump(std::shared_ptr<Client> c, NodeId to, std::size_t size, std::size_t count) {
+  const Bytes d = pattern(size, 3);
+  auto ex = co_await asio::this_coro::executor;
+  const std::size_t queue_max = ClientConfig(test_secret_key("x"), "").send_queue_bytes_max;
+  std::size_t sent = 0;
+  while (sent < count && c->state() != ClientState::closed) {
+    while (sent < count && c->queued_bytes() + size + 64 <= queue_max) {
+      if (c->send(to, d)) ++sent;
+    }
+    co_await asio::post(ex, asio::use_awaitable);
+  }
+}
+
+TEST_F(RelayIntegration, ThroughputBetweenTwoClients) {
+  RelayServerConfig cfg;
+  cfg.limits.client_queue_bytes_max = 4 * 1024 * 1024;
+  start_server(cfg);
+  auto a = make_client("a");
+  auto b = make_client("b", ClientConfig(test_secret_key("b"), ""), /*record=*/false);
+  wait_connected(a);
+  wait_connected(b);
+  constexpr std::size_t kSize = 1400;
+  constexpr std::size_t kCount = 300'000;  // about 400 MiB
+  const auto t0 = std::chrono::steady_clock::now();
+  auto done = asio::co_spawn(client_io_.ex(), pump(a, test_node_id("b"), kSize, kCount), asio::use_future);
+  ASSERT_TRUE(events_.wait(
+      [&] {
+        if (done.wait_for(0s) != std::future_status::ready) return false;
+        const auto s = stats();
+        return datagrams_received_ + s.drops_queue_full >= kCount;
+      },
+      60s));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double mib = static_cast<double>(bytes_received_.load()) / (1024.0 * 1024.0);
+  const auto s = stats();
+  std::printf("relay: %zu x %zu-byte datagrams: %.1f MiB delivered in %.2f s = %.0f MiB/s (%llu dropped at the relay)\n",
+              kCount, kSize, mib, secs, mib / secs, static_cast<unsigned long long>(s.drops_queue_full));
+  EXPECT_GT(mib / secs, 20.0);
+  EXPECT_GT(datagrams_received_.load(), kCount / 2);
 }
 
 std::size_t vm_rss_kb() {
