@@ -4,6 +4,10 @@
 // replaced session, the plain HTTP routes, restart and reconnect, hostile input, idle memory.
 // The server and the clients run on their own threads; every wait is bounded by a deadline.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -11,6 +15,8 @@
 #include <boost/asio/use_future.hpp>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -606,6 +612,148 @@ TEST_F(RelayIntegration, ThroughputBetweenTwoClients) {
               kCount, kSize, mib, secs, mib / secs, static_cast<unsigned long long>(s.drops_queue_full));
   EXPECT_GT(mib / secs, 20.0);
   EXPECT_GT(datagrams_received_.load(), kCount / 2);
+}
+
+// write_self_signed writes a self-signed P-256 certificate for localhost and 127.0.0.1 and its key.
+bool write_self_signed(const std::string& cert_path, const std::string& key_path) {
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  if (pkey == nullptr) return false;
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600);
+  X509_set_pubkey(x, pkey);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+  X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+  X509_sign(x, pkey, EVP_sha256());
+  bool ok = false;
+  if (FILE* f = std::fopen(cert_path.c_str(), "w")) {
+    ok = PEM_write_X509(f, x) == 1;
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(key_path.c_str(), "w")) {
+    ok = ok && PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+    std::fclose(f);
+  }
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return ok;
+}
+
+TEST_F(RelayIntegration, TlsRelayWithACustomCa) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("relay-tls-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto cert = (dir / "cert.pem").string();
+  const auto key = (dir / "key.pem").string();
+  ASSERT_TRUE(write_self_signed(cert, key));
+  RelayServerConfig cfg;
+  cfg.tls_cert_file = cert;
+  cfg.tls_key_file = key;
+  start_server(cfg);
+  EXPECT_TRUE(url_.starts_with("https://127.0.0.1:")) << url_;
+  ClientConfig ca(test_secret_key("a"), url_);
+  ca.tls_ca_file = cert;
+  auto a = make_client("a", ca);
+  ClientConfig cb(test_secret_key("b"), fmt::format("https://localhost:{}", port_));
+  cb.tls_ca_file = cert;
+  auto b = make_client("b", cb);
+  wait_connected(a);
+  wait_connected(b);
+  client_io_.call([&] { return a->send(test_node_id("b"), pattern(1300, 5)); });
+  ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == 1; }));
+  auto rtt = client_io_.run(probe_latency(client_io_.ex(), url_, std::chrono::seconds(5), cert));
+  ASSERT_TRUE(rtt) << rtt.error().message();
+  // Without the CA the certificate does not verify.
+  ClientConfig untrusted(test_secret_key("c"), url_);
+  untrusted.backoff_initial = 20ms;
+  untrusted.backoff_max = 50ms;
+  auto c = make_client("c", untrusted);
+  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 2; }));
+  const auto why = client_io_.call([&] { return c->last_error(); });
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->message().find("TLS"), std::string::npos) << why->message();
+  // Bad TLS configuration is refused at creation.
+  RelayServerConfig half;
+  half.tls_cert_file = cert;
+  auto bad = server_io_.call([&] { return RelayServer::create(server_io_.ex(), half).has_value(); });
+  EXPECT_FALSE(bad);
+  RelayServerConfig missing;
+  missing.tls_cert_file = (dir / "none.pem").string();
+  missing.tls_key_file = key;
+  auto err = server_io_.call([&] {
+    auto r = RelayServer::create(server_io_.ex(), missing);
+    return r ? std::string() : r.error().message();
+  });
+  EXPECT_NE(err.find("missing or unreadable"), std::string::npos) << err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(RelayIntegration, ClientBacksOffWhileTheRelayIsUnreachableAndQueuesDatagrams) {
+  // A port nothing listens on: bind, read the port, close.
+  std::uint16_t dead_port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acc(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    dead_port = acc.local_endpoint().port();
+  }
+  ClientConfig cfg(test_secret_key("lost"), fmt::format("http://127.0.0.1:{}", dead_port));
+  cfg.backoff_initial = 20ms;
+  cfg.backoff_max = 80ms;
+  auto c = make_client("lost", cfg);
+  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 3; }));
+  {
+    std::lock_guard lock(events_.mutex());
+    bool saw_waiting = false;
+    for (const auto& [s, why] : states_["lost"]) {
+      if (s == ClientState::waiting) {
+        saw_waiting = true;
+        EXPECT_FALSE(why.empty());
+      }
+    }
+    EXPECT_TRUE(saw_waiting);
+  }
+  env::AsioEnv env(client_io_.ex());
+  auto r = client_io_.run(c->wait_connected(env.now() + std::chrono::milliseconds(100)));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), P2PErrc::timeout);
+  EXPECT_NE(r.error().message().find("waiting for relay"), std::string::npos) << r.error().message();
+
+  // Datagrams sent while connecting leave once connected.
+  start_server();
+  auto b = make_client("b");
+  wait_connected(b);
+  auto a = client_io_.call([&] {
+    auto client = *Client::create(client_io_.ex(), ClientConfig(test_secret_key("a"), url_));
+    client->start();
+    EXPECT_TRUE(client->send(test_node_id("b"), pattern(1000, 9)));
+    EXPECT_EQ(client->state(), ClientState::connecting);
+    return client;
+  });
+  clients_.push_back(a);
+  ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == 1; }));
+  std::lock_guard lock(events_.mutex());
+  EXPECT_EQ(received_["b"][0].bytes, pattern(1000, 9));
+}
+
+TEST_F(RelayIntegration, ClientRefusesBadConfiguration) {
+  for (const auto* url : {"ftp://127.0.0.1:1", "http://127.0.0.1:0", "127.0.0.1:80"}) {
+    auto r = client_io_.call([&] { return Client::create(client_io_.ex(), ClientConfig(test_secret_key("a"), url)); });
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error().code(), P2PErrc::invalid_configuration);
+  }
+  ClientConfig missing_ca(test_secret_key("a"), "https://127.0.0.1:1");
+  missing_ca.tls_ca_file = "/nonexistent/ca.pem";
+  auto r = client_io_.call([&] { return Client::create(client_io_.ex(), missing_ca); });
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("missing or unreadable"), std::string::npos);
 }
 
 std::size_t vm_rss_kb() {
