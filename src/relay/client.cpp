@@ -77,8 +77,6 @@ P2PResult<std::optional<asio::ssl::context>> make_tls(const RelayUrl& url, const
 
 }  // namespace
 
-struct Client::State {};
-
 // ClientImpl is the Client (the public class is its interface).
 class ClientImpl final : public Client {
  public:
@@ -304,6 +302,7 @@ class ClientImpl final : public Client {
   std::vector<env::AsioEnv::Timer*> waiters_;
   std::unordered_map<RawId, NodeId, proto::RawIdHash> ids_;
   TimePoint last_rx_{};
+  TimePoint last_tx_{};
   std::uint32_t failures_ = 0;
   std::optional<proto::Restarting> restarting_;
   std::optional<P2PError> session_error_;
@@ -372,6 +371,7 @@ asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
     // A writer of an ended session must not touch the next session's state.
     if (generation != generation_) co_return;
     if (ec) break;
+    last_tx_ = env_.now();
     if (f.datagrams > 0) {
       stats_.frames_sent++;
       stats_.datagrams_sent += f.datagrams;
@@ -385,7 +385,9 @@ asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
 asio::awaitable<void> ClientImpl::ping_loop(std::shared_ptr<ClientImpl> self, std::uint64_t generation) {
   (void)self;
   while (!closed_ && generation == generation_ && state_ == ClientState::connected) {
-    const auto at = last_rx_ + cfg_.ping_interval;
+    // Quiet either way: the server closes a session it hears nothing from, even one that only
+    // receives.
+    const auto at = std::min(last_rx_, last_tx_) + cfg_.ping_interval;
     if (env_.now() >= at) {
       auto r = co_await ping();
       if (closed_ || generation != generation_) co_return;
@@ -396,8 +398,9 @@ asio::awaitable<void> ClientImpl::ping_loop(std::shared_ptr<ClientImpl> self, st
         co_return;
       }
       if (!r) co_return;
-      // An answered ping counts as traffic: wait a full interval again.
+      // An answered ping is traffic both ways: wait a full interval again.
       last_rx_ = env_.now();
+      last_tx_ = last_rx_;
       continue;
     }
     auto w = co_await ping_timer_.wait_until(at);
@@ -578,6 +581,7 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
   failures_ = 0;
   restart_until_.reset();
   last_rx_ = env_.now();
+  last_tx_ = last_rx_;
   start_writer_ = [this, self, ws, gen] { spawn_logged(ex_, write_loop(self, ws, gen), "relay client writer"); };
   set_state(ClientState::connected, std::nullopt);
   kick();

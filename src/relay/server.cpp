@@ -662,6 +662,8 @@ template <class Stream>
 asio::awaitable<void> serve_stream(StatePtr s, Stream stream, std::list<Conn>::iterator conn, SocketAddr peer_addr,
                                    TimePoint deadline, bool& counted_handshake) {
   const auto& limits = s->config.limits;
+  // The caller's stream was moved into this one.
+  conn->lowest = &beast::get_lowest_layer(stream);
   for (;;) {
     std::optional<http::request<http::empty_body>> upgrade;
     {

@@ -120,11 +120,11 @@ HttpAnswer RawWs::request(std::string_view target, std::string_view extra_header
   return a;
 }
 
-HttpAnswer RawWs::upgrade(std::string_view host, std::string_view subprotocol) {
+HttpAnswer RawWs::upgrade(std::string_view host, std::string_view subprotocol, std::string_view extra_headers) {
   send_raw(fmt::format(
       "GET /relay HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
-      host, subprotocol));
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {}\r\n{}\r\n",
+      host, subprotocol, extra_headers));
   auto a = parse_head(read_head());
   const auto len = std::atoi(a.header("Content-Length").c_str());
   if (a.status != 101 && len > 0) {
@@ -178,8 +178,8 @@ std::optional<WsFrame> RawWs::read_frame() {
   return f;
 }
 
-bool RawWs::authenticate(const SecretKey& key, std::string_view host, bool corrupt) {
-  if (upgrade(host).status != 101) return false;
+bool RawWs::authenticate(const SecretKey& key, std::string_view host, bool corrupt, std::string_view extra_headers) {
+  if (upgrade(host, "moosicbox-p2p-relay-v1", extra_headers).status != 101) return false;
   auto c = read_frame();
   if (!c || c->opcode != 2) return false;
   auto frame = proto::decode(c->payload, 64 * 1024);
@@ -195,10 +195,10 @@ bool RawWs::authenticate(const SecretKey& key, std::string_view host, bool corru
   if (corrupt) return true;
   auto w = read_frame();
   if (!w || w->opcode != 2) return false;
-  auto welcome = proto::decode(w->payload, 64 * 1024);
-  return welcome && std::holds_alternative<proto::ServerWelcome>(*welcome);
+  welcome = w->payload;
+  auto decoded = proto::decode(welcome, 64 * 1024);
+  return decoded && std::holds_alternative<proto::ServerWelcome>(*decoded);
 }
-
 bool RawWs::eof() {
   char buf[4096];
   for (int i = 0; i < 1000; ++i) {

@@ -756,6 +756,41 @@ TEST_F(RelayIntegration, ClientRefusesBadConfiguration) {
   EXPECT_NE(r.error().message().find("missing or unreadable"), std::string::npos);
 }
 
+TEST_F(RelayIntegration, IdleSessionsAreClosed) {
+  RelayServerConfig cfg;
+  cfg.limits.idle_timeout = 300ms;
+  start_server(cfg);
+  auto raw = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(raw);
+  ASSERT_TRUE(raw->authenticate(test_secret_key("idle"), "127.0.0.1"));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(raw->eof());
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_TRUE(events_.wait([&] { return stats().clients == 0; }));
+}
+
+TEST_F(RelayIntegration, TrustedForwardedForSetsTheObservedAddressAndThePerIpKey) {
+  RelayServerConfig cfg;
+  cfg.trust_forwarded_for = true;
+  cfg.limits.clients_per_ip_max = 1;
+  start_server(cfg);
+  auto one = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(one);
+  ASSERT_TRUE(one->authenticate(test_secret_key("one"), "127.0.0.1", false, "X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n"));
+  auto w = proto::decode(one->welcome, 65536);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(std::get<proto::ServerWelcome>(*w).observed.ip_string(), "203.0.113.7");
+  // Another forwarded address is another client; the same one is over the limit.
+  auto two = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(two);
+  EXPECT_TRUE(two->authenticate(test_secret_key("two"), "127.0.0.1", false, "X-Forwarded-For: 2001:db8::1\r\n"));
+  auto three = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->upgrade("127.0.0.1", "moosicbox-p2p-relay-v1", "X-Forwarded-For: 203.0.113.7\r\n").status, 429);
+}
+
 std::size_t vm_rss_kb() {
   std::ifstream in("/proc/self/status");
   std::string line;
