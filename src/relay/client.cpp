@@ -62,7 +62,8 @@ P2PResult<std::optional<asio::ssl::context>> make_tls(const RelayUrl& url, const
   if (ca) {
     std::error_code fec;
     if (!std::filesystem::is_regular_file(*ca, fec)) {
-      return fail(P2PError::invalid_configuration(fmt::format("relay: TLS CA file '{}' is missing or unreadable", *ca)));
+      return fail(
+          P2PError::invalid_configuration(fmt::format("relay: TLS CA file '{}' is missing or unreadable", *ca)));
     }
     ctx->load_verify_file(*ca, ec);
     if (ec) {
@@ -355,7 +356,6 @@ P2PResult<void> ClientImpl::handle_frame(ByteView msg) {
   return {};
 }
 
-
 template <class NextLayer>
 asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
                                              std::shared_ptr<websocket::stream<NextLayer>> ws,
@@ -455,8 +455,8 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
   auto [rec, results] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), kUse);
   if (closed_) co_return P2PResult<void>{};
   if (rec) {
-    co_return failed(
-        P2PError::connection_failed(fmt::format("relay {}: cannot resolve '{}': {}", cfg_.url, url_.host, describe(rec))));
+    co_return failed(P2PError::connection_failed(
+        fmt::format("relay {}: cannot resolve '{}': {}", cfg_.url, url_.host, describe(rec))));
   }
   lowest.expires_after(remaining());
   {
@@ -510,8 +510,8 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
     }
     const auto sub = res[http::field::sec_websocket_protocol];
     if (std::string_view(sub.data(), sub.size()) != proto::kSubprotocol) {
-      co_return failed(P2PError::protocol(fmt::format("relay {} did not select subprotocol {}", cfg_.url,
-                                                      proto::kSubprotocol)));
+      co_return failed(
+          P2PError::protocol(fmt::format("relay {} did not select subprotocol {}", cfg_.url, proto::kSubprotocol)));
     }
   }
   ws->binary(true);
@@ -523,9 +523,9 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
     if (ec) {
       const auto& reason = ws->reason();
       if (reason.code != websocket::close_code::none) {
-        co_return fail(P2PError::authentication_failed(
-            fmt::format("relay {} closed the handshake: {}", cfg_.url,
-                        std::string_view(reason.reason.data(), reason.reason.size()))));
+        co_return fail(
+            P2PError::authentication_failed(fmt::format("relay {} closed the handshake: {}", cfg_.url,
+                                                        std::string_view(reason.reason.data(), reason.reason.size()))));
       }
       if (ec == beast::error::timeout) co_return fail(P2PError::timeout(cfg_.connect_timeout));
       co_return fail(P2PError::connection_failed(fmt::format("relay {} handshake: {}", cfg_.url, describe(ec))));
@@ -555,7 +555,8 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
     auto [wec, wn] = co_await ws->async_write(asio::buffer(out), kUse);
     (void)wn;
     if (closed_) co_return P2PResult<void>{};
-    if (wec) co_return failed(P2PError::connection_failed(fmt::format("relay {} handshake: {}", cfg_.url, describe(wec))));
+    if (wec)
+      co_return failed(P2PError::connection_failed(fmt::format("relay {} handshake: {}", cfg_.url, describe(wec))));
   }
   {
     auto f = co_await read_frame();
@@ -646,9 +647,9 @@ P2PResult<std::shared_ptr<Client>> Client::create(asio::any_io_executor ex, Clie
   auto tls = make_tls(*url, config.tls_ca_file);
   if (!tls) return std::unexpected(tls.error());
   if (config.send_queue_bytes_max < kFrameSizeDefault) {
-    return fail(P2PError::invalid_configuration(
-        fmt::format("relay client: send_queue_bytes_max {} is below one frame ({})", config.send_queue_bytes_max,
-                    kFrameSizeDefault)));
+    return fail(
+        P2PError::invalid_configuration(fmt::format("relay client: send_queue_bytes_max {} is below one frame ({})",
+                                                    config.send_queue_bytes_max, kFrameSizeDefault)));
   }
   if (config.connect_timeout <= Duration::zero() || config.ping_interval <= Duration::zero() ||
       config.pong_timeout <= Duration::zero() || config.backoff_initial <= Duration::zero() ||
@@ -737,7 +738,8 @@ asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std
   env::AsioEnv env(ex);
   tcp::resolver resolver(ex);
   auto [rec, results] = co_await resolver.async_resolve(u->host, std::to_string(u->port), kUse);
-  if (rec) co_return fail(P2PError::network(fmt::format("relay probe: cannot resolve '{}': {}", u->host, describe(rec))));
+  if (rec)
+    co_return fail(P2PError::network(fmt::format("relay probe: cannot resolve '{}': {}", u->host, describe(rec))));
   beast::tcp_stream stream(ex);
   stream.expires_after(timeout);
   auto [cec, ep] = co_await stream.async_connect(results, kUse);
@@ -750,7 +752,8 @@ asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std
   }
   beast::ssl_stream<beast::tcp_stream> s(std::move(stream), **tls);
   if (!u->ipv6_literal && u->host.find_first_not_of("0123456789.") != std::string::npos) {
-    SSL_ctrl(s.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(u->host.c_str()));
+    SSL_ctrl(s.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(u->host.c_str()));
   }
   s.set_verify_callback(asio::ssl::host_name_verification(u->host));
   auto [tec] = co_await s.async_handshake(asio::ssl::stream_base::client, kUse);

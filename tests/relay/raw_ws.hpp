@@ -28,9 +28,9 @@ struct WsFrame {
 
 /// HttpAnswer is a parsed HTTP response.
 struct HttpAnswer {
-  int status = 0;       ///< status code, 0 when none arrived
-  std::string head;     ///< status line and headers
-  std::string body;     ///< body (Content-Length bytes)
+  int status = 0;    ///< status code, 0 when none arrived
+  std::string head;  ///< status line and headers
+  std::string body;  ///< body (Content-Length bytes)
   /// header returns a header's value ("" when absent); the name is matched case-insensitively.
   [[nodiscard]] std::string header(std::string_view name) const;
 };

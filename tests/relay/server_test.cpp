@@ -9,11 +9,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
-#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -186,9 +186,7 @@ class RelayIntegration : public ::testing::Test {
     ASSERT_TRUE(r) << r.error().message();
   }
 
-  std::size_t received_count(const std::string& name) {
-    return received_[name].size();
-  }
+  std::size_t received_count(const std::string& name) { return received_[name].size(); }
 
   IoThread server_io_;
   IoThread client_io_;
@@ -220,8 +218,10 @@ TEST_F(RelayIntegration, TwoClientsExchangeDatagramsBothWaysBatched) {
   const auto idb = test_node_id("b");
   constexpr int kN = 200;
   client_io_.call([&] {
-    for (int i = 0; i < kN; ++i) EXPECT_TRUE(a->send(idb, pattern(1200 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i))));
-    for (int i = 0; i < kN / 2; ++i) EXPECT_TRUE(b->send(ida, pattern(1452 - static_cast<std::size_t>(i), static_cast<std::uint32_t>(i + 1000))));
+    for (int i = 0; i < kN; ++i)
+      EXPECT_TRUE(a->send(idb, pattern(1200 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i))));
+    for (int i = 0; i < kN / 2; ++i)
+      EXPECT_TRUE(b->send(ida, pattern(1452 - static_cast<std::size_t>(i), static_cast<std::uint32_t>(i + 1000))));
     return 0;
   });
   ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == kN && received_["a"].size() == kN / 2; }))
@@ -275,7 +275,8 @@ TEST_F(RelayIntegration, WrongHostIsRefused) {
   auto f = proto::decode(c->payload, 65536);
   ASSERT_TRUE(f);
   // Signed for another relay's Host: a relay forwarding someone else's challenge.
-  auto auth = proto::make_auth(test_secret_key("a"), "other-relay.example", std::get<proto::ServerChallenge>(*f).challenge);
+  auto auth =
+      proto::make_auth(test_secret_key("a"), "other-relay.example", std::get<proto::ServerChallenge>(*f).challenge);
   Bytes out;
   proto::encode(out, *auth);
   ASSERT_TRUE(raw->send_frame(2, out));
@@ -380,13 +381,15 @@ TEST_F(RelayIntegration, QueueLimitDropsWhenTheDestinationDoesNotRead) {
   ASSERT_TRUE(sink->authenticate(test_secret_key("sink"), "127.0.0.1"));
   auto a = make_client("a");
   wait_connected(a);
-  const bool dropped = events_.wait([&] {
-    client_io_.call([&] {
-      for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
-      return 0;
-    });
-    return stats().drops_queue_full > 0;
-  }, 20s);
+  const bool dropped = events_.wait(
+      [&] {
+        client_io_.call([&] {
+          for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
+          return 0;
+        });
+        return stats().drops_queue_full > 0;
+      },
+      20s);
   EXPECT_TRUE(dropped);
 }
 
@@ -608,8 +611,9 @@ TEST_F(RelayIntegration, ThroughputBetweenTwoClients) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double mib = static_cast<double>(bytes_received_.load()) / (1024.0 * 1024.0);
   const auto s = stats();
-  std::printf("relay: %zu x %zu-byte datagrams: %.1f MiB delivered in %.2f s = %.0f MiB/s (%llu dropped at the relay)\n",
-              kCount, kSize, mib, secs, mib / secs, static_cast<unsigned long long>(s.drops_queue_full));
+  std::printf(
+      "relay: %zu x %zu-byte datagrams: %.1f MiB delivered in %.2f s = %.0f MiB/s (%llu dropped at the relay)\n",
+      kCount, kSize, mib, secs, mib / secs, static_cast<unsigned long long>(s.drops_queue_full));
   EXPECT_GT(mib / secs, 20.0);
   EXPECT_GT(datagrams_received_.load(), kCount / 2);
 }
@@ -778,7 +782,8 @@ TEST_F(RelayIntegration, TrustedForwardedForSetsTheObservedAddressAndThePerIpKey
   start_server(cfg);
   auto one = RawWs::connect(port_, 5000ms);
   ASSERT_TRUE(one);
-  ASSERT_TRUE(one->authenticate(test_secret_key("one"), "127.0.0.1", false, "X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n"));
+  ASSERT_TRUE(
+      one->authenticate(test_secret_key("one"), "127.0.0.1", false, "X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n"));
   auto w = proto::decode(one->welcome, 65536);
   ASSERT_TRUE(w);
   EXPECT_EQ(std::get<proto::ServerWelcome>(*w).observed.ip_string(), "203.0.113.7");

@@ -74,22 +74,22 @@ struct RelayServerConfig {
 
 /// RelayServerStats is a snapshot of the server's counters (the /metrics page shows the same).
 struct RelayServerStats {
-  std::uint64_t clients = 0;                ///< authenticated clients connected now
-  std::uint64_t handshakes = 0;             ///< connections not yet authenticated
-  std::uint64_t accepted_total = 0;         ///< clients that completed the handshake
-  std::uint64_t handshake_failures = 0;     ///< handshakes refused (bad signature, timeout, protocol)
-  std::uint64_t refused_per_ip = 0;         ///< connections refused by clients_per_ip_max
-  std::uint64_t refused_capacity = 0;       ///< connections refused by clients_max
-  std::uint64_t frames_received = 0;        ///< protocol frames received from clients
-  std::uint64_t datagrams_forwarded = 0;    ///< datagrams queued to their destination
-  std::uint64_t bytes_forwarded = 0;        ///< datagram bytes queued to their destination
-  std::uint64_t drops_no_peer = 0;          ///< datagrams to a node id that is not connected
-  std::uint64_t drops_rate_limited = 0;     ///< datagrams over the sender's rate
-  std::uint64_t drops_queue_full = 0;       ///< datagrams over the destination's queue
-  std::uint64_t drops_malformed = 0;        ///< frames that did not parse (the client is closed)
-  std::uint64_t peer_gone_sent = 0;         ///< peer-gone frames sent
-  std::uint64_t http_requests = 0;          ///< plain HTTP requests served (/healthz, /metrics, ...)
-  std::uint64_t frames_unknown = 0;         ///< frames of an unknown type (ignored)
+  std::uint64_t clients = 0;              ///< authenticated clients connected now
+  std::uint64_t handshakes = 0;           ///< connections not yet authenticated
+  std::uint64_t accepted_total = 0;       ///< clients that completed the handshake
+  std::uint64_t handshake_failures = 0;   ///< handshakes refused (bad signature, timeout, protocol)
+  std::uint64_t refused_per_ip = 0;       ///< connections refused by clients_per_ip_max
+  std::uint64_t refused_capacity = 0;     ///< connections refused by clients_max
+  std::uint64_t frames_received = 0;      ///< protocol frames received from clients
+  std::uint64_t datagrams_forwarded = 0;  ///< datagrams queued to their destination
+  std::uint64_t bytes_forwarded = 0;      ///< datagram bytes queued to their destination
+  std::uint64_t drops_no_peer = 0;        ///< datagrams to a node id that is not connected
+  std::uint64_t drops_rate_limited = 0;   ///< datagrams over the sender's rate
+  std::uint64_t drops_queue_full = 0;     ///< datagrams over the destination's queue
+  std::uint64_t drops_malformed = 0;      ///< frames that did not parse (the client is closed)
+  std::uint64_t peer_gone_sent = 0;       ///< peer-gone frames sent
+  std::uint64_t http_requests = 0;        ///< plain HTTP requests served (/healthz, /metrics, ...)
+  std::uint64_t frames_unknown = 0;       ///< frames of an unknown type (ignored)
 
   /// operator== compares every counter.
   friend bool operator==(const RelayServerStats&, const RelayServerStats&) = default;
