@@ -62,7 +62,8 @@ P2PResult<std::optional<asio::ssl::context>> make_tls(const RelayUrl& url, const
   if (ca) {
     std::error_code fec;
     if (!std::filesystem::is_regular_file(*ca, fec)) {
-      return fail(P2PError::invalid_configuration(fmt::format("relay: TLS CA file '{}' is missing or unreadable", *ca)));
+      return fail(
+          P2PError::invalid_configuration(fmt::format("relay: TLS CA file '{}' is missing or unreadable", *ca)));
     }
     ctx->load_verify_file(*ca, ec);
     if (ec) {
@@ -76,8 +77,6 @@ P2PResult<std::optional<asio::ssl::context>> make_tls(const RelayUrl& url, const
 }
 
 }  // namespace
-
-struct Client::State {};
 
 // ClientImpl is the Client (the public class is its interface).
 class ClientImpl final : public Client {
@@ -185,6 +184,7 @@ class ClientImpl final : public Client {
   std::optional<SocketAddr> observed_addr() const noexcept { return observed_; }
   std::optional<P2PError> last_error() const { return last_error_; }
   ClientStats stats() const noexcept { return stats_; }
+  std::size_t queued_bytes() const noexcept { return queued_; }
 
  private:
   struct QueuedFrame {
@@ -303,6 +303,7 @@ class ClientImpl final : public Client {
   std::vector<env::AsioEnv::Timer*> waiters_;
   std::unordered_map<RawId, NodeId, proto::RawIdHash> ids_;
   TimePoint last_rx_{};
+  TimePoint last_tx_{};
   std::uint32_t failures_ = 0;
   std::optional<proto::Restarting> restarting_;
   std::optional<P2PError> session_error_;
@@ -355,7 +356,6 @@ P2PResult<void> ClientImpl::handle_frame(ByteView msg) {
   return {};
 }
 
-
 template <class NextLayer>
 asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
                                              std::shared_ptr<websocket::stream<NextLayer>> ws,
@@ -371,6 +371,7 @@ asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
     // A writer of an ended session must not touch the next session's state.
     if (generation != generation_) co_return;
     if (ec) break;
+    last_tx_ = env_.now();
     if (f.datagrams > 0) {
       stats_.frames_sent++;
       stats_.datagrams_sent += f.datagrams;
@@ -384,7 +385,9 @@ asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
 asio::awaitable<void> ClientImpl::ping_loop(std::shared_ptr<ClientImpl> self, std::uint64_t generation) {
   (void)self;
   while (!closed_ && generation == generation_ && state_ == ClientState::connected) {
-    const auto at = last_rx_ + cfg_.ping_interval;
+    // Quiet either way: the server closes a session it hears nothing from, even one that only
+    // receives.
+    const auto at = std::min(last_rx_, last_tx_) + cfg_.ping_interval;
     if (env_.now() >= at) {
       auto r = co_await ping();
       if (closed_ || generation != generation_) co_return;
@@ -395,8 +398,9 @@ asio::awaitable<void> ClientImpl::ping_loop(std::shared_ptr<ClientImpl> self, st
         co_return;
       }
       if (!r) co_return;
-      // An answered ping counts as traffic: wait a full interval again.
+      // An answered ping is traffic both ways: wait a full interval again.
       last_rx_ = env_.now();
+      last_tx_ = last_rx_;
       continue;
     }
     auto w = co_await ping_timer_.wait_until(at);
@@ -451,8 +455,8 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
   auto [rec, results] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), kUse);
   if (closed_) co_return P2PResult<void>{};
   if (rec) {
-    co_return failed(
-        P2PError::connection_failed(fmt::format("relay {}: cannot resolve '{}': {}", cfg_.url, url_.host, describe(rec))));
+    co_return failed(P2PError::connection_failed(
+        fmt::format("relay {}: cannot resolve '{}': {}", cfg_.url, url_.host, describe(rec))));
   }
   lowest.expires_after(remaining());
   {
@@ -506,8 +510,8 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
     }
     const auto sub = res[http::field::sec_websocket_protocol];
     if (std::string_view(sub.data(), sub.size()) != proto::kSubprotocol) {
-      co_return failed(P2PError::protocol(fmt::format("relay {} did not select subprotocol {}", cfg_.url,
-                                                      proto::kSubprotocol)));
+      co_return failed(
+          P2PError::protocol(fmt::format("relay {} did not select subprotocol {}", cfg_.url, proto::kSubprotocol)));
     }
   }
   ws->binary(true);
@@ -519,9 +523,9 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
     if (ec) {
       const auto& reason = ws->reason();
       if (reason.code != websocket::close_code::none) {
-        co_return fail(P2PError::authentication_failed(
-            fmt::format("relay {} closed the handshake: {}", cfg_.url,
-                        std::string_view(reason.reason.data(), reason.reason.size()))));
+        co_return fail(
+            P2PError::authentication_failed(fmt::format("relay {} closed the handshake: {}", cfg_.url,
+                                                        std::string_view(reason.reason.data(), reason.reason.size()))));
       }
       if (ec == beast::error::timeout) co_return fail(P2PError::timeout(cfg_.connect_timeout));
       co_return fail(P2PError::connection_failed(fmt::format("relay {} handshake: {}", cfg_.url, describe(ec))));
@@ -551,7 +555,8 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
     auto [wec, wn] = co_await ws->async_write(asio::buffer(out), kUse);
     (void)wn;
     if (closed_) co_return P2PResult<void>{};
-    if (wec) co_return failed(P2PError::connection_failed(fmt::format("relay {} handshake: {}", cfg_.url, describe(wec))));
+    if (wec)
+      co_return failed(P2PError::connection_failed(fmt::format("relay {} handshake: {}", cfg_.url, describe(wec))));
   }
   {
     auto f = co_await read_frame();
@@ -577,6 +582,7 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
   failures_ = 0;
   restart_until_.reset();
   last_rx_ = env_.now();
+  last_tx_ = last_rx_;
   start_writer_ = [this, self, ws, gen] { spawn_logged(ex_, write_loop(self, ws, gen), "relay client writer"); };
   set_state(ClientState::connected, std::nullopt);
   kick();
@@ -641,9 +647,9 @@ P2PResult<std::shared_ptr<Client>> Client::create(asio::any_io_executor ex, Clie
   auto tls = make_tls(*url, config.tls_ca_file);
   if (!tls) return std::unexpected(tls.error());
   if (config.send_queue_bytes_max < kFrameSizeDefault) {
-    return fail(P2PError::invalid_configuration(
-        fmt::format("relay client: send_queue_bytes_max {} is below one frame ({})", config.send_queue_bytes_max,
-                    kFrameSizeDefault)));
+    return fail(
+        P2PError::invalid_configuration(fmt::format("relay client: send_queue_bytes_max {} is below one frame ({})",
+                                                    config.send_queue_bytes_max, kFrameSizeDefault)));
   }
   if (config.connect_timeout <= Duration::zero() || config.ping_interval <= Duration::zero() ||
       config.pong_timeout <= Duration::zero() || config.backoff_initial <= Duration::zero() ||
@@ -681,6 +687,7 @@ std::optional<Duration> Client::rtt() const noexcept { return impl(this).rtt(); 
 std::optional<SocketAddr> Client::observed_addr() const noexcept { return impl(this).observed_addr(); }
 std::optional<P2PError> Client::last_error() const { return impl(this).last_error(); }
 ClientStats Client::stats() const noexcept { return impl(this).stats(); }
+std::size_t Client::queued_bytes() const noexcept { return impl(this).queued_bytes(); }
 
 // --- probe_latency ---
 
@@ -731,7 +738,8 @@ asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std
   env::AsioEnv env(ex);
   tcp::resolver resolver(ex);
   auto [rec, results] = co_await resolver.async_resolve(u->host, std::to_string(u->port), kUse);
-  if (rec) co_return fail(P2PError::network(fmt::format("relay probe: cannot resolve '{}': {}", u->host, describe(rec))));
+  if (rec)
+    co_return fail(P2PError::network(fmt::format("relay probe: cannot resolve '{}': {}", u->host, describe(rec))));
   beast::tcp_stream stream(ex);
   stream.expires_after(timeout);
   auto [cec, ep] = co_await stream.async_connect(results, kUse);
@@ -744,7 +752,8 @@ asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std
   }
   beast::ssl_stream<beast::tcp_stream> s(std::move(stream), **tls);
   if (!u->ipv6_literal && u->host.find_first_not_of("0123456789.") != std::string::npos) {
-    SSL_ctrl(s.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(u->host.c_str()));
+    SSL_ctrl(s.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(u->host.c_str()));
   }
   s.set_verify_callback(asio::ssl::host_name_verification(u->host));
   auto [tec] = co_await s.async_handshake(asio::ssl::stream_base::client, kUse);

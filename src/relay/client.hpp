@@ -133,6 +133,9 @@ class Client : public std::enable_shared_from_this<Client> {
   [[nodiscard]] std::optional<P2PError> last_error() const;
   /// stats returns the counters.
   [[nodiscard]] ClientStats stats() const noexcept;
+  /// queued_bytes returns the datagram bytes queued and not yet written (at most
+  /// send_queue_bytes_max): a sender can pace itself on it instead of meeting refusals.
+  [[nodiscard]] std::size_t queued_bytes() const noexcept;
 
   /// kDatagramSizeMax is the largest datagram the protocol carries.
   static constexpr std::size_t kDatagramSizeMax = 65'535;

@@ -52,16 +52,26 @@ void put_array(Bytes& out, const std::array<std::uint8_t, N>& a) {
 
 std::string_view type_name(FrameType t) noexcept {
   switch (t) {
-    case FrameType::server_challenge: return "ServerChallenge";
-    case FrameType::client_auth: return "ClientAuth";
-    case FrameType::server_welcome: return "ServerWelcome";
-    case FrameType::send_packet: return "SendPacket";
-    case FrameType::recv_packet: return "RecvPacket";
-    case FrameType::ping: return "Ping";
-    case FrameType::pong: return "Pong";
-    case FrameType::peer_gone: return "PeerGone";
-    case FrameType::health: return "Health";
-    case FrameType::restarting: return "Restarting";
+    case FrameType::server_challenge:
+      return "ServerChallenge";
+    case FrameType::client_auth:
+      return "ClientAuth";
+    case FrameType::server_welcome:
+      return "ServerWelcome";
+    case FrameType::send_packet:
+      return "SendPacket";
+    case FrameType::recv_packet:
+      return "RecvPacket";
+    case FrameType::ping:
+      return "Ping";
+    case FrameType::pong:
+      return "Pong";
+    case FrameType::peer_gone:
+      return "PeerGone";
+    case FrameType::health:
+      return "Health";
+    case FrameType::restarting:
+      return "Restarting";
   }
   return "?";
 }
@@ -77,8 +87,8 @@ P2PResult<void> fixed_size(FrameType t, ByteView m, std::size_t body) {
 
 P2PResult<Packets> decode_packets(FrameType t, ByteView m) {
   if (m.size() < kPacketHeaderSize) {
-    return malformed(fmt::format("truncated {}: {} bytes, the header needs {}", type_name(t), m.size(),
-                                 kPacketHeaderSize));
+    return malformed(
+        fmt::format("truncated {}: {} bytes, the header needs {}", type_name(t), m.size(), kPacketHeaderSize));
   }
   if (m.size() == kPacketHeaderSize) return malformed(fmt::format("empty {}: no datagram", type_name(t)));
   std::size_t off = kPacketHeaderSize;
@@ -176,7 +186,8 @@ P2PResult<Frame> decode(ByteView m, std::size_t frame_size_max) {
     case FrameType::health: {
       if (m.size() < 2) return malformed("truncated Health: no status");
       if (m.size() - 2 > kHealthMessageSizeMax) {
-        return malformed(fmt::format("Health: message of {} bytes exceeds max {}", m.size() - 2, kHealthMessageSizeMax));
+        return malformed(
+            fmt::format("Health: message of {} bytes exceeds max {}", m.size() - 2, kHealthMessageSizeMax));
       }
       return Health{u8_at(m, 1), to_string(m.subspan(2))};
     }

@@ -90,7 +90,7 @@ struct ServerChallenge {
 
 /// ClientAuth answers the challenge.
 struct ClientAuth {
-  RawId node_id{};       ///< the claimed node id
+  RawId node_id{};        ///< the claimed node id
   Signature signature{};  ///< ed25519 signature of auth_message()
   /// operator== compares every field.
   friend bool operator==(const ClientAuth&, const ClientAuth&) = default;
@@ -98,7 +98,7 @@ struct ClientAuth {
 
 /// ServerWelcome ends a successful handshake.
 struct ServerWelcome {
-  SocketAddr observed;                ///< the client's address as the server saw it
+  SocketAddr observed;                 ///< the client's address as the server saw it
   std::uint32_t ping_interval_ms = 0;  ///< suggested ping interval
   std::uint32_t frame_size_max = 0;    ///< the server's frame size limit
   /// operator== compares every field.
@@ -136,7 +136,7 @@ struct Pong {
 
 /// PeerGone reports that a destination is not (or no longer) connected.
 struct PeerGone {
-  RawId node_id{};         ///< the peer
+  RawId node_id{};          ///< the peer
   std::uint8_t reason = 0;  ///< 0 not connected, 1 disconnected
   /// operator== compares every field.
   friend bool operator==(const PeerGone&, const PeerGone&) = default;

@@ -226,8 +226,7 @@ class Session final : public Peer, public std::enable_shared_from_this<Session<N
     if (closing_) return false;
     const auto& limits = s_->config.limits;
     if (queued_ + records.size() + proto::kPacketHeaderSize > limits.client_queue_bytes_max) return false;
-    if (!append_to_last_ || last_src_ != src ||
-        frames_.back().size() + records.size() > limits.frame_size_max) {
+    if (!append_to_last_ || last_src_ != src || frames_.back().size() + records.size() > limits.frame_size_max) {
       frames_.push_back(take_buffer());
       proto::begin_packets(frames_.back(), proto::FrameType::recv_packet, src);
       queued_ += proto::kPacketHeaderSize;
@@ -425,8 +424,8 @@ bool Session<NextLayer>::authenticate(ByteView msg) {
   } else {
     s_->clients.emplace(id, this);
   }
-  ws_.set_option(websocket::stream_base::timeout{s_->config.limits.handshake_timeout, s_->config.limits.idle_timeout,
-                                                 false});
+  ws_.set_option(
+      websocket::stream_base::timeout{s_->config.limits.handshake_timeout, s_->config.limits.idle_timeout, false});
   proto::ServerWelcome w{observed_, kPingIntervalMs, static_cast<std::uint32_t>(s_->config.limits.frame_size_max)};
   enqueue_frame(w);
   logger().debug("relay: {} authenticated from {}", id_text(), observed_);
@@ -662,6 +661,8 @@ template <class Stream>
 asio::awaitable<void> serve_stream(StatePtr s, Stream stream, std::list<Conn>::iterator conn, SocketAddr peer_addr,
                                    TimePoint deadline, bool& counted_handshake) {
   const auto& limits = s->config.limits;
+  // The caller's stream was moved into this one.
+  conn->lowest = &beast::get_lowest_layer(stream);
   for (;;) {
     std::optional<http::request<http::empty_body>> upgrade;
     {

@@ -20,8 +20,7 @@ std::unexpected<P2PError> bad(std::string_view url, std::string_view why) {
 
 bool is_host_char(char c) noexcept {
   const auto u = static_cast<unsigned char>(c);
-  return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '-' || c == '.' ||
-         c == '_';
+  return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_';
 }
 
 }  // namespace
@@ -67,7 +66,8 @@ P2PResult<RelayUrl> parse_relay_url(std::string_view url) {
       has_port = true;
     }
     if (host.empty()) return bad(url, "empty host");
-    if (!std::ranges::all_of(host, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.'; })) {
+    if (!std::ranges::all_of(
+            host, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.'; })) {
       return bad(url, "bad IPv6 address");
     }
   } else {

@@ -14,9 +14,9 @@ namespace moosicbox::p2p::relay {
 
 /// RelayUrl is a parsed "http[s]://host[:port][/path]" (the path is ignored).
 struct RelayUrl {
-  bool tls = false;         ///< https (wss) rather than http (ws)
-  std::string host;         ///< host name or IP address, without IPv6 brackets
-  std::uint16_t port = 0;   ///< the explicit port, else 80 / 443
+  bool tls = false;           ///< https (wss) rather than http (ws)
+  std::string host;           ///< host name or IP address, without IPv6 brackets
+  std::uint16_t port = 0;     ///< the explicit port, else 80 / 443
   bool ipv6_literal = false;  ///< host was written as [v6 address]
   /// host_header returns the Host header value: host, bracketed for IPv6, with ":port" unless the
   /// port is the scheme's default.

@@ -21,12 +21,14 @@ std::array<std::uint8_t, N> gen_array() {
 Frame gen_frame(Bytes& storage) {
   const int kind = *rc::gen::inRange(0, 10);
   switch (kind) {
-    case 0: return ServerChallenge{*rc::gen::arbitrary<std::uint8_t>(), gen_array<kChallengeSize>()};
-    case 1: return ClientAuth{gen_array<32>(), gen_array<64>()};
+    case 0:
+      return ServerChallenge{*rc::gen::arbitrary<std::uint8_t>(), gen_array<kChallengeSize>()};
+    case 1:
+      return ClientAuth{gen_array<32>(), gen_array<64>()};
     case 2: {
       const auto port = *rc::gen::arbitrary<std::uint16_t>();
-      const auto addr = *rc::gen::arbitrary<bool>() ? SocketAddr::v4(gen_array<4>(), port)
-                                                     : SocketAddr::v6(gen_array<16>(), port);
+      const auto addr =
+          *rc::gen::arbitrary<bool>() ? SocketAddr::v4(gen_array<4>(), port) : SocketAddr::v6(gen_array<16>(), port);
       return ServerWelcome{addr, *rc::gen::arbitrary<std::uint32_t>(), *rc::gen::arbitrary<std::uint32_t>()};
     }
     case 3:
@@ -41,12 +43,16 @@ Frame gen_frame(Bytes& storage) {
       if (kind == 3) return SendPacket{p};
       return RecvPacket{p};
     }
-    case 5: return Ping{gen_array<8>()};
-    case 6: return Pong{gen_array<8>()};
-    case 7: return PeerGone{gen_array<32>(), *rc::gen::inRange<std::uint8_t>(0, 2)};
-    case 8: return Health{*rc::gen::arbitrary<std::uint8_t>(),
-                          *rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(0, 256),
-                                                           rc::gen::arbitrary<char>())};
+    case 5:
+      return Ping{gen_array<8>()};
+    case 6:
+      return Pong{gen_array<8>()};
+    case 7:
+      return PeerGone{gen_array<32>(), *rc::gen::inRange<std::uint8_t>(0, 2)};
+    case 8:
+      return Health{
+          *rc::gen::arbitrary<std::uint8_t>(),
+          *rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(0, 256), rc::gen::arbitrary<char>())};
     default:
       return Restarting{*rc::gen::arbitrary<std::uint32_t>(), *rc::gen::arbitrary<std::uint32_t>()};
   }
@@ -68,8 +74,9 @@ RC_GTEST_PROP(RelayProtocolProp, DecodeOfEncodeIsIdentity, ()) {
 RC_GTEST_PROP(RelayProtocolProp, ArbitraryBytesNeverCrashTheDecoder, (const std::vector<std::uint8_t>& raw)) {
   Bytes b(raw.size());
   std::transform(raw.begin(), raw.end(), b.begin(), [](std::uint8_t v) { return std::byte{v}; });
-  if (!b.empty()) b[0] = std::byte{*rc::gen::elementOf(std::vector<std::uint8_t>{0x01, 0x02, 0x03, 0x10, 0x11, 0x20,
-                                                                                0x21, 0x30, 0x31, 0x32, 0x99})};
+  if (!b.empty())
+    b[0] = std::byte{*rc::gen::elementOf(
+        std::vector<std::uint8_t>{0x01, 0x02, 0x03, 0x10, 0x11, 0x20, 0x21, 0x30, 0x31, 0x32, 0x99})};
   auto d = decode(b, 1024);
   if (!d) {
     RC_ASSERT(d.error().code() == P2PErrc::protocol_error);

@@ -21,7 +21,8 @@ namespace moosicbox::p2p::relay::test {
 
 std::uint16_t WsFrame::close_code() const {
   if (payload.size() < 2) return 0;
-  return static_cast<std::uint16_t>((std::to_integer<unsigned>(payload[0]) << 8) | std::to_integer<unsigned>(payload[1]));
+  return static_cast<std::uint16_t>((std::to_integer<unsigned>(payload[0]) << 8) |
+                                    std::to_integer<unsigned>(payload[1]));
 }
 
 std::string WsFrame::close_reason() const {
@@ -120,11 +121,12 @@ HttpAnswer RawWs::request(std::string_view target, std::string_view extra_header
   return a;
 }
 
-HttpAnswer RawWs::upgrade(std::string_view host, std::string_view subprotocol) {
-  send_raw(fmt::format(
-      "GET /relay HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
-      host, subprotocol));
+HttpAnswer RawWs::upgrade(std::string_view host, std::string_view subprotocol, std::string_view extra_headers) {
+  send_raw(
+      fmt::format("GET /relay HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: "
+                  "{}\r\n{}\r\n",
+                  host, subprotocol, extra_headers));
   auto a = parse_head(read_head());
   const auto len = std::atoi(a.header("Content-Length").c_str());
   if (a.status != 101 && len > 0) {
@@ -151,7 +153,8 @@ bool RawWs::send_frame(std::uint8_t opcode, ByteView payload) {
   const char mask[4] = {0x11, 0x22, 0x33, 0x44};
   out.append(mask, 4);
   for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(static_cast<char>(std::to_integer<unsigned char>(payload[i]) ^ static_cast<unsigned char>(mask[i % 4])));
+    out.push_back(
+        static_cast<char>(std::to_integer<unsigned char>(payload[i]) ^ static_cast<unsigned char>(mask[i % 4])));
   }
   return send_raw(out);
 }
@@ -178,8 +181,8 @@ std::optional<WsFrame> RawWs::read_frame() {
   return f;
 }
 
-bool RawWs::authenticate(const SecretKey& key, std::string_view host, bool corrupt) {
-  if (upgrade(host).status != 101) return false;
+bool RawWs::authenticate(const SecretKey& key, std::string_view host, bool corrupt, std::string_view extra_headers) {
+  if (upgrade(host, "moosicbox-p2p-relay-v1", extra_headers).status != 101) return false;
   auto c = read_frame();
   if (!c || c->opcode != 2) return false;
   auto frame = proto::decode(c->payload, 64 * 1024);
@@ -195,10 +198,10 @@ bool RawWs::authenticate(const SecretKey& key, std::string_view host, bool corru
   if (corrupt) return true;
   auto w = read_frame();
   if (!w || w->opcode != 2) return false;
-  auto welcome = proto::decode(w->payload, 64 * 1024);
-  return welcome && std::holds_alternative<proto::ServerWelcome>(*welcome);
+  welcome = w->payload;
+  auto decoded = proto::decode(welcome, 64 * 1024);
+  return decoded && std::holds_alternative<proto::ServerWelcome>(*decoded);
 }
-
 bool RawWs::eof() {
   char buf[4096];
   for (int i = 0; i < 1000; ++i) {

@@ -28,9 +28,9 @@ struct WsFrame {
 
 /// HttpAnswer is a parsed HTTP response.
 struct HttpAnswer {
-  int status = 0;       ///< status code, 0 when none arrived
-  std::string head;     ///< status line and headers
-  std::string body;     ///< body (Content-Length bytes)
+  int status = 0;    ///< status code, 0 when none arrived
+  std::string head;  ///< status line and headers
+  std::string body;  ///< body (Content-Length bytes)
   /// header returns a header's value ("" when absent); the name is matched case-insensitively.
   [[nodiscard]] std::string header(std::string_view name) const;
 };
@@ -49,14 +49,18 @@ class RawWs {
   /// request sends an HTTP request and reads the response (head and Content-Length body).
   HttpAnswer request(std::string_view target, std::string_view extra_headers = {});
   /// upgrade asks for the relay WebSocket with `subprotocol` and `host`; returns the answer.
-  HttpAnswer upgrade(std::string_view host, std::string_view subprotocol = "moosicbox-p2p-relay-v1");
+  HttpAnswer upgrade(std::string_view host, std::string_view subprotocol = "moosicbox-p2p-relay-v1",
+                     std::string_view extra_headers = {});
   /// send_frame writes one masked, final frame.
   bool send_frame(std::uint8_t opcode, ByteView payload);
   /// read_frame reads one frame; nullopt on timeout, EOF or error.
   std::optional<WsFrame> read_frame();
   /// authenticate upgrades, answers the challenge with `key` (signing over `host`) and reads the
   /// welcome; false when any step fails. `corrupt` flips a signature bit.
-  bool authenticate(const SecretKey& key, std::string_view host, bool corrupt = false);
+  bool authenticate(const SecretKey& key, std::string_view host, bool corrupt = false,
+                    std::string_view extra_headers = {});
+  /// welcome is the last ServerWelcome authenticate() read (its raw frame).
+  Bytes welcome;
   /// eof waits (bounded) for the server to close the TCP connection.
   bool eof();
   /// fd is the socket.

@@ -4,12 +4,19 @@
 // replaced session, the plain HTTP routes, restart and reconnect, hostile input, idle memory.
 // The server and the clients run on their own threads; every wait is bounded by a deadline.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <condition_variable>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -132,7 +139,9 @@ class RelayIntegration : public ::testing::Test {
     return server_io_.call([&] { return server_->stats(); });
   }
 
-  std::shared_ptr<Client> make_client(std::string_view name, ClientConfig tweak = ClientConfig(SecretKey(test_secret_key("x")), "")) {
+  std::shared_ptr<Client> make_client(std::string_view name,
+                                      ClientConfig tweak = ClientConfig(SecretKey(test_secret_key("x")), ""),
+                                      bool record = true) {
     ClientConfig cfg = std::move(tweak);
     cfg.key = test_secret_key(name);
     if (cfg.url.empty()) cfg.url = url_;
@@ -140,7 +149,10 @@ class RelayIntegration : public ::testing::Test {
       auto r = Client::create(client_io_.ex(), cfg);
       EXPECT_TRUE(r) << r.error().message();
       auto client = *r;
-      client->on_receive([this, n = std::string(name)](const NodeId& from, ByteView d) {
+      client->on_receive([this, record, n = std::string(name)](const NodeId& from, ByteView d) {
+        bytes_received_ += d.size();
+        datagrams_received_++;
+        if (!record) return;
         {
           std::lock_guard lock(events_.mutex());
           received_[n].push_back({from, Bytes(d.begin(), d.end())});
@@ -174,9 +186,7 @@ class RelayIntegration : public ::testing::Test {
     ASSERT_TRUE(r) << r.error().message();
   }
 
-  std::size_t received_count(const std::string& name) {
-    return received_[name].size();
-  }
+  std::size_t received_count(const std::string& name) { return received_[name].size(); }
 
   IoThread server_io_;
   IoThread client_io_;
@@ -185,6 +195,8 @@ class RelayIntegration : public ::testing::Test {
   std::string url_;
   std::vector<std::shared_ptr<Client>> clients_;
   Events events_;
+  std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> datagrams_received_{0};
   std::map<std::string, std::vector<Received>> received_;
   std::vector<std::pair<NodeId, PeerGoneReason>> gone_;
   std::map<std::string, std::vector<std::pair<ClientState, std::string>>> states_;
@@ -206,8 +218,10 @@ TEST_F(RelayIntegration, TwoClientsExchangeDatagramsBothWaysBatched) {
   const auto idb = test_node_id("b");
   constexpr int kN = 200;
   client_io_.call([&] {
-    for (int i = 0; i < kN; ++i) EXPECT_TRUE(a->send(idb, pattern(1200 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i))));
-    for (int i = 0; i < kN / 2; ++i) EXPECT_TRUE(b->send(ida, pattern(1452 - static_cast<std::size_t>(i), static_cast<std::uint32_t>(i + 1000))));
+    for (int i = 0; i < kN; ++i)
+      EXPECT_TRUE(a->send(idb, pattern(1200 + static_cast<std::size_t>(i), static_cast<std::uint32_t>(i))));
+    for (int i = 0; i < kN / 2; ++i)
+      EXPECT_TRUE(b->send(ida, pattern(1452 - static_cast<std::size_t>(i), static_cast<std::uint32_t>(i + 1000))));
     return 0;
   });
   ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == kN && received_["a"].size() == kN / 2; }))
@@ -261,7 +275,8 @@ TEST_F(RelayIntegration, WrongHostIsRefused) {
   auto f = proto::decode(c->payload, 65536);
   ASSERT_TRUE(f);
   // Signed for another relay's Host: a relay forwarding someone else's challenge.
-  auto auth = proto::make_auth(test_secret_key("a"), "other-relay.example", std::get<proto::ServerChallenge>(*f).challenge);
+  auto auth =
+      proto::make_auth(test_secret_key("a"), "other-relay.example", std::get<proto::ServerChallenge>(*f).challenge);
   Bytes out;
   proto::encode(out, *auth);
   ASSERT_TRUE(raw->send_frame(2, out));
@@ -366,13 +381,15 @@ TEST_F(RelayIntegration, QueueLimitDropsWhenTheDestinationDoesNotRead) {
   ASSERT_TRUE(sink->authenticate(test_secret_key("sink"), "127.0.0.1"));
   auto a = make_client("a");
   wait_connected(a);
-  const bool dropped = events_.wait([&] {
-    client_io_.call([&] {
-      for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
-      return 0;
-    });
-    return stats().drops_queue_full > 0;
-  }, 20s);
+  const bool dropped = events_.wait(
+      [&] {
+        client_io_.call([&] {
+          for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
+          return 0;
+        });
+        return stats().drops_queue_full > 0;
+      },
+      20s);
   EXPECT_TRUE(dropped);
 }
 
@@ -418,6 +435,8 @@ TEST_F(RelayIntegration, ASecondSessionReplacesTheFirst) {
   ASSERT_TRUE(close);
   EXPECT_EQ(close->opcode, 8);
   EXPECT_EQ(close->close_reason(), "replaced");
+  raw->send_frame(8, close->payload);  // complete the close handshake
+  raw.reset();
   EXPECT_TRUE(events_.wait([&] { return stats().clients == 1; }));
   EXPECT_EQ(stats().accepted_total, 2u);
 }
@@ -554,6 +573,227 @@ TEST_F(RelayIntegration, HostileFramesCannotCrashTheServer) {
   auto http = RawWs::connect(port_, 5000ms);
   ASSERT_TRUE(http);
   EXPECT_EQ(http->request("/healthz").status, 200);
+}
+
+// pump sends `count` datagrams as fast as the client's queue takes them.
+asio::awaitable<void> pump(std::shared_ptr<Client> c, NodeId to, std::size_t size, std::size_t count) {
+  const Bytes d = pattern(size, 3);
+  auto ex = co_await asio::this_coro::executor;
+  const std::size_t queue_max = ClientConfig(test_secret_key("x"), "").send_queue_bytes_max;
+  std::size_t sent = 0;
+  while (sent < count && c->state() != ClientState::closed) {
+    while (sent < count && c->queued_bytes() + size + 64 <= queue_max) {
+      if (c->send(to, d)) ++sent;
+    }
+    co_await asio::post(ex, asio::use_awaitable);
+  }
+}
+
+TEST_F(RelayIntegration, ThroughputBetweenTwoClients) {
+  RelayServerConfig cfg;
+  cfg.limits.client_queue_bytes_max = 4 * 1024 * 1024;
+  start_server(cfg);
+  auto a = make_client("a");
+  auto b = make_client("b", ClientConfig(test_secret_key("b"), ""), /*record=*/false);
+  wait_connected(a);
+  wait_connected(b);
+  constexpr std::size_t kSize = 1400;
+  constexpr std::size_t kCount = 300'000;  // about 400 MiB
+  const auto t0 = std::chrono::steady_clock::now();
+  auto done = asio::co_spawn(client_io_.ex(), pump(a, test_node_id("b"), kSize, kCount), asio::use_future);
+  ASSERT_TRUE(events_.wait(
+      [&] {
+        if (done.wait_for(0s) != std::future_status::ready) return false;
+        const auto s = stats();
+        return datagrams_received_ + s.drops_queue_full >= kCount;
+      },
+      60s));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double mib = static_cast<double>(bytes_received_.load()) / (1024.0 * 1024.0);
+  const auto s = stats();
+  std::printf(
+      "relay: %zu x %zu-byte datagrams: %.1f MiB delivered in %.2f s = %.0f MiB/s (%llu dropped at the relay)\n",
+      kCount, kSize, mib, secs, mib / secs, static_cast<unsigned long long>(s.drops_queue_full));
+  EXPECT_GT(mib / secs, 20.0);
+  EXPECT_GT(datagrams_received_.load(), kCount / 2);
+}
+
+// write_self_signed writes a self-signed P-256 certificate for localhost and 127.0.0.1 and its key.
+bool write_self_signed(const std::string& cert_path, const std::string& key_path) {
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  if (pkey == nullptr) return false;
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600);
+  X509_set_pubkey(x, pkey);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+  X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+  X509_sign(x, pkey, EVP_sha256());
+  bool ok = false;
+  if (FILE* f = std::fopen(cert_path.c_str(), "w")) {
+    ok = PEM_write_X509(f, x) == 1;
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(key_path.c_str(), "w")) {
+    ok = ok && PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+    std::fclose(f);
+  }
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return ok;
+}
+
+TEST_F(RelayIntegration, TlsRelayWithACustomCa) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("relay-tls-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto cert = (dir / "cert.pem").string();
+  const auto key = (dir / "key.pem").string();
+  ASSERT_TRUE(write_self_signed(cert, key));
+  RelayServerConfig cfg;
+  cfg.tls_cert_file = cert;
+  cfg.tls_key_file = key;
+  start_server(cfg);
+  EXPECT_TRUE(url_.starts_with("https://127.0.0.1:")) << url_;
+  ClientConfig ca(test_secret_key("a"), url_);
+  ca.tls_ca_file = cert;
+  auto a = make_client("a", ca);
+  ClientConfig cb(test_secret_key("b"), fmt::format("https://localhost:{}", port_));
+  cb.tls_ca_file = cert;
+  auto b = make_client("b", cb);
+  wait_connected(a);
+  wait_connected(b);
+  client_io_.call([&] { return a->send(test_node_id("b"), pattern(1300, 5)); });
+  ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == 1; }));
+  auto rtt = client_io_.run(probe_latency(client_io_.ex(), url_, std::chrono::seconds(5), cert));
+  ASSERT_TRUE(rtt) << rtt.error().message();
+  // Without the CA the certificate does not verify.
+  ClientConfig untrusted(test_secret_key("c"), url_);
+  untrusted.backoff_initial = 20ms;
+  untrusted.backoff_max = 50ms;
+  auto c = make_client("c", untrusted);
+  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 2; }));
+  const auto why = client_io_.call([&] { return c->last_error(); });
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->message().find("TLS"), std::string::npos) << why->message();
+  // Bad TLS configuration is refused at creation.
+  RelayServerConfig half;
+  half.tls_cert_file = cert;
+  auto bad = server_io_.call([&] { return RelayServer::create(server_io_.ex(), half).has_value(); });
+  EXPECT_FALSE(bad);
+  RelayServerConfig missing;
+  missing.tls_cert_file = (dir / "none.pem").string();
+  missing.tls_key_file = key;
+  auto err = server_io_.call([&] {
+    auto r = RelayServer::create(server_io_.ex(), missing);
+    return r ? std::string() : r.error().message();
+  });
+  EXPECT_NE(err.find("missing or unreadable"), std::string::npos) << err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(RelayIntegration, ClientBacksOffWhileTheRelayIsUnreachableAndQueuesDatagrams) {
+  // A port nothing listens on: bind, read the port, close.
+  std::uint16_t dead_port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acc(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    dead_port = acc.local_endpoint().port();
+  }
+  ClientConfig cfg(test_secret_key("lost"), fmt::format("http://127.0.0.1:{}", dead_port));
+  cfg.backoff_initial = 20ms;
+  cfg.backoff_max = 80ms;
+  auto c = make_client("lost", cfg);
+  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 3; }));
+  {
+    std::lock_guard lock(events_.mutex());
+    bool saw_waiting = false;
+    for (const auto& [s, why] : states_["lost"]) {
+      if (s == ClientState::waiting) {
+        saw_waiting = true;
+        EXPECT_FALSE(why.empty());
+      }
+    }
+    EXPECT_TRUE(saw_waiting);
+  }
+  env::AsioEnv env(client_io_.ex());
+  auto r = client_io_.run(c->wait_connected(env.now() + std::chrono::milliseconds(100)));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), P2PErrc::timeout);
+  EXPECT_NE(r.error().message().find("waiting for relay"), std::string::npos) << r.error().message();
+
+  // Datagrams sent while connecting leave once connected.
+  start_server();
+  auto b = make_client("b");
+  wait_connected(b);
+  auto a = client_io_.call([&] {
+    auto client = *Client::create(client_io_.ex(), ClientConfig(test_secret_key("a"), url_));
+    client->start();
+    EXPECT_TRUE(client->send(test_node_id("b"), pattern(1000, 9)));
+    EXPECT_EQ(client->state(), ClientState::connecting);
+    return client;
+  });
+  clients_.push_back(a);
+  ASSERT_TRUE(events_.wait([&] { return received_["b"].size() == 1; }));
+  std::lock_guard lock(events_.mutex());
+  EXPECT_EQ(received_["b"][0].bytes, pattern(1000, 9));
+}
+
+TEST_F(RelayIntegration, ClientRefusesBadConfiguration) {
+  for (const auto* url : {"ftp://127.0.0.1:1", "http://127.0.0.1:0", "127.0.0.1:80"}) {
+    auto r = client_io_.call([&] { return Client::create(client_io_.ex(), ClientConfig(test_secret_key("a"), url)); });
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error().code(), P2PErrc::invalid_configuration);
+  }
+  ClientConfig missing_ca(test_secret_key("a"), "https://127.0.0.1:1");
+  missing_ca.tls_ca_file = "/nonexistent/ca.pem";
+  auto r = client_io_.call([&] { return Client::create(client_io_.ex(), missing_ca); });
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("missing or unreadable"), std::string::npos);
+}
+
+TEST_F(RelayIntegration, IdleSessionsAreClosed) {
+  RelayServerConfig cfg;
+  cfg.limits.idle_timeout = 300ms;
+  start_server(cfg);
+  auto raw = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(raw);
+  ASSERT_TRUE(raw->authenticate(test_secret_key("idle"), "127.0.0.1"));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(raw->eof());
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_TRUE(events_.wait([&] { return stats().clients == 0; }));
+}
+
+TEST_F(RelayIntegration, TrustedForwardedForSetsTheObservedAddressAndThePerIpKey) {
+  RelayServerConfig cfg;
+  cfg.trust_forwarded_for = true;
+  cfg.limits.clients_per_ip_max = 1;
+  start_server(cfg);
+  auto one = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(one);
+  ASSERT_TRUE(
+      one->authenticate(test_secret_key("one"), "127.0.0.1", false, "X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n"));
+  auto w = proto::decode(one->welcome, 65536);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(std::get<proto::ServerWelcome>(*w).observed.ip_string(), "203.0.113.7");
+  // Another forwarded address is another client; the same one is over the limit.
+  auto two = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(two);
+  EXPECT_TRUE(two->authenticate(test_secret_key("two"), "127.0.0.1", false, "X-Forwarded-For: 2001:db8::1\r\n"));
+  auto three = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->upgrade("127.0.0.1", "moosicbox-p2p-relay-v1", "X-Forwarded-For: 203.0.113.7\r\n").status, 429);
 }
 
 std::size_t vm_rss_kb() {
