@@ -954,6 +954,8 @@ asio::awaitable<void> endpoint_close(std::shared_ptr<EndpointState> ep) {
     ep->process(c);
   }
   co_await asio::post(ep->ex, asio::use_awaitable);
+  // CONNECTION_CLOSE frames queued for relays leave before the sessions end.
+  if (ep->relay) co_await ep->relay->drain(ep->env.now() + std::chrono::milliseconds(200));
   ep->stop();
   for (auto& s : ep->sockets) s->sock.close();
 }

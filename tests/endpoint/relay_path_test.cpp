@@ -298,6 +298,34 @@ TEST(RelayPath, ATransferSurvivesARelayRestart) {
       std::chrono::seconds(90));
 }
 
+// Closing an endpoint sends its connections' CONNECTION_CLOSE through the relay before the relay
+// session ends: the peer learns at once, not after its idle timeout.
+TEST(RelayPath, ClosingAnEndpointReachesThePeerThroughTheRelay) {
+  run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto relay = start_relay(ex);
+    auto server_cfg = relayed_config("server", relay.url());
+    server_cfg.idle_timeout = 120s;  // longer than the test's bound: only the close can end it
+    auto server_ep = bind_or_fail(ex, std::move(server_cfg));
+    auto client_ep = bind_or_fail(ex, relayed_config("client", relay.url()));
+    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
+    auto listener = server_ep.listen("test/1");
+    CO_ASSERT(listener);
+    auto client = co_await client_ep.connect(server_ep.addr(), "test/1");
+    CO_ASSERT(client) << client.error().message();
+    CO_ASSERT(co_await client->send(as_bytes("bye soon")));
+    auto server = co_await listener->accept();
+    CO_ASSERT(server);
+    auto first = co_await server->recv();
+    CO_ASSERT(first);
+    co_await client_ep.close();
+    auto after = co_await server->recv();
+    CO_ASSERT(!after);
+    EXPECT_EQ(after.error().code(), P2PErrc::connection_closed) << after.error().message();
+    co_await server_ep.close();
+    co_await relay.shutdown(false);
+  });
+}
+
 TEST(RelayPath, ANodeTheRelayDoesNotKnowFailsAtOnce) {
   run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto relay = start_relay(ex);

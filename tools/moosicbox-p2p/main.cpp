@@ -435,11 +435,12 @@ int main(int argc, char** argv) {
   bench->add_flag("--json", bench_json, "Print one JSON object");
   p2p::cli::QuicBenchOptions quic_bench_opts;
   std::optional<unsigned> busy_poll_us;
-  auto* busy_opt = bench
-                       ->add_option("--busy-poll-us", busy_poll_us,
-                                    "quic, router: busy polling of both ends in microseconds, handshakes included "
-                                    "(0: off; default: the library's)")
-                       ->check(CLI::Range(0U, 1'000'000U));
+  auto* busy_opt =
+      bench
+          ->add_option("--busy-poll-us", busy_poll_us,
+                       "quic, router, relay: busy polling of both ends in microseconds, handshakes included "
+                       "(0: off; default: the library's)")
+          ->check(CLI::Range(0U, 1'000'000U));
   auto* only_opt = bench->add_option("--only", quic_bench_opts.parts,
                                      "quic: measure only these parts (comma-separated: connect, 0rtt, cold, "
                                      "rpc, msgs, bulk, rss)");
@@ -535,7 +536,11 @@ int main(int argc, char** argv) {
     if (bench_what == "sim") return p2p::cli::sim_bench(bench_json);
     if (bench_what == "quic") return p2p::cli::quic_bench(bench_json, quic_bench_opts);
     if (bench_what == "router") return p2p::cli::router_bench(bench_json, router_bench_opts);
-    if (bench_what == "relay") return p2p::cli::relay_bench(bench_json);
+    if (bench_what == "relay") {
+      p2p::cli::RelayBenchOptions relay_bench_opts;
+      if (busy_poll_us) relay_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+      return p2p::cli::relay_bench(bench_json, relay_bench_opts);
+    }
     if (bench_what == "tunnel") return p2p::cli::run_tunnel_bench(bench_json);
   }
   return 2;

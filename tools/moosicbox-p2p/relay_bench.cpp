@@ -163,6 +163,7 @@ P2PResult<RelayBenchResult> run_relay_bench(const RelayBenchOptions& options) {
   q.bulk_bytes = options.bulk_bytes;
   q.parts = "connect,rpc,bulk";
   q.relay_url = *url;
+  q.busy_poll = options.busy_poll;
   auto relayed = run_quic_bench(q);
   if (!relayed) return fail(relayed.error());
   r.relay_connect_ms = relayed->connect_ms;
@@ -172,6 +173,7 @@ P2PResult<RelayBenchResult> run_relay_bench(const RelayBenchOptions& options) {
   QuicBenchOptions d;
   d.runs = options.runs;
   d.parts = "rpc";
+  d.busy_poll = options.busy_poll;
   auto direct = run_quic_bench(d);
   if (!direct) return fail(direct.error());
   r.direct_rpc_64b_per_s = direct->rpc_64b_per_s;

@@ -5,8 +5,10 @@
 // when done.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "moosicbox/p2p/core/error.hpp"
@@ -19,6 +21,9 @@ struct RelayBenchOptions {
   int runs = 3;                                     ///< timed rpc and bulk runs (median reported)
   std::size_t bulk_bytes = std::size_t{256} << 20;  ///< bytes per bulk run
   int idle_clients = 1000;                          ///< relay sessions held for relay_rss_bytes_per_client
+  /// busy_poll, when set, replaces the endpoints' busy polling (0: off) in both the relayed and the
+  /// direct runs; unset keeps the library's defaults.
+  std::optional<std::chrono::microseconds> busy_poll;
 };
 
 /// RelayBenchResult holds the benchmark's keys; a figure not measured is NaN.

@@ -293,6 +293,21 @@ asio::awaitable<P2PResult<std::string>> RelayPaths::wait_home(TimePoint deadline
   }
 }
 
+asio::awaitable<void> RelayPaths::drain(TimePoint deadline) {
+  auto alive = alive_;
+  auto timer = env_.make_timer();
+  for (;;) {
+    if (!*alive || closed_) co_return;
+    bool pending = false;
+    for (const auto& [url, c] : clients_) {
+      pending = pending || (c->state() == relay::ClientState::connected && c->queued_bytes() > 0);
+    }
+    if (!pending || env_.now() >= deadline) co_return;
+    // Writes complete within a round trip to the relay; look again shortly.
+    (void)co_await timer.wait_until(std::min(deadline, env_.now() + std::chrono::milliseconds(1)));
+  }
+}
+
 void RelayPaths::close() {
   if (closed_) return;
   closed_ = true;

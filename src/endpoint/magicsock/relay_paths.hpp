@@ -78,6 +78,9 @@ class RelayPaths {
   void start();
   /// close ends every relay session.
   void close();
+  /// drain waits (until `deadline` at the latest) for the sessions to write what they queued, so
+  /// the last packets of closing connections leave before close().
+  asio::awaitable<void> drain(TimePoint deadline);
 
   /// peer returns the virtual address of `node`, creating it; `relay_url`, when set, is where the
   /// node is homed (used until the node is heard through another relay). Errors: no_route (no
