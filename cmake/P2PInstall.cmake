@@ -48,7 +48,7 @@ install(FILES ${PROJECT_BINARY_DIR}/moosicbox_p2p-config-version.cmake DESTINATI
 # archives are listed in dependency order (highest first).
 if(BUILD_SHARED_LIBS)
   set(P2P_PC_LIBS " -lmoosicbox_p2p")
-  set(P2P_PC_PRIVATE_REQUIRES "fmt libsodium libngtcp2 libngtcp2_crypto_gnutls gnutls spdlog")
+  set(P2P_PC_PRIVATE_REQUIRES "fmt libsodium libngtcp2 libngtcp2_crypto_gnutls gnutls openssl spdlog")
   set(P2P_PC_REQUIRES "fmt spdlog")
 else()
   set(P2P_PC_LIBS "")
@@ -58,7 +58,7 @@ else()
     endif()
   endforeach()
   set(P2P_PC_PRIVATE_REQUIRES "")
-  set(P2P_PC_REQUIRES "fmt libsodium libngtcp2 libngtcp2_crypto_gnutls gnutls spdlog")
+  set(P2P_PC_REQUIRES "fmt libsodium libngtcp2 libngtcp2_crypto_gnutls gnutls openssl spdlog")
 endif()
 # The .pc file locates the prefix relative to itself, so an install moved with --prefix still works.
 file(RELATIVE_PATH P2P_PC_PREFIX_FROM_PCDIR /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
