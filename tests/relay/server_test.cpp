@@ -106,6 +106,18 @@ class Events {
     }
     return true;
   }
+  // wait_unlocked is wait() for a predicate that calls into an io thread: it must not hold the
+  // mutex the io thread's callbacks take.
+  template <class Pred>
+  bool wait_unlocked(Pred pred, std::chrono::milliseconds limit = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      if (pred()) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::unique_lock lock(m_);
+      cv_.wait_for(lock, 5ms);
+    }
+  }
   std::mutex& mutex() { return m_; }
 
  private:
@@ -385,7 +397,7 @@ TEST_F(RelayIntegration, QueueLimitDropsWhenTheDestinationDoesNotRead) {
   ASSERT_TRUE(sink->authenticate(test_secret_key("sink"), "127.0.0.1"));
   auto a = make_client("a");
   wait_connected(a);
-  const bool dropped = events_.wait(
+  const bool dropped = events_.wait_unlocked(
       [&] {
         client_io_.call([&] {
           for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
@@ -506,7 +518,7 @@ TEST_F(RelayIntegration, RestartAnnouncementThenReconnectToTheNewServer) {
     return 0;
   });
   start_server(again);
-  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return a->stats().connects; }) == 2; }));
+  ASSERT_TRUE(events_.wait_unlocked([&] { return client_io_.call([&] { return a->stats().connects; }) == 2; }));
   EXPECT_EQ(client_io_.call([&] { return a->state(); }), ClientState::connected);
   EXPECT_EQ(stats().clients, 1u);
 }
@@ -703,7 +715,7 @@ TEST_F(RelayIntegration, TlsRelayWithACustomCa) {
   untrusted.backoff_initial = 20ms;
   untrusted.backoff_max = 50ms;
   auto c = make_client("c", untrusted);
-  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 2; }));
+  ASSERT_TRUE(events_.wait_unlocked([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 2; }));
   const auto why = client_io_.call([&] { return c->last_error(); });
   ASSERT_TRUE(why);
   EXPECT_NE(why->message().find("TLS"), std::string::npos) << why->message();
@@ -734,8 +746,11 @@ TEST_F(RelayIntegration, ClientBacksOffWhileTheRelayIsUnreachableAndQueuesDatagr
   ClientConfig cfg(test_secret_key("lost"), fmt::format("http://127.0.0.1:{}", dead_port));
   cfg.backoff_initial = 20ms;
   cfg.backoff_max = 80ms;
+  const auto t0 = std::chrono::steady_clock::now();
   auto c = make_client("lost", cfg);
-  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 3; }));
+  ASSERT_TRUE(events_.wait_unlocked([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 3; }));
+  // Three failures take at least two backoff delays (20 ms, then 40 ms, each -25%): no busy loop.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 40ms);
   {
     std::lock_guard lock(events_.mutex());
     bool saw_waiting = false;
