@@ -13,6 +13,8 @@ if(NOT NGTCP2_FOUND)
                       "(installs them from bookworm-backports)")
 endif()
 pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET GLOBAL gnutls>=3.7)
+# OpenSSL carries the relay's TLS (https / wss through Boost.Asio's ssl streams).
+find_package(OpenSSL 3 REQUIRED)
 
 # Boost.Asio is header-only and appears in public signatures (awaitable), so it is a public
 # dependency of every layer.

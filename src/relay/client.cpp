@@ -264,7 +264,11 @@ class ClientImpl final : public Client {
   Duration next_backoff() {
     auto base = cfg_.backoff_initial;
     for (std::uint32_t i = 0; i < failures_ && base < cfg_.backoff_max; ++i) base *= 2;
-    base = std::min(base, cfg_.backoff_max);
+    return jittered(std::min(base, cfg_.backoff_max));
+  }
+
+  // jittered returns `base` +-25%, so clients that lost the same relay do not come back in step.
+  Duration jittered(Duration base) {
     std::array<std::byte, 8> r{};
     env_.fill_random(r);
     std::uint64_t v = 0;
@@ -616,7 +620,7 @@ asio::awaitable<void> ClientImpl::run(std::shared_ptr<ClientImpl> self) {
     Duration delay{};
     if (restarting_) {
       restart_until_ = now + std::chrono::milliseconds(restarting_->try_for_ms);
-      delay = std::chrono::milliseconds(restarting_->reconnect_in_ms);
+      delay = jittered(std::chrono::milliseconds(restarting_->reconnect_in_ms));
       restarting_.reset();
     } else if (restart_until_ && now < *restart_until_) {
       delay = std::min(next_backoff(), std::max<Duration>(*restart_until_ - now, std::chrono::milliseconds(1)));

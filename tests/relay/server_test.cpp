@@ -4,10 +4,14 @@
 // replaced session, the plain HTTP routes, restart and reconnect, hostile input, idle memory.
 // The server and the clients run on their own threads; every wait is bounded by a deadline.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -101,6 +105,18 @@ class Events {
       cv_.wait_for(lock, 5ms);
     }
     return true;
+  }
+  // wait_unlocked is wait() for a predicate that calls into an io thread: it must not hold the
+  // mutex the io thread's callbacks take.
+  template <class Pred>
+  bool wait_unlocked(Pred pred, std::chrono::milliseconds limit = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      if (pred()) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::unique_lock lock(m_);
+      cv_.wait_for(lock, 5ms);
+    }
   }
   std::mutex& mutex() { return m_; }
 
@@ -381,7 +397,7 @@ TEST_F(RelayIntegration, QueueLimitDropsWhenTheDestinationDoesNotRead) {
   ASSERT_TRUE(sink->authenticate(test_secret_key("sink"), "127.0.0.1"));
   auto a = make_client("a");
   wait_connected(a);
-  const bool dropped = events_.wait(
+  const bool dropped = events_.wait_unlocked(
       [&] {
         client_io_.call([&] {
           for (int i = 0; i < 500; ++i) a->send(test_node_id("sink"), pattern(1400, 2));
@@ -502,7 +518,7 @@ TEST_F(RelayIntegration, RestartAnnouncementThenReconnectToTheNewServer) {
     return 0;
   });
   start_server(again);
-  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return a->stats().connects; }) == 2; }));
+  ASSERT_TRUE(events_.wait_unlocked([&] { return client_io_.call([&] { return a->stats().connects; }) == 2; }));
   EXPECT_EQ(client_io_.call([&] { return a->state(); }), ClientState::connected);
   EXPECT_EQ(stats().clients, 1u);
 }
@@ -568,6 +584,25 @@ TEST_F(RelayIntegration, HostileFramesCannotCrashTheServer) {
   auto empty_close = empty->read_frame();
   ASSERT_TRUE(empty_close);
   EXPECT_EQ(empty_close->opcode, 8);
+
+  // Random frames of every type on fresh sessions: each is ignored, answered or closes its session.
+  std::uint32_t x = 12345;
+  const auto next = [&x] {
+    x = x * 1103515245u + 12345u;
+    return x >> 8;
+  };
+  const std::uint8_t types[] = {0x01, 0x02, 0x03, 0x10, 0x11, 0x20, 0x21, 0x30, 0x31, 0x32, 0x55};
+  for (int round = 0; round < 30; ++round) {
+    auto fuzz = RawWs::connect(port_, 2000ms);
+    ASSERT_TRUE(fuzz);
+    ASSERT_TRUE(fuzz->authenticate(test_secret_key(fmt::format("fuzz-{}", round)), "127.0.0.1"));
+    for (int i = 0; i < 20; ++i) {
+      Bytes m(next() % 300);
+      for (auto& b : m) b = std::byte(static_cast<std::uint8_t>(next()));
+      if (!m.empty()) m[0] = std::byte{types[next() % std::size(types)]};
+      if (!fuzz->send_frame(2, m)) break;
+    }
+  }
 
   // Still serving.
   auto http = RawWs::connect(port_, 5000ms);
@@ -680,7 +715,7 @@ TEST_F(RelayIntegration, TlsRelayWithACustomCa) {
   untrusted.backoff_initial = 20ms;
   untrusted.backoff_max = 50ms;
   auto c = make_client("c", untrusted);
-  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 2; }));
+  ASSERT_TRUE(events_.wait_unlocked([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 2; }));
   const auto why = client_io_.call([&] { return c->last_error(); });
   ASSERT_TRUE(why);
   EXPECT_NE(why->message().find("TLS"), std::string::npos) << why->message();
@@ -711,8 +746,11 @@ TEST_F(RelayIntegration, ClientBacksOffWhileTheRelayIsUnreachableAndQueuesDatagr
   ClientConfig cfg(test_secret_key("lost"), fmt::format("http://127.0.0.1:{}", dead_port));
   cfg.backoff_initial = 20ms;
   cfg.backoff_max = 80ms;
+  const auto t0 = std::chrono::steady_clock::now();
   auto c = make_client("lost", cfg);
-  ASSERT_TRUE(events_.wait([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 3; }));
+  ASSERT_TRUE(events_.wait_unlocked([&] { return client_io_.call([&] { return c->stats().connect_failures; }) >= 3; }));
+  // Three failures take at least two backoff delays (20 ms, then 40 ms, each -25%): no busy loop.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 40ms);
   {
     std::lock_guard lock(events_.mutex());
     bool saw_waiting = false;
@@ -794,6 +832,115 @@ TEST_F(RelayIntegration, TrustedForwardedForSetsTheObservedAddressAndThePerIpKey
   auto three = RawWs::connect(port_, 5000ms);
   ASSERT_TRUE(three);
   EXPECT_EQ(three->upgrade("127.0.0.1", "moosicbox-p2p-relay-v1", "X-Forwarded-For: 203.0.113.7\r\n").status, 429);
+}
+
+// MuteRelay accepts one client on 127.0.0.1, completes the upgrade and the handshake (without
+// checking the signature), then reads and ignores everything: it never answers a ping.
+class MuteRelay {
+ public:
+  MuteRelay() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    ::listen(listen_fd_, 4);
+    socklen_t len = sizeof sa;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~MuteRelay() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    if (conn_fd_ >= 0) ::shutdown(conn_fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_fd_);
+    if (conn_fd_ >= 0) ::close(conn_fd_);
+  }
+  MuteRelay(const MuteRelay&) = delete;
+  MuteRelay& operator=(const MuteRelay&) = delete;
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  void send_all(std::string_view b) const {
+    while (!b.empty()) {
+      const auto n = ::send(conn_fd_, b.data(), b.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      b.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  void send_frame(const Bytes& payload) const {
+    std::string f;
+    f.push_back(static_cast<char>(0x82));
+    f.push_back(static_cast<char>(payload.size()));
+    f += to_string(payload);
+    send_all(f);
+  }
+  void serve() {
+    conn_fd_ = ::accept(listen_fd_, nullptr, nullptr);
+    if (conn_fd_ < 0) return;
+    timeval tv{5, 0};
+    ::setsockopt(conn_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string head;
+    char buf[4096];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const auto n = ::recv(conn_fd_, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      head.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string lower = head;
+    std::ranges::transform(lower, lower.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+    const auto at = lower.find("sec-websocket-key:");
+    if (at == std::string::npos) return;
+    auto key = head.substr(at + 18, head.find("\r\n", at) - at - 18);
+    while (!key.empty() && key.front() == ' ') key.erase(0, 1);
+    const std::string material = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest);
+    unsigned char accept[64] = {};
+    EVP_EncodeBlock(accept, digest, SHA_DIGEST_LENGTH);
+    send_all(
+        fmt::format("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: moosicbox-p2p-relay-v1\r\n\r\n",
+                    reinterpret_cast<const char*>(accept)));
+    Bytes challenge;
+    proto::encode(challenge, proto::ServerChallenge{});
+    send_frame(challenge);
+    if (::recv(conn_fd_, buf, sizeof buf, 0) <= 0) return;  // the ClientAuth, not checked
+    Bytes welcome;
+    proto::encode(welcome, proto::ServerWelcome{SocketAddr::v4_loopback(1), 15000, 65536});
+    send_frame(welcome);
+    for (;;) {
+      const auto n = ::recv(conn_fd_, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
+    }
+  }
+
+  int listen_fd_ = -1;
+  int conn_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(RelayIntegration, UnansweredPingsEndTheSession) {
+  MuteRelay mute;
+  ClientConfig cfg(test_secret_key("a"), fmt::format("http://127.0.0.1:{}", mute.port()));
+  cfg.ping_interval = 100ms;
+  cfg.pong_timeout = 200ms;
+  cfg.backoff_initial = 50ms;
+  cfg.backoff_max = 100ms;
+  auto a = make_client("a", cfg);
+  wait_connected(a);
+  ASSERT_TRUE(events_.wait([&] {
+    for (const auto& [st, why] : states_["a"]) {
+      if (st == ClientState::waiting && why.find("did not answer a ping within 200ms") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << client_io_.call([&] { return a->last_error() ? a->last_error()->message() : std::string(); });
+  auto p = client_io_.run(a->ping());
+  EXPECT_FALSE(p);
 }
 
 std::size_t vm_rss_kb() {
