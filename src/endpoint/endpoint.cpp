@@ -181,9 +181,13 @@ std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Co
   for (const auto& cid : c->routed) routes[cid] = c;
   conns[c->serial] = c;
   c->registered = true;
-  c->handshaking = true;
-  ++handshaking;
-  last_handshake_start = env.now();
+  // Busy polling is for UDP sockets: a relayed connection's answers come through a relay session
+  // (TCP), and polling would only take the CPU from whatever forwards them.
+  if (socket != kRelaySocket) {
+    c->handshaking = true;
+    ++handshaking;
+    last_handshake_start = env.now();
+  }
   counters.connections_live = conns.size();
   return c;
 }
@@ -206,7 +210,7 @@ void EndpointState::set_awaiting_ack(ConnState& c, std::uint64_t in_flight) {
   // A little in flight means an answer is due within a round trip and no transfer keeps this side
   // busy meanwhile; a transfer with more in flight is throughput-bound (its acknowledgements come
   // in batches whatever the wake-up latency).
-  const bool awaiting = in_flight > 0 && in_flight <= kAnswerFlightMax;
+  const bool awaiting = c.socket != kRelaySocket && in_flight > 0 && in_flight <= kAnswerFlightMax;
   if (c.awaiting_ack == awaiting) return;
   c.awaiting_ack = awaiting;
   if (!awaiting) {
@@ -568,6 +572,12 @@ void EndpointState::flush_relay(ConnState& c) {
   if (!relay_scratch) relay_scratch = std::make_unique_for_overwrite<std::byte[]>(kGsoBytesMax);
   auto buffer = std::span<std::byte>(relay_scratch.get(), kGsoBytesMax);
   for (std::size_t guard = 0; guard < 4096; ++guard) {
+    // Pace by the relay session's queue, as by a socket's buffer: wait for it to drain rather than
+    // overflow it (every datagram it refused would be a loss to QUIC's congestion control).
+    if (c.relay_vaddr && relay && !relay->writable(*c.relay_vaddr)) {
+      relay_waiting.push_back(c.serial);
+      return;
+    }
     auto t = c.quic->poll_transmit(now, buffer, kRelayDatagramsPerTransmit);
     if (!t) break;
     const SocketAddr to = from_quic_addr(t->path.remote);
@@ -1086,6 +1096,17 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
     std::weak_ptr<detail::EndpointState> weak = st;
     st->relay->on_receive([weak](const SocketAddr& vaddr, const NodeId& from, ByteView data) {
       if (auto ep = weak.lock()) ep->on_relay_datagram(vaddr, from, data);
+    });
+    st->relay->on_drain([weak] {
+      auto ep = weak.lock();
+      if (!ep || ep->stopped) return;
+      std::vector<std::uint64_t> waiting;
+      waiting.swap(ep->relay_waiting);
+      std::sort(waiting.begin(), waiting.end());
+      waiting.erase(std::unique(waiting.begin(), waiting.end()), waiting.end());
+      for (const auto serial : waiting) {
+        if (const auto it = ep->conns.find(serial); it != ep->conns.end()) ep->schedule_flush(*it->second);
+      }
     });
     st->relay->on_peer_gone([weak](const SocketAddr& vaddr) {
       auto ep = weak.lock();

@@ -159,7 +159,8 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   quic::Address relay_local_quic;
   std::unique_ptr<std::byte[]> relay_scratch;  // one transmit of a relayed connection
   bool relay_batch_posted = false;
-  std::optional<NodeId> relay_sender;  // the relay-named sender of the datagram being handled
+  std::vector<std::uint64_t> relay_waiting;  // relayed connections to flush once a session drained
+  std::optional<NodeId> relay_sender;        // the relay-named sender of the datagram being handled
 
   std::unordered_map<quic::ConnectionId, std::shared_ptr<ConnState>> routes;
   std::unordered_map<std::uint64_t, std::shared_ptr<ConnState>> conns;

@@ -94,6 +94,19 @@ class ClientImpl final : public Client {
   ReceiveFn on_receive_;
   PeerGoneFn on_peer_gone_;
   StateFn on_state_;
+  std::function<void()> on_drain_;
+  bool drain_wanted_ = false;  // writable() said no: call on_drain_ once the queue drained
+
+  bool writable() {
+    if (queued_ < cfg_.send_queue_bytes_max / 2) return true;
+    drain_wanted_ = true;
+    return false;
+  }
+  void maybe_drained() {
+    if (!drain_wanted_ || queued_ > cfg_.send_queue_bytes_max / 4) return;
+    drain_wanted_ = false;
+    if (on_drain_) on_drain_();
+  }
 
   void start() {
     if (started_ || closed_) return;
@@ -375,6 +388,7 @@ asio::awaitable<void> ClientImpl::write_loop(std::shared_ptr<ClientImpl> self,
     // A writer of an ended session must not touch the next session's state.
     if (generation != generation_) co_return;
     if (ec) break;
+    maybe_drained();
     last_tx_ = env_.now();
     if (f.datagrams > 0) {
       stats_.frames_sent++;
@@ -674,6 +688,8 @@ const ClientImpl& impl(const Client* c) { return *static_cast<const ClientImpl*>
 void Client::on_receive(ReceiveFn fn) { impl(this).on_receive_ = std::move(fn); }
 void Client::on_peer_gone(PeerGoneFn fn) { impl(this).on_peer_gone_ = std::move(fn); }
 void Client::on_state(StateFn fn) { impl(this).on_state_ = std::move(fn); }
+void Client::on_drain(std::function<void()> fn) { impl(this).on_drain_ = std::move(fn); }
+bool Client::writable() { return impl(this).writable(); }
 void Client::start() { impl(this).start(); }
 bool Client::send(const NodeId& to, ByteView datagram) { return impl(this).send(to, datagram); }
 asio::awaitable<P2PResult<Duration>> Client::ping() {

@@ -106,6 +106,13 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_peer_gone(PeerGoneFn fn);
   /// on_state: see on_receive.
   void on_state(StateFn fn);
+  /// on_drain sets the callback that runs once the send queue, after writable() returned false,
+  /// fell to a quarter of send_queue_bytes_max: a sender that paces itself by writable() resumes
+  /// there instead of losing datagrams to a full queue.
+  void on_drain(std::function<void()> fn);
+  /// writable reports whether the send queue is below half of send_queue_bytes_max. When it is
+  /// not, the on_drain callback runs once it has drained.
+  [[nodiscard]] bool writable();
   /// start begins connecting (and reconnecting after failures) until close().
   void start();
   /// send queues one datagram (at most kDatagramSizeMax bytes) for node `to`. Datagrams queued

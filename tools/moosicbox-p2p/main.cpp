@@ -452,6 +452,9 @@ int main(int argc, char** argv) {
           ->check(CLI::Range(std::size_t{0}, std::size_t{65527}))
           ->capture_default_str();
 
+  bool one_thread = false;
+  bench->add_flag("--one-thread", one_thread,
+                  "quic, relay: both ends on one thread (the layout of bench tunnel's two clients)");
   bool no_stop_sending_codes = false;
   auto* codes_opt = bench->add_flag("--no-stop-sending-codes", no_stop_sending_codes,
                                     "quic: turn off ngtcp2's trace on both ends (no STOP_SENDING codes, no loss "
@@ -516,6 +519,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     quic_bench_opts.stop_sending_codes = !no_stop_sending_codes;
+    quic_bench_opts.one_thread = one_thread;
     if ((bench_what == "sim" || bench_what == "tunnel") && busy_opt->count() > 0) {
       std::fprintf(stderr, "error: --busy-poll-us applies to 'bench quic' and 'bench router' only\n");
       return 2;
@@ -539,6 +543,7 @@ int main(int argc, char** argv) {
     if (bench_what == "relay") {
       p2p::cli::RelayBenchOptions relay_bench_opts;
       if (busy_poll_us) relay_bench_opts.busy_poll = std::chrono::microseconds(*busy_poll_us);
+      relay_bench_opts.one_thread = one_thread;
       return p2p::cli::relay_bench(bench_json, relay_bench_opts);
     }
     if (bench_what == "tunnel") return p2p::cli::run_tunnel_bench(bench_json);

@@ -546,7 +546,7 @@ P2PResult<QuicBenchResult> run_quic_bench(const QuicBenchOptions& options) {
   asio::io_context server_io(1);
   auto server_work = asio::make_work_guard(server_io);
   const asio::any_io_executor client_ex = client_io.get_executor();
-  const asio::any_io_executor server_ex = server_io.get_executor();
+  const asio::any_io_executor server_ex = options.one_thread ? client_ex : server_io.get_executor();
   Context cx{client_ex, server_ex, env::AsioEnv(client_ex), options};
   std::optional<P2PResult<QuicBenchResult>> out;
   asio::co_spawn(client_ex, bench_all(cx), [&](std::exception_ptr e, QuicBenchResult r) {

@@ -41,6 +41,9 @@ struct QuicBenchOptions {
   /// relay_url, when set, puts every connection on a relay path through that relay (both ends home
   /// there, direct paths off): the figures of `bench relay`.
   std::optional<std::string> relay_url;
+  /// one_thread runs both ends on one io_context thread (the layout of `bench tunnel`'s two
+  /// clients) instead of one thread each.
+  bool one_thread = false;
 };
 
 /// kQuicBenchParts names the parts `--only` accepts, in the order they run.

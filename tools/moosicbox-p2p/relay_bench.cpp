@@ -164,6 +164,7 @@ P2PResult<RelayBenchResult> run_relay_bench(const RelayBenchOptions& options) {
   q.parts = "connect,rpc,bulk";
   q.relay_url = *url;
   q.busy_poll = options.busy_poll;
+  q.one_thread = options.one_thread;
   auto relayed = run_quic_bench(q);
   if (!relayed) return fail(relayed.error());
   r.relay_connect_ms = relayed->connect_ms;
@@ -174,6 +175,7 @@ P2PResult<RelayBenchResult> run_relay_bench(const RelayBenchOptions& options) {
   d.runs = options.runs;
   d.parts = "rpc";
   d.busy_poll = options.busy_poll;
+  d.one_thread = options.one_thread;
   auto direct = run_quic_bench(d);
   if (!direct) return fail(direct.error());
   r.direct_rpc_64b_per_s = direct->rpc_64b_per_s;

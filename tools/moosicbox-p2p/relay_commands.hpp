@@ -24,6 +24,9 @@ struct RelayBenchOptions {
   /// busy_poll, when set, replaces the endpoints' busy polling (0: off) in both the relayed and the
   /// direct runs; unset keeps the library's defaults.
   std::optional<std::chrono::microseconds> busy_poll;
+  /// one_thread puts both endpoints on one thread, as `bench tunnel` puts its two clients: with
+  /// the relay process that makes two busy threads for the machine's two cores.
+  bool one_thread = false;
 };
 
 /// RelayBenchResult holds the benchmark's keys; a figure not measured is NaN.

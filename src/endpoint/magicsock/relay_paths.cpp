@@ -137,6 +137,9 @@ P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string&
     if (alive.expired()) return;
     if (auto it = peers_.find(node); it != peers_.end() && peer_gone_) peer_gone_(it->second.vaddr);
   });
+  client->on_drain([this, alive] {
+    if (!alive.expired() && drain_) drain_();
+  });
   client->on_state([this, alive, url](relay::ClientState s, const std::optional<P2PError>& why) {
     if (alive.expired()) return;
     if (s == relay::ClientState::connected) {
@@ -231,6 +234,13 @@ void RelayPaths::unpin(const SocketAddr& vaddr) {
     auto& p = peers_.at(*n);
     if (p.pins > 0) --p.pins;
   }
+}
+
+bool RelayPaths::writable(const SocketAddr& vaddr) {
+  const auto n = by_vaddr_.find(vaddr);
+  if (n == by_vaddr_.end()) return true;
+  const auto c = clients_.find(peers_.at(n->second).relay);
+  return c == clients_.end() || c->second->writable();
 }
 
 bool RelayPaths::send(const SocketAddr& vaddr, ByteView datagram) {

@@ -59,6 +59,8 @@ class RelayPaths {
   /// ReceiveFn gets a datagram that arrived through a relay: the sender's virtual address, the
   /// node id the relay authenticated, and the bytes (valid during the call).
   using ReceiveFn = std::function<void(const SocketAddr& vaddr, const NodeId& from, ByteView datagram)>;
+  /// DrainFn runs when a relay session that refused more (writable() false) has drained.
+  using DrainFn = std::function<void()>;
   /// PeerGoneFn gets the relay's report that a peer (by virtual address) is not connected to it.
   using PeerGoneFn = std::function<void(const SocketAddr& vaddr)>;
 
@@ -74,6 +76,11 @@ class RelayPaths {
 
   void on_receive(ReceiveFn fn) { receive_ = std::move(fn); }
   void on_peer_gone(PeerGoneFn fn) { peer_gone_ = std::move(fn); }
+  void on_drain(DrainFn fn) { drain_ = std::move(fn); }
+  /// writable reports whether the session that carries `vaddr` has room (below half its queue);
+  /// when it has not, the on_drain callback runs once it drained. Unknown peers are writable (send
+  /// drops and counts them).
+  [[nodiscard]] bool writable(const SocketAddr& vaddr);
   /// start picks the home relay (probing latency when there are several) and connects to it.
   void start();
   /// close ends every relay session.
@@ -135,6 +142,7 @@ class RelayPaths {
   RelayPathsConfig config_;
   ReceiveFn receive_;
   PeerGoneFn peer_gone_;
+  DrainFn drain_;
   std::optional<std::string> home_url_;
   std::map<std::string, std::shared_ptr<relay::Client>> clients_;
   std::unordered_map<NodeId, Peer> peers_;
