@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "quic_commands.hpp"
+#include "relay_commands.hpp"
 
 namespace moosicbox::p2p::cli {
 namespace {
@@ -41,6 +42,29 @@ TEST(QuicBench, SmallRunReportsEveryKey) {
        {"connect_ms", "connect_full_ms", "reconnect_0rtt_ms", "connect_cold_ms", "rpc_64b_per_s", "msgs_1k_per_s",
         "bulk_mb_per_s", "rss_bytes_per_idle_conn", "cpu_s_per_gib", "udp_payload_bytes", "bulk_lost_packets",
         "bulk_kernel_drops", "bulk_16k_mb_per_s", "jumbo_udp_payload_bytes"}) {
+    EXPECT_NE(json.find(fmt::format("\"{}\":", key)), std::string::npos) << key;
+  }
+}
+
+// `bench relay` with small sizes: the relay child starts, every figure is measured, the child ends.
+TEST(RelayBench, SmallRunReportsEveryFigure) {
+  RelayBenchOptions o;
+  o.connect_samples = 3;
+  o.runs = 1;
+  o.rpc_run = std::chrono::milliseconds(100);
+  o.bulk_bytes = 8 << 20;
+  o.idle_clients = 20;
+  auto r = run_relay_bench(o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_GT(r->relay_connect_ms, 0);
+  EXPECT_GT(r->relay_rpc_64b_per_s, 100);
+  EXPECT_GT(r->relay_bulk_mb_per_s, 1);
+  EXPECT_GT(r->direct_rpc_64b_per_s, 100);
+  EXPECT_FALSE(std::isnan(r->relay_added_rtt_us));
+  EXPECT_GT(r->relay_rss_bytes_per_client, 0);
+  const std::string json = to_json(*r);
+  for (const char* key : {"relay_connect_ms", "relay_rpc_64b_per_s", "relay_bulk_mb_per_s", "direct_rpc_64b_per_s",
+                          "relay_added_rtt_us", "relay_rss_bytes_per_client"}) {
     EXPECT_NE(json.find(fmt::format("\"{}\":", key)), std::string::npos) << key;
   }
 }

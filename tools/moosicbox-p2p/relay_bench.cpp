@@ -161,6 +161,7 @@ P2PResult<RelayBenchResult> run_relay_bench(const RelayBenchOptions& options) {
   q.connect_samples = options.connect_samples;
   q.runs = options.runs;
   q.bulk_bytes = options.bulk_bytes;
+  q.rpc_run = options.rpc_run;
   q.parts = "connect,rpc,bulk";
   q.relay_url = *url;
   q.busy_poll = options.busy_poll;
@@ -173,6 +174,7 @@ P2PResult<RelayBenchResult> run_relay_bench(const RelayBenchOptions& options) {
 
   QuicBenchOptions d;
   d.runs = options.runs;
+  d.rpc_run = options.rpc_run;
   d.parts = "rpc";
   d.busy_poll = options.busy_poll;
   d.one_thread = options.one_thread;

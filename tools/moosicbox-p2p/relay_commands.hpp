@@ -19,6 +19,7 @@ namespace moosicbox::p2p::cli {
 struct RelayBenchOptions {
   int connect_samples = 30;                         ///< connects timed for relay_connect_ms
   int runs = 3;                                     ///< timed rpc and bulk runs (median reported)
+  std::chrono::milliseconds rpc_run{1000};          ///< length of one request/response run
   std::size_t bulk_bytes = std::size_t{256} << 20;  ///< bytes per bulk run
   int idle_clients = 1000;                          ///< relay sessions held for relay_rss_bytes_per_client
   /// busy_poll, when set, replaces the endpoints' busy polling (0: off) in both the relayed and the
