@@ -270,7 +270,8 @@ TEST(RelayPath, ATransferSurvivesARelayRestart) {
               for (;;) {
                 auto m = co_await c.recv();
                 if (!m) co_return;
-                if (!co_await c.send(*m)) co_return;
+                auto sent = co_await c.send(*m);
+                if (!sent) co_return;
               }
             }(*server),
             "echo messages");
