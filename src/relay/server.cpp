@@ -136,6 +136,7 @@ struct RelayServer::State : std::enable_shared_from_this<RelayServer::State> {
   std::list<Conn> conns;
   std::vector<env::AsioEnv::Timer*> drain_waiters;
   bool stopping = false;
+  proto::Health health;
 
   void conn_ended(std::list<Conn>::iterator it) {
     conns.erase(it);
@@ -428,6 +429,7 @@ bool Session<NextLayer>::authenticate(ByteView msg) {
       websocket::stream_base::timeout{s_->config.limits.handshake_timeout, s_->config.limits.idle_timeout, false});
   proto::ServerWelcome w{observed_, kPingIntervalMs, static_cast<std::uint32_t>(s_->config.limits.frame_size_max)};
   enqueue_frame(w);
+  if (s_->health.status != 0) enqueue_frame(s_->health);
   logger().debug("relay: {} authenticated from {}", id_text(), observed_);
   return true;
 }
@@ -919,6 +921,12 @@ std::string RelayServer::url() const {
 RelayServerStats RelayServer::stats() const { return state_->stats; }
 
 std::string RelayServer::metrics_text() const { return state_->metrics(); }
+
+void RelayServer::set_health(bool degraded, std::string message) {
+  if (message.size() > proto::kHealthMessageSizeMax) message.resize(proto::kHealthMessageSizeMax);
+  state_->health = proto::Health{static_cast<std::uint8_t>(degraded ? 1 : 0), std::move(message)};
+  for (auto& [id, peer] : state_->clients) peer->enqueue_frame(state_->health);
+}
 
 asio::awaitable<void> RelayServer::shutdown(bool restarting) {
   auto s = state_;

@@ -943,6 +943,34 @@ TEST_F(RelayIntegration, UnansweredPingsEndTheSession) {
   EXPECT_FALSE(p);
 }
 
+TEST_F(RelayIntegration, HealthReachesConnectedAndNewClients) {
+  start_server();
+  auto early = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(early);
+  ASSERT_TRUE(early->authenticate(test_secret_key("early"), "127.0.0.1"));
+  server_io_.call([&] {
+    server_->set_health(true, "disk nearly full");
+    return 0;
+  });
+  const auto health_of = [](RawWs& ws) -> std::optional<proto::Health> {
+    auto f = ws.read_frame();
+    if (!f) return std::nullopt;
+    auto d = proto::decode(f->payload, 65536);
+    if (!d || !std::holds_alternative<proto::Health>(*d)) return std::nullopt;
+    return std::get<proto::Health>(*d);
+  };
+  auto h1 = health_of(*early);
+  ASSERT_TRUE(h1);
+  EXPECT_EQ(h1->status, 1);
+  EXPECT_EQ(h1->message, "disk nearly full");
+  auto late = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(late);
+  ASSERT_TRUE(late->authenticate(test_secret_key("late"), "127.0.0.1"));
+  auto h2 = health_of(*late);
+  ASSERT_TRUE(h2);
+  EXPECT_EQ(h2->status, 1);
+}
+
 std::size_t vm_rss_kb() {
   std::ifstream in("/proc/self/status");
   std::string line;

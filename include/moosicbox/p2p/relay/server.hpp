@@ -121,6 +121,9 @@ class RelayServer {
   [[nodiscard]] RelayServerStats stats() const;
   /// metrics_text returns the /metrics page (Prometheus text exposition format 0.0.4).
   [[nodiscard]] std::string metrics_text() const;
+  /// set_health sends a `health` frame (status ok or degraded, a message of at most 255 bytes) to
+  /// every client now, and to every client that connects later while the status is degraded.
+  void set_health(bool degraded, std::string message);
   /// shutdown stops accepting, sends `restarting` to every client when `restarting` is true (else
   /// closes them with WebSocket close code 1001), and completes when every session has ended.
   /// Idempotent. Never fails.
