@@ -34,8 +34,8 @@ case "$profile" in
       # lint and the API reference
       clang-format doxygen
       # the relay behind the shipped nginx recipe (tests/relay_ops/nginx_test.sh): Debian 12's nginx
-      # has the ssl and proxy modules built in (where services start on install it also starts its
-      # default site on port 80; the test runs a private instance); openssl makes the test's
+      # has the ssl and proxy modules built in (installed without starting its default site: see
+      # policy-rc.d below; the test runs a private instance); openssl makes the test's
       # certificate, curl is the client
       nginx openssl curl
     ) ;;
@@ -100,6 +100,17 @@ add_backports_source() {
     "$uri" "${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}" |
     "${sudo_cmd[@]}" tee /etc/apt/sources.list.d/moosicbox-p2p-backports.sources >/dev/null
 }
+
+# Packages install without starting services (nginx would start its default site on port 80): a
+# policy-rc.d that refuses every start, for the duration of this script, unless the machine has
+# its own.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# moosicbox-p2p install-deps: no service starts while it installs packages\nexit 101\n' |
+    "${sudo_cmd[@]}" tee "$policy" >/dev/null
+  "${sudo_cmd[@]}" chmod 755 "$policy"
+  trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
+fi
 
 [ ${#missing_bp[@]} -eq 0 ] || add_backports_source
 say "to install:$(printf " %s" "${missing[@]}" "${missing_bp[@]}")"
