@@ -794,6 +794,8 @@ void EndpointState::stop() {
   }
   // Break the ownership cycles (connections hold the endpoint) now that nothing routes.
   routes.clear();
+  touched.clear();  // a relay batch may be pending (on_relay_datagram posts its handling)
+  relay_waiting.clear();
   conns.clear();
   deadlines.clear();
   counters.connections_live = 0;

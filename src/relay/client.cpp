@@ -601,7 +601,11 @@ asio::awaitable<P2PResult<void>> ClientImpl::connect_and_run(std::shared_ptr<web
   restart_until_.reset();
   last_rx_ = env_.now();
   last_tx_ = last_rx_;
-  start_writer_ = [this, self, ws, gen] { spawn_logged(ex_, write_loop(self, ws, gen), "relay client writer"); };
+  // Weak: a member holding the client would keep it alive forever when its io_context goes away
+  // with the session suspended (a cycle no one breaks). The writer holds it while it runs.
+  start_writer_ = [this, weak = std::weak_ptr<ClientImpl>(self), ws, gen] {
+    if (auto strong = weak.lock()) spawn_logged(ex_, write_loop(strong, ws, gen), "relay client writer");
+  };
   set_state(ClientState::connected, std::nullopt);
   kick();
   spawn_logged(ex_, ping_loop(self, gen), "relay client pings");
