@@ -30,6 +30,7 @@
 #include "moosicbox/p2p/env/asio_env.hpp"
 #include "moosicbox/p2p/router/client.hpp"
 #include "moosicbox/p2p/router/server.hpp"
+#include "server_thread.hpp"
 
 namespace moosicbox::p2p::cli {
 
@@ -57,27 +58,6 @@ struct Latencies {
 };
 
 double ms_between(TimePoint a, TimePoint b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
-
-// ServerThread runs an io_context on its own thread until stop().
-class ServerThread {
- public:
-  ServerThread() : guard_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ServerThread(const ServerThread&) = delete;
-  ServerThread& operator=(const ServerThread&) = delete;
-  ~ServerThread() { stop(); }
-  asio::io_context& io() noexcept { return io_; }
-  void stop() {
-    if (!thread_.joinable()) return;
-    guard_.reset();
-    io_.stop();
-    thread_.join();
-  }
-
- private:
-  asio::io_context io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::thread thread_;
-};
 
 // run_client runs `task` on a fresh io_context on this thread until it finishes, within kRunLimit.
 template <class F>

@@ -33,6 +33,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "moosicbox/p2p/env/asio_env.hpp"
+#include "server_thread.hpp"
 
 namespace moosicbox::p2p::cli {
 
@@ -157,27 +158,6 @@ asio::awaitable<void> tunnel_server(tcp::acceptor& acceptor, std::size_t message
   asio::co_spawn(ex, drain(t, *t->a), log);
   asio::co_spawn(ex, drain(t, *t->b), log);
 }
-
-// ServerThread runs an io_context on its own thread until stop().
-class ServerThread {
- public:
-  ServerThread() : guard_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ServerThread(const ServerThread&) = delete;
-  ServerThread& operator=(const ServerThread&) = delete;
-  ~ServerThread() { stop(); }
-  asio::io_context& io() noexcept { return io_; }
-  void stop() {
-    if (!thread_.joinable()) return;
-    guard_.reset();
-    io_.stop();
-    thread_.join();
-  }
-
- private:
-  asio::io_context io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::thread thread_;
-};
 
 // ---- the two clients ---------------------------------------------------------------------------------
 

@@ -116,9 +116,9 @@ P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string&
   if (!c) return fail(c.error());
   auto client = *c;
   std::weak_ptr<bool> alive = alive_;
-  client->on_receive([this, alive, url](const NodeId& from, ByteView datagram) {
+  client->on_receive([this, alive, session = client.get()](const NodeId& from, ByteView datagram) {
     if (alive.expired()) return;
-    Peer* p = learn(from, url);
+    Peer* p = learn(from, session);
     if (p == nullptr) {
       ++stats_.drops_peers_full;
       return;
@@ -154,22 +154,23 @@ P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string&
   return client;
 }
 
-RelayPaths::Peer* RelayPaths::learn(const NodeId& node, const std::string& via) {
+RelayPaths::Peer* RelayPaths::learn(const NodeId& node, relay::Client* via) {
   if (auto it = peers_.find(node); it != peers_.end()) {
     Peer& p = it->second;
     p.last_used = ++use_clock_;
-    if (p.relay != via) {
-      // The peer speaks to us through another relay now (it moved its home): answer there.
-      p.relay = via;
+    if (p.session != via) {
+      // The peer speaks to us through another relay now (it moved its home), or its ticket names
+      // another: answer there.
+      p.session = via;
       changed_.notify_all();
     }
     return &p;
   }
   if (peers_.size() >= config_.peers_max && !evict_one()) return nullptr;
   const SocketAddr vaddr = make_vaddr(next_vaddr_++);
-  Peer p{node, vaddr, via, 0, ++use_clock_};
-  by_vaddr_.emplace(vaddr, node);
-  return &peers_.emplace(node, std::move(p)).first->second;
+  Peer* p = &peers_.emplace(node, Peer{node, vaddr, via, 0, ++use_clock_}).first->second;
+  by_vaddr_.emplace(vaddr, p);
+  return p;
 }
 
 bool RelayPaths::evict_one() {
@@ -191,7 +192,7 @@ P2PResult<SocketAddr> RelayPaths::peer(const NodeId& node, const std::optional<s
   if (relay_url) {
     via = *relay_url;
   } else if (auto it = peers_.find(node); it != peers_.end()) {
-    via = it->second.relay;
+    via = it->second.session->url();
   } else if (home_url_) {
     via = *home_url_;
   } else {
@@ -199,63 +200,46 @@ P2PResult<SocketAddr> RelayPaths::peer(const NodeId& node, const std::optional<s
   }
   auto s = session(via);
   if (!s) return fail(s.error());
-  Peer* p = nullptr;
-  if (auto it = peers_.find(node); it != peers_.end()) {
-    p = &it->second;
-    p->last_used = ++use_clock_;
-    if (relay_url && p->relay != via) {
-      p->relay = via;
-      changed_.notify_all();
-    }
-  } else {
-    p = learn(node, via);
-  }
+  Peer* p = learn(node, s->get());
   if (p == nullptr) return fail(P2PError::connection_failed("too many relayed peers held"));
   return p->vaddr;
 }
 
+RelayPaths::Peer* RelayPaths::find(const SocketAddr& vaddr) const {
+  const auto it = by_vaddr_.find(vaddr);
+  return it == by_vaddr_.end() ? nullptr : it->second;
+}
+
 std::optional<NodeId> RelayPaths::node_of(const SocketAddr& vaddr) const {
-  if (auto it = by_vaddr_.find(vaddr); it != by_vaddr_.end()) return it->second;
+  if (const Peer* p = find(vaddr)) return p->node;
   return std::nullopt;
 }
 
 std::optional<std::string> RelayPaths::relay_of(const SocketAddr& vaddr) const {
-  const auto n = node_of(vaddr);
-  if (!n) return std::nullopt;
-  return peers_.at(*n).relay;
+  if (const Peer* p = find(vaddr)) return p->session->url();
+  return std::nullopt;
 }
 
 void RelayPaths::pin(const SocketAddr& vaddr) {
-  if (auto n = node_of(vaddr)) ++peers_.at(*n).pins;
+  if (Peer* p = find(vaddr)) ++p->pins;
 }
 
 void RelayPaths::unpin(const SocketAddr& vaddr) {
-  if (auto n = node_of(vaddr)) {
-    auto& p = peers_.at(*n);
-    if (p.pins > 0) --p.pins;
-  }
+  if (Peer* p = find(vaddr); p != nullptr && p->pins > 0) --p->pins;
 }
 
 bool RelayPaths::writable(const SocketAddr& vaddr) {
-  const auto n = by_vaddr_.find(vaddr);
-  if (n == by_vaddr_.end()) return true;
-  const auto c = clients_.find(peers_.at(n->second).relay);
-  return c == clients_.end() || c->second->writable();
+  const Peer* p = find(vaddr);
+  return p == nullptr || p->session->writable();
 }
 
 bool RelayPaths::send(const SocketAddr& vaddr, ByteView datagram) {
-  const auto n = by_vaddr_.find(vaddr);
-  if (n == by_vaddr_.end()) {
+  const Peer* p = find(vaddr);
+  if (p == nullptr) {
     ++stats_.drops_no_relay;
     return false;
   }
-  Peer& p = peers_.at(n->second);
-  const auto c = clients_.find(p.relay);
-  if (c == clients_.end()) {
-    ++stats_.drops_no_relay;
-    return false;
-  }
-  if (!c->second->send(p.node, datagram)) {
+  if (!p->session->send(p->node, datagram)) {
     ++stats_.drops_refused;
     return false;
   }
@@ -323,6 +307,9 @@ void RelayPaths::close() {
   closed_ = true;
   *alive_ = false;
   for (auto& [url, c] : clients_) c->close();
+  // Peers point at the sessions: they go together.
+  by_vaddr_.clear();
+  peers_.clear();
   clients_.clear();
   home_ready_.notify_all();
   changed_.notify_all();

@@ -126,13 +126,14 @@ class RelayPaths {
   struct Peer {
     NodeId node;
     SocketAddr vaddr;
-    std::string relay;  // URL the peer's datagrams go through
+    relay::Client* session = nullptr;  // the relay the peer's datagrams go through (owned by clients_)
     std::uint32_t pins = 0;
     std::uint64_t last_used = 0;
   };
 
   P2PResult<std::shared_ptr<relay::Client>> session(const std::string& url);
-  Peer* learn(const NodeId& node, const std::string& via);
+  Peer* learn(const NodeId& node, relay::Client* via);
+  [[nodiscard]] Peer* find(const SocketAddr& vaddr) const;
   bool evict_one();
   void set_home(const std::string& url);
   asio::awaitable<void> pick_home();
@@ -146,7 +147,7 @@ class RelayPaths {
   std::optional<std::string> home_url_;
   std::map<std::string, std::shared_ptr<relay::Client>> clients_;
   std::unordered_map<NodeId, Peer> peers_;
-  std::unordered_map<SocketAddr, NodeId> by_vaddr_;
+  std::unordered_map<SocketAddr, Peer*> by_vaddr_;  // into peers_ (node-based: pointers are stable)
   std::uint64_t next_vaddr_ = 1;
   std::uint64_t use_clock_ = 0;
   Notifier changed_;
