@@ -39,6 +39,23 @@ EndpointConfig relayed_config(std::string_view name, const std::string& relay_ur
   return cfg;
 }
 
+// listen_relayed waits (bounded) for `ep`'s home relay session, so peers find it there, and listens
+// for test/1. Throws when either fails.
+asio::awaitable<Listener> listen_relayed(Endpoint& ep) {
+  auto home = co_await ep.wait_home_relay(10s);
+  if (!home) throw std::runtime_error("home relay: " + home.error().message());
+  auto listener = ep.listen("test/1");
+  if (!listener) throw std::runtime_error("listen: " + listener.error().message());
+  co_return std::move(*listener);
+}
+
+// close_all closes the endpoints, then the relay.
+asio::awaitable<void> close_all(Endpoint& client_ep, Endpoint& server_ep, relay::RelayServer& relay) {
+  co_await client_ep.close();
+  co_await server_ep.close();
+  co_await relay.shutdown(false);
+}
+
 // echo_streams answers every bidirectional stream of `c` with its own bytes.
 asio::awaitable<void> echo_streams(Connection c) {
   for (;;) {
@@ -102,9 +119,7 @@ TEST(RelayPath, PeersThatShareOnlyARelayExchangeMessagesAndStreams) {
     EXPECT_GT(server_ep.stats().relay_datagrams_received, 1000U);
     EXPECT_GT(relay.stats().bytes_forwarded, std::uint64_t{6} << 20);
     (void)co_await client->close();
-    co_await client_ep.close();
-    co_await server_ep.close();
-    co_await relay.shutdown(false);
+    co_await close_all(client_ep, server_ep, relay);
   });
 }
 
@@ -114,23 +129,19 @@ TEST(RelayPath, NodeIdAndRelayUrlAloneAreEnoughToConnect) {
     // The server also has direct paths; the dialer only knows its id and relay.
     auto server_ep = bind_or_fail(ex, relayed_config("server", relay.url(), true));
     auto client_ep = bind_or_fail(ex, relayed_config("client", relay.url(), true));
-    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
-    auto listener = server_ep.listen("test/1");
-    CO_ASSERT(listener);
+    auto listener = co_await listen_relayed(server_ep);
     auto addr = NodeAddr::create(server_ep.node_id(), relay.url(), {});
     CO_ASSERT(addr);
     auto client = co_await client_ep.connect(*addr, "test/1");
     CO_ASSERT(client) << client.error().message();
     EXPECT_EQ(client->path().kind, PathKind::relay);
     CO_ASSERT(co_await client->send(as_bytes("hello")));
-    auto server = co_await listener->accept();
+    auto server = co_await listener.accept();
     CO_ASSERT(server);
     auto got = co_await server->recv();
     CO_ASSERT(got);
     EXPECT_EQ(to_string(*got), "hello");
-    co_await client_ep.close();
-    co_await server_ep.close();
-    co_await relay.shutdown(false);
+    co_await close_all(client_ep, server_ep, relay);
   });
 }
 
@@ -139,22 +150,18 @@ TEST(RelayPath, ADialerWithoutRelaysOfItsOwnUsesTheTicketsRelay) {
     auto relay = start_relay(ex);
     auto server_ep = bind_or_fail(ex, relayed_config("server", relay.url()));
     auto client_ep = bind_or_fail(ex, loopback_config("client"));  // no relay configured
-    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
     EXPECT_FALSE(client_ep.home_relay().has_value());
-    auto listener = server_ep.listen("test/1");
-    CO_ASSERT(listener);
+    auto listener = co_await listen_relayed(server_ep);
     auto client = co_await client_ep.connect(server_ep.addr(), "test/1");
     CO_ASSERT(client) << client.error().message();
     EXPECT_EQ(client->path().kind, PathKind::relay);
-    auto server = co_await listener->accept();
+    auto server = co_await listener.accept();
     CO_ASSERT(server);
     CO_ASSERT(co_await client->send(as_bytes("hi")));
     auto got = co_await server->recv();
     CO_ASSERT(got);
     EXPECT_EQ(to_string(*got), "hi");
-    co_await client_ep.close();
-    co_await server_ep.close();
-    co_await relay.shutdown(false);
+    co_await close_all(client_ep, server_ep, relay);
   });
 }
 
@@ -167,9 +174,7 @@ TEST(RelayPath, AWorkingDirectPathIsPreferred) {
     client_cfg.relay_head_start = 5s;
     auto server_ep = bind_or_fail(ex, std::move(server_cfg));
     auto client_ep = bind_or_fail(ex, std::move(client_cfg));
-    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
-    auto listener = server_ep.listen("test/1");
-    CO_ASSERT(listener);
+    auto listener = co_await listen_relayed(server_ep);
     const NodeAddr addr = server_ep.addr();
     EXPECT_TRUE(addr.relay_url().has_value());
     EXPECT_FALSE(addr.direct_addresses().empty());
@@ -177,9 +182,7 @@ TEST(RelayPath, AWorkingDirectPathIsPreferred) {
     CO_ASSERT(client) << client.error().message();
     EXPECT_EQ(client->path().kind, PathKind::direct);
     EXPECT_EQ(client->path().remote_addr, server_ep.local_addrs().front());
-    co_await client_ep.close();
-    co_await server_ep.close();
-    co_await relay.shutdown(false);
+    co_await close_all(client_ep, server_ep, relay);
   });
 }
 
@@ -192,9 +195,7 @@ TEST(RelayPath, ADeadDirectAddressFallsBackToTheRelay) {
     auto client_cfg = relayed_config("client", relay.url(), true);
     client_cfg.relay_head_start = 100ms;
     auto client_ep = bind_or_fail(ex, std::move(client_cfg));
-    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
-    auto listener = server_ep.listen("test/1");
-    CO_ASSERT(listener);
+    auto listener = co_await listen_relayed(server_ep);
     const std::vector<SocketAddr> dead{SocketAddr::v4_loopback(silent.local_endpoint().port())};
     auto addr = NodeAddr::create(server_ep.node_id(), relay.url(), dead);
     CO_ASSERT(addr);
@@ -202,14 +203,12 @@ TEST(RelayPath, ADeadDirectAddressFallsBackToTheRelay) {
     CO_ASSERT(client) << client.error().message();
     EXPECT_EQ(client->path().kind, PathKind::relay);
     CO_ASSERT(co_await client->send(as_bytes("through the relay")));
-    auto server = co_await listener->accept();
+    auto server = co_await listener.accept();
     CO_ASSERT(server);
     auto got = co_await server->recv();
     CO_ASSERT(got);
     EXPECT_EQ(to_string(*got), "through the relay");
-    co_await client_ep.close();
-    co_await server_ep.close();
-    co_await relay.shutdown(false);
+    co_await close_all(client_ep, server_ep, relay);
   });
 }
 
@@ -228,12 +227,10 @@ TEST(RelayPath, ARelayThatFlipsBytesOnlyCausesDrops) {
     auto relay = start_relay(ex);
     auto server_ep = bind_or_fail(ex, relayed_config("server", relay.url()));
     auto client_ep = bind_or_fail(ex, relayed_config("client", relay.url()));
-    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
-    auto listener = server_ep.listen("test/1");
-    CO_ASSERT(listener);
+    auto listener = co_await listen_relayed(server_ep);
     auto client = co_await client_ep.connect(server_ep.addr(), "test/1");
     CO_ASSERT(client) << client.error().message();
-    auto server = co_await listener->accept();
+    auto server = co_await listener.accept();
     CO_ASSERT(server);
     spawn_logged(ex, echo_streams(*server), "echo");
     const Bytes data = payload(1 << 20, 3);
@@ -241,9 +238,7 @@ TEST(RelayPath, ARelayThatFlipsBytesOnlyCausesDrops) {
     CO_ASSERT(back) << back.error().message();
     EXPECT_TRUE(*back == data);
     EXPECT_GT(client->transport_stats().packets_lost + server->transport_stats().packets_lost, 0U);
-    co_await client_ep.close();
-    co_await server_ep.close();
-    co_await relay.shutdown(false);
+    co_await close_all(client_ep, server_ep, relay);
   });
   magicsock::relay_receive_fault() = nullptr;
   EXPECT_GT(flipped, 10U);
@@ -256,12 +251,10 @@ TEST(RelayPath, ATransferSurvivesARelayRestart) {
         const auto port = relay.local_addrs().front().port();
         auto server_ep = bind_or_fail(ex, relayed_config("server", relay.url()));
         auto client_ep = bind_or_fail(ex, relayed_config("client", relay.url()));
-        CO_ASSERT(co_await server_ep.wait_home_relay(10s));
-        auto listener = server_ep.listen("test/1");
-        CO_ASSERT(listener);
+        auto listener = co_await listen_relayed(server_ep);
         auto client = co_await client_ep.connect(server_ep.addr(), "test/1");
         CO_ASSERT(client) << client.error().message();
-        auto server = co_await listener->accept();
+        auto server = co_await listener.accept();
         CO_ASSERT(server);
         // The server echoes messages; the client sends some, the relay restarts, it sends more.
         spawn_logged(
@@ -308,13 +301,11 @@ TEST(RelayPath, ClosingAnEndpointReachesThePeerThroughTheRelay) {
     server_cfg.idle_timeout = 120s;  // longer than the test's bound: only the close can end it
     auto server_ep = bind_or_fail(ex, std::move(server_cfg));
     auto client_ep = bind_or_fail(ex, relayed_config("client", relay.url()));
-    CO_ASSERT(co_await server_ep.wait_home_relay(10s));
-    auto listener = server_ep.listen("test/1");
-    CO_ASSERT(listener);
+    auto listener = co_await listen_relayed(server_ep);
     auto client = co_await client_ep.connect(server_ep.addr(), "test/1");
     CO_ASSERT(client) << client.error().message();
     CO_ASSERT(co_await client->send(as_bytes("bye soon")));
-    auto server = co_await listener->accept();
+    auto server = co_await listener.accept();
     CO_ASSERT(server);
     auto first = co_await server->recv();
     CO_ASSERT(first);
