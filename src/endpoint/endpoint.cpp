@@ -109,7 +109,7 @@ void ConnState::wake_all() {
 ListenerState::ListenerState(std::shared_ptr<EndpointState> endpoint, std::string protocol)
     : ep(endpoint), alpn(std::move(protocol)), on_accept(endpoint->ex) {}
 
-SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
+SocketState::SocketState(PathSocket s) : sock(std::move(s)) {
   local = sock.local_addr();
   local_quic = to_quic_addr(local);
   wildcard = local.is_unspecified();
@@ -124,13 +124,13 @@ SocketState::SocketState(env::UdpSocket s) : sock(std::move(s)) {
 
 // --- EndpointState ---
 
-EndpointState::EndpointState(asio::any_io_executor executor, EndpointConfig cfg)
-    : ex(std::move(executor)),
-      env(ex),
+EndpointState::EndpointState(EndpointEnv environment, EndpointConfig cfg)
+    : ex(environment.executor()),
+      env(std::move(environment)),
       config(std::move(cfg)),
       id(config.secret_key.public_key()),
       sessions(config.zero_rtt ? config.limits.session_tickets : 0, quic::kTicketLifetime),
-      timer(ex),
+      timer(env.make_timer()),
       on_progress(ex) {}
 
 quic::TransportConfig EndpointState::transport_for(const SocketAddr& peer) const {
@@ -977,7 +977,7 @@ namespace {
 // interface_addresses lists the addresses of the host's interfaces that are up (for wildcard binds):
 // IPv4 for an IPv4 socket, both for a dual-stack socket. Link-local IPv6 addresses are skipped (a
 // NodeAddr carries no scope id).
-std::vector<SocketAddr> interface_addresses(const SocketAddr& bound, bool dual_stack) {
+std::vector<SocketAddr> os_interface_addresses(const SocketAddr& bound, bool dual_stack) {
   std::vector<SocketAddr> out;
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return out;
@@ -1002,6 +1002,19 @@ std::vector<SocketAddr> interface_addresses(const SocketAddr& bound, bool dual_s
   return out;
 }
 
+}  // namespace
+
+std::vector<SocketAddr> interface_addresses(const EndpointEnv& env, const SocketAddr& bound, bool dual_stack) {
+  if (env.host() == nullptr) return os_interface_addresses(bound, dual_stack);
+  std::vector<SocketAddr> out;
+  for (const auto& a : env.host()->addresses()) {
+    if (a.is_v4() ? (bound.is_v4() || dual_stack) : bound.is_v6()) out.push_back(a.with_port(bound.port()));
+  }
+  return out;
+}
+
+namespace {
+
 P2PResult<void> check_alpn(std::string_view alpn) {
   if (alpn.empty() || alpn.size() > kAlpnSizeMax) {
     return fail(P2PError::invalid_configuration(
@@ -1020,7 +1033,9 @@ Endpoint::Handle::~Handle() {
   if (st && !st->closing) spawn_logged(st->ex, detail::endpoint_close(st), "endpoint close");
 }
 
-P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig config) {
+namespace detail {
+namespace {
+P2PResult<Endpoint> bind_endpoint(EndpointEnv environment, EndpointConfig config) {
   if (config.bind_addrs.empty()) return fail(P2PError::invalid_configuration("endpoint: no bind address"));
   for (const auto& a : config.alpns) {
     if (auto ok = detail::check_alpn(a); !ok) return fail(ok.error());
@@ -1038,7 +1053,13 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   if (config.busy_poll.count() < 0 || config.busy_poll_handshake.count() < 0) {
     return fail(P2PError::invalid_configuration("endpoint busy_poll durations must not be negative"));
   }
-  auto st = std::make_shared<detail::EndpointState>(ex, std::move(config));
+  if (environment.simulated()) {
+    // Virtual time never passes while the executor polls: a busy-polling loop would spin.
+    config.busy_poll = Duration::zero();
+    config.busy_poll_handshake = Duration::zero();
+  }
+  auto st = std::make_shared<detail::EndpointState>(std::move(environment), std::move(config));
+  const asio::any_io_executor ex = st->ex;
   auto tls = quic::TlsIdentity::create(st->config.secret_key);
   if (!tls) return fail(tls.error());
   st->tls = std::move(*tls);
@@ -1076,9 +1097,15 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   sock_options.receive_buffer_bytes = st->config.socket_buffer_bytes;
   sock_options.send_buffer_bytes = st->config.socket_buffer_bytes;
   for (const auto& addr : st->config.bind_addrs) {
+    if (simnet::Host* host = st->env.host()) {
+      auto sock = simnet::UdpSocket::bind(*host, addr);
+      if (!sock) return fail(sock.error());
+      st->sockets.push_back(std::make_unique<detail::SocketState>(detail::PathSocket(std::move(*sock))));
+      continue;
+    }
     auto sock = env::UdpSocket::bind(ex, addr, sock_options);
     if (!sock) return fail(sock.error());
-    st->sockets.push_back(std::make_unique<detail::SocketState>(std::move(*sock)));
+    st->sockets.push_back(std::make_unique<detail::SocketState>(detail::PathSocket(std::move(*sock))));
   }
   for (const auto& url : st->config.relay_urls) {
     if (auto ok = NodeAddr::validate_relay_url(url); !ok) return fail(ok.error());
@@ -1132,6 +1159,16 @@ P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig conf
   st->start();
   return detail::Access::endpoint(std::move(st));
 }
+}  // namespace
+}  // namespace detail
+
+P2PResult<Endpoint> Endpoint::bind(asio::any_io_executor ex, EndpointConfig config) {
+  return detail::bind_endpoint(detail::EndpointEnv(std::move(ex)), std::move(config));
+}
+
+P2PResult<Endpoint> Endpoint::bind(simnet::Host& host, EndpointConfig config) {
+  return detail::bind_endpoint(detail::EndpointEnv(host), std::move(config));
+}
 
 const NodeId& Endpoint::node_id() const noexcept { return handle_->st->id; }
 
@@ -1163,7 +1200,7 @@ NodeAddr endpoint_addr(const EndpointState& ep) {
   for (const auto& s : ep.sockets) {
     std::vector<SocketAddr> addrs;
     if (s->wildcard) {
-      addrs = detail::interface_addresses(s->local, s->sock.is_dual_stack());
+      addrs = detail::interface_addresses(ep.env, s->local, s->sock.is_dual_stack());
     } else {
       addrs.push_back(s->local);
     }

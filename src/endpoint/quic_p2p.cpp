@@ -7,13 +7,25 @@
 
 namespace moosicbox::p2p {
 
-P2PResult<QuicP2P> QuicP2P::create(asio::any_io_executor ex, EndpointConfig config, std::string_view alpn) {
+namespace {
+P2PResult<void> check_alpn(std::string_view alpn) {
   if (alpn.empty() || alpn.size() > 255) {
     return fail(P2PError::invalid_configuration(fmt::format("ALPN must be 1 to 255 bytes, got {}", alpn.size())));
   }
+  return {};
+}
+}  // namespace
+
+P2PResult<QuicP2P> QuicP2P::create(asio::any_io_executor ex, EndpointConfig config, std::string_view alpn) {
+  if (auto ok = check_alpn(alpn); !ok) return fail(ok.error());
   auto ep = Endpoint::bind(std::move(ex), std::move(config));
   if (!ep) return fail(ep.error());
   return QuicP2P(std::move(*ep), std::string(alpn));
+}
+
+P2PResult<QuicP2P> QuicP2P::create(Endpoint endpoint, std::string_view alpn) {
+  if (auto ok = check_alpn(alpn); !ok) return fail(ok.error());
+  return QuicP2P(std::move(endpoint), std::string(alpn));
 }
 
 asio::awaitable<P2PResult<Connection>> QuicP2P::connect(const NodeId& id) {

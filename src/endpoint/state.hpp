@@ -17,12 +17,11 @@
 #include <vector>
 
 #include "core/fifo.hpp"
+#include "endpoint/endpoint_env.hpp"
 #include "endpoint/magicsock/relay_paths.hpp"
 #include "endpoint/notifier.hpp"
 #include "endpoint/session_cache.hpp"
 #include "moosicbox/p2p/endpoint/endpoint.hpp"
-#include "moosicbox/p2p/env/asio_env.hpp"
-#include "moosicbox/p2p/env/udp_socket.hpp"
 #include "quic/connection.hpp"
 
 namespace moosicbox::p2p::detail {
@@ -124,8 +123,8 @@ struct ListenerState {
 
 /// SocketState is one bound UDP socket and its send path.
 struct SocketState {
-  explicit SocketState(env::UdpSocket s);
-  env::UdpSocket sock;
+  explicit SocketState(PathSocket s);
+  PathSocket sock;
   SocketAddr local;
   quic::Address local_quic;
   bool wildcard = false;
@@ -140,10 +139,10 @@ struct SocketState {
 
 /// EndpointState is the endpoint.
 struct EndpointState : std::enable_shared_from_this<EndpointState> {
-  EndpointState(asio::any_io_executor executor, EndpointConfig cfg);
+  EndpointState(EndpointEnv environment, EndpointConfig cfg);
 
   asio::any_io_executor ex;
-  env::AsioEnv env;
+  EndpointEnv env;  // real, or a simulated host (Endpoint::bind(simnet::Host&, ...))
   EndpointConfig config;
   NodeId id;
   std::shared_ptr<const quic::TlsIdentity> tls;
@@ -192,7 +191,7 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   static constexpr std::uint64_t kAnswerFlightMax = 16 * 1024;
 
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines;
-  env::AsioEnv::Timer timer;
+  EndpointEnv::Timer timer;
   TimePoint armed = kTimePointMax;
 
   std::vector<std::uint64_t> dirty;

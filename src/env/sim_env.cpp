@@ -101,7 +101,10 @@ struct Later {
 SimRuntime::SimRuntime(std::uint64_t seed)
     : io_(std::make_unique<asio::io_context>(1)), seed_(seed), rng_(derive_seed(seed, "runtime")) {}
 
-SimRuntime::~SimRuntime() {
+SimRuntime::~SimRuntime() { shutdown(); }
+
+void SimRuntime::shutdown() {
+  if (shutting_down_) return;
   // Destroying a coroutine runs destructors that call back into the runtime (timers cancel, handles
   // close). From here on those calls are no-ops, and every container is moved out before its
   // elements are destroyed, so a re-entrant call never touches a container in mid-destruction.

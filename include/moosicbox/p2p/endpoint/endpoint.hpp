@@ -25,6 +25,10 @@
 
 namespace moosicbox::p2p {
 
+namespace simnet {
+class Host;
+}  // namespace simnet
+
 namespace detail {
 struct EndpointState;
 struct ListenerState;
@@ -204,6 +208,11 @@ class Endpoint {
   /// Errors: invalid_configuration (no bind address, a bad ALPN, a bad limit, a key GnuTLS rejects),
   /// network_error (a socket cannot be bound, e.g. "bind 127.0.0.1:9: Permission denied").
   [[nodiscard]] static P2PResult<Endpoint> bind(asio::any_io_executor ex, EndpointConfig config);
+  /// bind starts the endpoint on simulated host `host` (include moosicbox/p2p/simnet/network.hpp):
+  /// its UDP sockets are the host's, its clock and timers the simulation's virtual time, its
+  /// randomness the host's seeded stream, its relay sessions simulated streams. Busy polling is off.
+  /// Same errors as the real bind.
+  [[nodiscard]] static P2PResult<Endpoint> bind(simnet::Host& host, EndpointConfig config);
 
   /// node_id returns this node's identity.
   [[nodiscard]] const NodeId& node_id() const noexcept;

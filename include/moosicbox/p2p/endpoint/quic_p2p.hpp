@@ -33,6 +33,10 @@ class QuicP2P {
   /// Errors: as Endpoint::bind; invalid_configuration for a bad ALPN.
   [[nodiscard]] static P2PResult<QuicP2P> create(asio::any_io_executor ex, EndpointConfig config,
                                                  std::string_view alpn = kDefaultAlpn);
+  /// create wraps an endpoint already bound (for example one on a simulated host, see
+  /// Endpoint::bind(simnet::Host&, ...)); connections speak `alpn`. Errors: invalid_configuration for
+  /// a bad ALPN.
+  [[nodiscard]] static P2PResult<QuicP2P> create(Endpoint endpoint, std::string_view alpn = kDefaultAlpn);
 
   /// connect dials `id` at the addresses known for it (add_node_addr).
   /// Errors: node_not_found (no address known for `id`), and those of Endpoint::connect.

@@ -51,6 +51,11 @@ class SimRuntime {
   SimRuntime(const SimRuntime&) = delete;
   SimRuntime& operator=(const SimRuntime&) = delete;
   ~SimRuntime();
+  /// shutdown ends the simulation before destruction: every parked and posted coroutine is
+  /// destroyed (running its destructors) while what they refer to (a simulated network declared
+  /// after the runtime, say) still exists. Afterwards nothing may run, schedule or use the
+  /// io_context; destruction follows. Idempotent.
+  void shutdown();
 
   /// now returns the virtual time.
   [[nodiscard]] TimePoint now() const noexcept { return now_; }
