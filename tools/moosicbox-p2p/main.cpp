@@ -20,6 +20,7 @@
 #include "relay_commands.hpp"
 #include "router_commands.hpp"
 #include "sim_commands.hpp"
+#include "simnet_commands.hpp"
 #include "tunnel_bench.hpp"
 
 namespace p2p = moosicbox::p2p;
@@ -417,11 +418,12 @@ int main(int argc, char** argv) {
   std::string demo_only = "all";
   std::optional<std::uint64_t> demo_seed;
   auto* demo = app.add_subcommand("demo", "Run the local demonstration (needs no other machine)");
-  demo->add_option("--only", demo_only, "Which part: all, quic, sim")
-      ->check(CLI::IsMember({"all", "quic", "sim"}))
+  demo->add_option("--only", demo_only, "Which part: all, quic, sim, simnet")
+      ->check(CLI::IsMember({"all", "quic", "sim", "simnet"}))
       ->capture_default_str();
   demo->add_option("--seed", demo_seed, "Seed of the simulated part (random when absent)");
-  demo->footer(examples({"moosicbox-p2p demo", "moosicbox-p2p demo --only sim --seed 3"}));
+  demo->footer(examples(
+      {"moosicbox-p2p demo", "moosicbox-p2p demo --only sim --seed 3", "moosicbox-p2p demo --only simnet --seed 7"}));
 
   std::string bench_what;
   bool bench_json = false;
@@ -429,10 +431,16 @@ int main(int argc, char** argv) {
   bench
       ->add_option("what", bench_what,
                    "What to measure: sim, quic, router, relay, tunnel (the WebSocket tunnel pattern, the relay's "
-                   "baseline)")
+                   "baseline), simnet (real endpoints on the simulated packet network)")
       ->required()
-      ->check(CLI::IsMember({"sim", "quic", "router", "relay", "tunnel"}));
+      ->check(CLI::IsMember({"sim", "quic", "router", "relay", "tunnel", "simnet"}));
   bench->add_flag("--json", bench_json, "Print one JSON object");
+  p2p::cli::SimnetBenchOptions simnet_bench_opts;
+  auto* seed_opt = bench->add_option("--seed", simnet_bench_opts.seed, "simnet: the seed of the swarm")
+                       ->capture_default_str();
+  auto* endpoints_opt = bench->add_option("--endpoints", simnet_bench_opts.endpoints, "simnet: how many endpoints")
+                            ->check(CLI::Range(2, 20000))
+                            ->capture_default_str();
   p2p::cli::QuicBenchOptions quic_bench_opts;
   std::optional<unsigned> busy_poll_us;
   auto* busy_opt =
@@ -462,7 +470,8 @@ int main(int argc, char** argv) {
 
   bench->footer(examples({"moosicbox-p2p bench quic --json", "moosicbox-p2p bench quic --only connect,rpc",
                           "moosicbox-p2p bench router", "moosicbox-p2p bench relay --json",
-                          "moosicbox-p2p bench tunnel --json"}));
+                          "moosicbox-p2p bench tunnel --json",
+                          "moosicbox-p2p bench simnet --json --seed 3"}));
   app.footer(
       "Exit codes: 0 ok, 1 runtime failure (unreachable peer, timeout, refused), 2 usage error, 3 bad ticket, "
       "4 key file problem, 128+N killed by signal N.\nRun `moosicbox-p2p COMMAND --help` for a command's options and "
@@ -511,6 +520,7 @@ int main(int argc, char** argv) {
     int rc = 0;
     if (demo_only == "all" || demo_only == "quic") rc = p2p::cli::quic_demo();
     if (rc == 0 && (demo_only == "all" || demo_only == "sim")) rc = p2p::cli::sim_demo(demo_seed);
+    if (rc == 0 && (demo_only == "all" || demo_only == "simnet")) rc = p2p::cli::simnet_demo(demo_seed);
     return rc;
   }
   if (*bench) {
@@ -520,7 +530,7 @@ int main(int argc, char** argv) {
     }
     quic_bench_opts.stop_sending_codes = !no_stop_sending_codes;
     quic_bench_opts.one_thread = one_thread;
-    if ((bench_what == "sim" || bench_what == "tunnel") && busy_opt->count() > 0) {
+    if ((bench_what == "sim" || bench_what == "tunnel" || bench_what == "simnet") && busy_opt->count() > 0) {
       std::fprintf(stderr, "error: --busy-poll-us applies to 'bench quic' and 'bench router' only\n");
       return 2;
     }
@@ -537,6 +547,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "error: %s\n", ok.error().message().c_str());
       return 2;
     }
+    if (bench_what != "simnet" && (seed_opt->count() > 0 || endpoints_opt->count() > 0)) {
+      std::fprintf(stderr, "error: --seed and --endpoints apply to 'bench simnet' only\n");
+      return 2;
+    }
+    if (bench_what == "simnet") return p2p::cli::simnet_bench(bench_json, simnet_bench_opts);
     if (bench_what == "sim") return p2p::cli::sim_bench(bench_json);
     if (bench_what == "quic") return p2p::cli::quic_bench(bench_json, quic_bench_opts);
     if (bench_what == "router") return p2p::cli::router_bench(bench_json, router_bench_opts);
