@@ -169,7 +169,8 @@ P2PResult<std::size_t> UdpSocket::try_send_batch(std::span<const env::Transmit> 
     const std::size_t count = tx.segment_count();
     std::optional<SocketAddr> src;
     if (!s.local.is_unspecified()) {
-      if (s.local.family() == dst.family()) src = s.local;
+      // A socket bound to an address the host no longer has cannot send (EADDRNOTAVAIL).
+      if (s.local.family() == dst.family() && s.host->has_address(s.local)) src = detail::ip_key(s.local);
     } else if (dst.is_v4() || s.local.is_v6()) {
       if (tx.source) {
         const SocketAddr want = tx.source->canonical();

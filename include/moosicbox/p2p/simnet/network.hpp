@@ -21,6 +21,11 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
+
 #include "moosicbox/p2p/core/asio.hpp"
 #include "moosicbox/p2p/core/error.hpp"
 #include "moosicbox/p2p/core/time.hpp"
@@ -39,7 +44,7 @@ struct LinkParams {
   double loss = 0.0;                                ///< probability a packet is dropped
   double reorder = 0.0;  ///< probability a packet is held back by reorder_delay (arrives late)
   Duration reorder_delay = std::chrono::milliseconds(10);
-  std::uint64_t bandwidth_bps = 0;       ///< serialisation rate in bits/s; 0 = unlimited
+  std::uint64_t bandwidth_bps = 0;       ///< serialisation rate in bits/s of payload + headers; 0 = unlimited
   std::size_t mtu = 1500;                ///< IP MTU: a larger packet (payload + headers) is dropped
   std::size_t queue_bytes = 512 * 1024;  ///< bytes waiting for serialisation; beyond, tail drop
   bool up = true;                        ///< false: every packet is dropped (a cut cable)
@@ -69,7 +74,7 @@ struct NatConfig {
   NatMapping mapping = NatMapping::endpoint_independent;
   NatPorts ports = NatPorts::preserve;
   NatFiltering filtering = NatFiltering::address_and_port;
-  Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping idle this long expires
+  Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping without outbound traffic this long expires
   Duration stream_timeout = std::chrono::minutes(10);  ///< the same for stream connections
   bool hairpin = false;                                ///< inside hosts may reach each other through the public address
   bool udp_blocked = false;  ///< every UDP packet out of (and into) the private segment is dropped
@@ -197,6 +202,8 @@ class Network {
   /// (counted as dropped_fault). Empty to remove. It runs at every link crossing.
   void set_drop_filter(std::function<bool(const Packet&)> filter);
   /// partition cuts every path between hosts in `a` and hosts in `b` (both directions) until heal().
+  /// It is decided where a packet reaches its final host (counted as dropped_partition); streams
+  /// resend what it drops and reset after TcpStream::kResetAfterDefault.
   void partition(std::vector<Host*> a, std::vector<Host*> b);
   /// heal removes every partition.
   void heal();
@@ -206,8 +213,9 @@ class Network {
   [[nodiscard]] std::optional<SocketAddr> resolve(std::string_view name) const;
 
   [[nodiscard]] const NetStats& stats() const noexcept;
-  /// trace: every delivered datagram mixes (time, source, destination, bytes) into the runtime's
-  /// trace hash (on by default).
+  /// set_trace_packets: every delivered datagram mixes (time, source, destination, size, a hash of
+  /// its bytes) into the runtime's trace hash, every stream packet (time, source, destination, size,
+  /// sequence number). On by default.
   void set_trace_packets(bool on) noexcept;
 
   struct Impl;
@@ -238,6 +246,7 @@ class UdpSocket {
   [[nodiscard]] SocketAddr local_addr() const;
   /// gso_segments_max is 64: a transmit with segment_size is split into datagrams here.
   [[nodiscard]] std::size_t gso_segments_max() const;
+  /// is_dual_stack is true for a socket bound to the IPv6 wildcard (it also carries IPv4).
   [[nodiscard]] bool is_dual_stack() const;
   /// try_send_batch sends every transmit (returns out.size()); a datagram too large for the
   /// sender's link MTU is dropped as the kernel would (EMSGSIZE is not reported, like a lost one).
