@@ -21,6 +21,11 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
+
 #include "moosicbox/p2p/core/asio.hpp"
 #include "moosicbox/p2p/core/error.hpp"
 #include "moosicbox/p2p/core/time.hpp"
@@ -37,19 +42,19 @@ struct LinkParams {
   Duration latency = std::chrono::milliseconds(5);  ///< one-way propagation delay
   Duration jitter{};                                ///< extra delay, uniform in [0, jitter]
   double loss = 0.0;                                ///< probability a packet is dropped
-  double reorder = 0.0;      ///< probability a packet is held back by reorder_delay (arrives late)
+  double reorder = 0.0;  ///< probability a packet is held back by reorder_delay (arrives late)
   Duration reorder_delay = std::chrono::milliseconds(10);
-  std::uint64_t bandwidth_bps = 0;              ///< serialisation rate in bits/s; 0 = unlimited
-  std::size_t mtu = 1500;                       ///< IP MTU: a larger packet (payload + headers) is dropped
-  std::size_t queue_bytes = 512 * 1024;         ///< bytes waiting for serialisation; beyond, tail drop
-  bool up = true;                               ///< false: every packet is dropped (a cut cable)
+  std::uint64_t bandwidth_bps = 0;       ///< serialisation rate in bits/s of payload + headers; 0 = unlimited
+  std::size_t mtu = 1500;                ///< IP MTU: a larger packet (payload + headers) is dropped
+  std::size_t queue_bytes = 512 * 1024;  ///< bytes waiting for serialisation; beyond, tail drop
+  bool up = true;                        ///< false: every packet is dropped (a cut cable)
 };
 
 /// NatMapping says when a NAT reuses an external port (RFC 4787 section 4.1).
 enum class NatMapping : std::uint8_t {
-  endpoint_independent,      ///< one external port per internal address:port ("easy")
-  address_dependent,         ///< one per internal address:port and destination address
-  address_and_port_dependent ///< one per internal address:port and destination address:port (symmetric, "hard")
+  endpoint_independent,       ///< one external port per internal address:port ("easy")
+  address_dependent,          ///< one per internal address:port and destination address
+  address_and_port_dependent  ///< one per internal address:port and destination address:port (symmetric, "hard")
 };
 /// NatPorts says how a NAT picks a new external port.
 enum class NatPorts : std::uint8_t {
@@ -59,9 +64,9 @@ enum class NatPorts : std::uint8_t {
 };
 /// NatFiltering says which inbound packets a mapping lets in (RFC 4787 section 5).
 enum class NatFiltering : std::uint8_t {
-  none,                  ///< anyone may send to a mapped port ("full cone")
-  address,               ///< only addresses the mapping has sent to
-  address_and_port,      ///< only address:port pairs the mapping has sent to
+  none,              ///< anyone may send to a mapped port ("full cone")
+  address,           ///< only addresses the mapping has sent to
+  address_and_port,  ///< only address:port pairs the mapping has sent to
 };
 
 /// NatConfig is a router's NAT behaviour.
@@ -69,10 +74,10 @@ struct NatConfig {
   NatMapping mapping = NatMapping::endpoint_independent;
   NatPorts ports = NatPorts::preserve;
   NatFiltering filtering = NatFiltering::address_and_port;
-  Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping idle this long expires
+  Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping without outbound traffic this long expires
   Duration stream_timeout = std::chrono::minutes(10);  ///< the same for stream connections
-  bool hairpin = false;       ///< inside hosts may reach each other through the public address
-  bool udp_blocked = false;   ///< every UDP packet out of (and into) the private segment is dropped
+  bool hairpin = false;                                ///< inside hosts may reach each other through the public address
+  bool udp_blocked = false;  ///< every UDP packet out of (and into) the private segment is dropped
   std::uint16_t port_min = 1024;
   std::uint16_t port_max = 65535;
   std::size_t mappings_max = 65536;  ///< beyond, new flows are dropped (and counted)
@@ -84,8 +89,8 @@ struct NatStats {
   std::uint64_t mappings_expired = 0;
   std::uint64_t translated_out = 0;
   std::uint64_t translated_in = 0;
-  std::uint64_t filtered_in = 0;     ///< inbound packets the filter dropped
-  std::uint64_t unmapped_in = 0;     ///< inbound packets to a port without a mapping
+  std::uint64_t filtered_in = 0;  ///< inbound packets the filter dropped
+  std::uint64_t unmapped_in = 0;  ///< inbound packets to a port without a mapping
   std::uint64_t hairpinned = 0;
   std::uint64_t blocked_udp = 0;
   std::uint64_t table_full = 0;
@@ -97,16 +102,17 @@ struct NetStats {
   std::uint64_t packets_delivered = 0;  ///< datagrams that reached a socket's receive queue
   std::uint64_t packets_dropped = 0;    ///< by any cause below
   std::uint64_t dropped_loss = 0;
-  std::uint64_t dropped_queue = 0;     ///< link queue full
+  std::uint64_t dropped_queue = 0;  ///< link queue full
   std::uint64_t dropped_mtu = 0;
   std::uint64_t dropped_link_down = 0;
-  std::uint64_t dropped_no_route = 0;  ///< no host or router owns the destination
-  std::uint64_t dropped_no_socket = 0; ///< the host has no socket on the port
+  std::uint64_t dropped_no_route = 0;       ///< no host or router owns the destination
+  std::uint64_t dropped_no_socket = 0;      ///< the host has no socket on the port
   std::uint64_t dropped_receive_queue = 0;  ///< a socket's receive queue was full
-  std::uint64_t dropped_nat = 0;       ///< filtered, unmapped, blocked or table full
-  std::uint64_t dropped_fault = 0;     ///< by the drop filter (fault injection)
+  std::uint64_t dropped_nat = 0;            ///< filtered, unmapped, blocked or table full
+  std::uint64_t dropped_fault = 0;          ///< by the drop filter (fault injection)
+  std::uint64_t dropped_partition = 0;      ///< source and destination host on opposite sides of a partition
   std::uint64_t bytes_delivered = 0;
-  std::uint64_t stream_bytes = 0;      ///< bytes delivered on stream connections
+  std::uint64_t stream_bytes = 0;  ///< bytes delivered on stream connections
 };
 
 class Network;
@@ -115,10 +121,10 @@ class Router;
 
 /// Packet is what the drop filter sees: one datagram as it crosses a link.
 struct Packet {
-  SocketAddr source;       ///< as on this link (after any translation so far)
+  SocketAddr source;  ///< as on this link (after any translation so far)
   SocketAddr destination;
-  std::size_t size = 0;    ///< UDP payload bytes
-  bool stream = false;     ///< a stream segment (never dropped by loss; a drop delays it)
+  std::size_t size = 0;  ///< UDP payload bytes
+  bool stream = false;   ///< a stream segment (never dropped by loss; a drop delays it)
 };
 
 /// Segment is a broadcast domain: the internet (Network::internet()) or a router's private side.
@@ -196,6 +202,8 @@ class Network {
   /// (counted as dropped_fault). Empty to remove. It runs at every link crossing.
   void set_drop_filter(std::function<bool(const Packet&)> filter);
   /// partition cuts every path between hosts in `a` and hosts in `b` (both directions) until heal().
+  /// It is decided where a packet reaches its final host (counted as dropped_partition); streams
+  /// resend what it drops and reset after TcpStream::kResetAfterDefault.
   void partition(std::vector<Host*> a, std::vector<Host*> b);
   /// heal removes every partition.
   void heal();
@@ -205,8 +213,9 @@ class Network {
   [[nodiscard]] std::optional<SocketAddr> resolve(std::string_view name) const;
 
   [[nodiscard]] const NetStats& stats() const noexcept;
-  /// trace: every delivered datagram mixes (time, source, destination, bytes) into the runtime's
-  /// trace hash (on by default).
+  /// set_trace_packets: every delivered datagram mixes (time, source, destination, size, a hash of
+  /// its bytes) into the runtime's trace hash, every stream packet (time, source, destination, size,
+  /// sequence number). On by default.
   void set_trace_packets(bool on) noexcept;
 
   struct Impl;
@@ -237,6 +246,7 @@ class UdpSocket {
   [[nodiscard]] SocketAddr local_addr() const;
   /// gso_segments_max is 64: a transmit with segment_size is split into datagrams here.
   [[nodiscard]] std::size_t gso_segments_max() const;
+  /// is_dual_stack is true for a socket bound to the IPv6 wildcard (it also carries IPv4).
   [[nodiscard]] bool is_dual_stack() const;
   /// try_send_batch sends every transmit (returns out.size()); a datagram too large for the
   /// sender's link MTU is dropped as the kernel would (EMSGSIZE is not reported, like a lost one).
@@ -265,7 +275,7 @@ class UdpSocket {
 /// timeout), are never reordered and never lost (a dropped segment is resent after an RTO, so loss
 /// shows as delay); a path that stays cut for `reset_after` resets the connection. It models asio's
 /// AsyncReadStream and AsyncWriteStream (any completion token, per-operation terminal cancellation),
-/// so Beast's HTTP and WebSocket run on it (see the teardown overloads below).
+/// so Beast's HTTP and WebSocket run on it (the teardown hooks are in simnet/beast.hpp).
 class TcpStream {
  public:
   using executor_type = asio::any_io_executor;
@@ -349,8 +359,8 @@ template <class ConstBufferSequence, class Token>
 auto TcpStream::async_write_some(const ConstBufferSequence& buffers, Token&& token) {
   std::vector<asio::const_buffer> bufs(asio::buffer_sequence_begin(buffers), asio::buffer_sequence_end(buffers));
   return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      [this](auto handler, std::vector<asio::const_buffer> b) { start_write(std::move(b), std::move(handler)); },
-      token, std::move(bufs));
+      [this](auto handler, std::vector<asio::const_buffer> b) { start_write(std::move(b), std::move(handler)); }, token,
+      std::move(bufs));
 }
 
 }  // namespace moosicbox::p2p::simnet
