@@ -358,6 +358,7 @@ void TcpStream::Impl::apply(StreamKind kind, std::vector<std::byte>& data) {
 }
 
 void TcpStream::Impl::on_packet(StreamPacket& p) {
+  if (net_alive()) ++net->stats.stream_packets_delivered;
   if (p.kind == StreamKind::rst) {
     if (state == State::syn_sent) {
       state = State::refused;

@@ -181,7 +181,7 @@ INSTANTIATE_TEST_SUITE_P(
                               NatPorts::sequential},
                       NatCase{"symmetric_random", NatMapping::address_and_port_dependent,
                               NatFiltering::address_and_port, NatPorts::random}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const ::testing::TestParamInfo<NatCase>& p) { return std::string(p.param.name); });
 
 TEST(SimStack, UdpBlockedNatFailsWithATimeout) {
   SimWorld w(sim_seed(3));
@@ -302,18 +302,18 @@ TEST(SimStack, APartitionLongerThanTheIdleTimeoutClosesTheConnection) {
   auto listener = server_ep.listen(kAlpn);
   ASSERT_TRUE(listener);
   auto client_ep = w.endpoint(a, cfg);
-  auto outcome = w.run([](SimWorld& w, Endpoint c, Listener l, NodeAddr to, simnet::Host* ha,
+  auto outcome = w.run([](SimWorld& world, Endpoint c, Listener l, NodeAddr to, simnet::Host* ha,
                           simnet::Host* hb) -> asio::awaitable<std::string> {
     auto conn = co_await c.connect(to, kAlpn);
     if (!conn) co_return "connect: " + conn.error().message();
     auto accepted = co_await l.accept();
     if (!accepted) co_return "accept: " + accepted.error().message();
-    w.net().partition({ha}, {hb});
-    const TimePoint cut = w.runtime().now();
+    world.net().partition({ha}, {hb});
+    const TimePoint cut = world.runtime().now();
     auto m = co_await conn->recv();  // nothing comes: the idle timeout ends the connection
     if (m) co_return "a message crossed the partition";
-    if (w.runtime().now() - cut < 5s) co_return "closed before the idle timeout";
-    if (w.runtime().now() - cut > 8s) co_return "closed long after the idle timeout";
+    if (world.runtime().now() - cut < 5s) co_return "closed before the idle timeout";
+    if (world.runtime().now() - cut > 8s) co_return "closed long after the idle timeout";
     co_return "";
   }(w, client_ep, std::move(*listener), server_ep.addr(), &a, &b));
   ASSERT_TRUE(outcome) << w.replay();

@@ -307,7 +307,7 @@ SwarmReport run_swarm(const SwarmConfig& config) {
     report.connect_ms_median = std::chrono::duration<double, std::milli>(times[times.size() / 2]).count();
   }
   const auto& st = net->stats();
-  report.packets = st.packets_delivered + st.stream_segments;
+  report.packets = st.packets_delivered + st.stream_packets_delivered;
   report.trace_hash = rt.trace_hash();
   report.wall_s = std::chrono::duration<double>(wall.now() - wall_start).count();
   relay.reset();

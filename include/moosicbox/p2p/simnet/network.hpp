@@ -113,6 +113,7 @@ struct NetStats {
   std::uint64_t dropped_partition = 0;      ///< source and destination host on opposite sides of a partition
   std::uint64_t bytes_delivered = 0;
   std::uint64_t stream_bytes = 0;  ///< bytes delivered on stream connections
+  std::uint64_t stream_packets_delivered = 0;  ///< stream packets (segments, handshakes, acknowledgements) that reached a stream
 };
 
 class Network;
