@@ -106,7 +106,7 @@ struct Transfer {
 
 void start_transfer(World& w, Host& client, Host& server, SocketAddr to, const std::vector<std::byte>& data,
                     Transfer& t, TcpListener& listener) {
-  spawn(w.rt, [&]() -> asio::awaitable<void> {
+  spawn(w.rt, [&, to]() -> asio::awaitable<void> {
     auto s = co_await listener.accept();
     EXPECT_TRUE(s);
     if (!s) co_return;
@@ -114,7 +114,7 @@ void start_transfer(World& w, Host& client, Host& server, SocketAddr to, const s
     t.done = true;
     t.finished = w.rt.now();
   });
-  spawn(w.rt, [&]() -> asio::awaitable<void> {
+  spawn(w.rt, [&, to]() -> asio::awaitable<void> {
     auto s = co_await TcpStream::connect(client, to, 10s);
     EXPECT_TRUE(s) << (s ? "" : s.error().message());
     if (!s) co_return;
