@@ -144,6 +144,7 @@ struct Connection::Impl {
   std::optional<SessionTicket> ticket;  // client: the newest ticket, until taken
   bool ticket_seen = false;             // client: a ticket arrived on this connection
   std::uint8_t datagrams_after_confirm = 0;
+  bool confirmed = false;  // the handshake is confirmed (client: HANDSHAKE_DONE; server: completed)
   bool resumed = false;               // the handshake resumed a session
   std::optional<NodeId> ticket_peer;  // server: the client the presented ticket was issued to
 
@@ -531,7 +532,7 @@ struct Connection::Impl {
   // keys itself, so TLS has nothing left to do, and the session is a large part of an idle
   // connection's memory.
   void release_tls() {
-    if (session == nullptr || state != State::established) return;
+    if (session == nullptr || state != State::established || !confirmed) return;
     ngtcp2_conn_set_tls_native_handle(conn, nullptr);
     gnutls_deinit(session);
     session = nullptr;
@@ -593,6 +594,7 @@ int handshake_completed_cb(ngtcp2_conn*, void* user_data) { return impl_of(user_
 
 int handshake_confirmed_cb(ngtcp2_conn*, void* user_data) {
   auto* impl = impl_of(user_data);
+  impl->confirmed = true;
   if (impl->state == State::handshaking) {
     impl->state = State::established;
     impl->push(EventKind::connected);
@@ -1120,9 +1122,13 @@ int Connection::Impl::on_handshake_completed() {
       logger().debug("quic: no session ticket for {}: {}", peer_label(), gnutls_strerror(rv));
     }
   }
-  if (server && state == State::handshaking) {
-    // A server's handshake is confirmed when it completes (RFC 9001 §4.1.2); ngtcp2 calls
-    // handshake_confirmed only on clients.
+  if (server) confirmed = true;
+  if (state == State::handshaking) {
+    // Both ends are connected when the handshake completes: a server's handshake is confirmed then
+    // (RFC 9001 §4.1.2); a client has verified the server and holds 1-RTT keys, so it may send at
+    // once, one round trip after its first packet, instead of waiting half a round trip more for
+    // HANDSHAKE_DONE (handshake_confirmed). A server that then refuses the client's key closes the
+    // connection, which the client sees as a connection error.
     state = State::established;
     push(EventKind::connected);
   }
@@ -1382,7 +1388,7 @@ void Connection::on_datagram(TimePoint now, const Path& path, ByteView datagram)
   m.apply_credits();
   if (rv != 0) {
     m.on_read_error(rv, now);
-  } else if (m.session != nullptr && m.state == State::established) {
+  } else if (m.session != nullptr && m.state == State::established && m.confirmed) {
     // A client keeps TLS a little past confirmation for the server's session ticket, which comes
     // with HANDSHAKE_DONE or right after it.
     if (m.server || m.ticket_seen || ++m.datagrams_after_confirm > 2) m.release_tls();

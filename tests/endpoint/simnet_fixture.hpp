@@ -46,7 +46,8 @@ inline std::size_t sim_seed_count(std::size_t fallback) {
 /// SimWorld is a simulated network with real endpoints on it.
 class SimWorld {
  public:
-  explicit SimWorld(std::uint64_t seed) : rt_(seed), net_(std::make_unique<simnet::Network>(rt_)) {}
+  explicit SimWorld(std::uint64_t seed)
+      : rt_(seed), calendar_(rt_), net_(std::make_unique<simnet::Network>(rt_)) {}
   SimWorld(const SimWorld&) = delete;
   SimWorld& operator=(const SimWorld&) = delete;
   ~SimWorld() {
@@ -140,6 +141,7 @@ class SimWorld {
 
  private:
   env::SimRuntime rt_;
+  env::VirtualCalendarScope calendar_;  // TLS timestamps (session tickets) in virtual time
   std::unique_ptr<simnet::Network> net_;
   std::vector<Endpoint> endpoints_;
 };

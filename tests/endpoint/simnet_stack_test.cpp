@@ -312,7 +312,11 @@ TEST(SimStack, APartitionLongerThanTheIdleTimeoutClosesTheConnection) {
     const TimePoint cut = world.runtime().now();
     auto m = co_await conn->recv();  // nothing comes: the idle timeout ends the connection
     if (m) co_return "a message crossed the partition";
-    if (world.runtime().now() - cut < 5s) co_return "closed before the idle timeout";
+    if (world.runtime().now() - cut < 4500ms) {
+      co_return fmt::format("closed {} ms after the cut, before the idle timeout: {}",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(world.runtime().now() - cut).count(),
+                            m.error().message());
+    }
     if (world.runtime().now() - cut > 8s) co_return "closed long after the idle timeout";
     co_return "";
   }(w, client_ep, std::move(*listener), server_ep.addr(), &a, &b));

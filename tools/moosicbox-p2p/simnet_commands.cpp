@@ -109,6 +109,7 @@ struct DemoResult {
 DemoResult run_story(std::uint64_t seed, bool print) {
   DemoResult out;
   env::SimRuntime rt(seed);
+  const env::VirtualCalendarScope calendar(rt);
   auto net = std::make_unique<simnet::Network>(rt);
   Story story(rt, print);
   simnet::LinkParams home_link;

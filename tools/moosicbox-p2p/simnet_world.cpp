@@ -20,6 +20,7 @@
 
 #include "moosicbox/p2p/endpoint/endpoint.hpp"
 #include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/env/sim_entropy.hpp"
 #include "moosicbox/p2p/env/sim_env.hpp"
 #include "moosicbox/p2p/relay/server.hpp"
 #include "moosicbox/p2p/simnet/network.hpp"
@@ -197,6 +198,7 @@ SwarmReport run_swarm(const SwarmConfig& config) {
   const TimePoint wall_start = wall.now();
 
   env::SimRuntime rt(config.seed);
+  const env::VirtualCalendarScope calendar(rt);
   auto net = std::make_unique<simnet::Network>(rt);
   simnet::LinkParams access;
   access.latency = config.latency;

@@ -13,6 +13,8 @@
 
 namespace moosicbox::p2p::env {
 
+class SimRuntime;
+
 /// SeededEntropyScope routes getrandom(2) calls made on this thread to a generator seeded with
 /// `seed` until it is destroyed. Not for production: keys drawn meanwhile are predictable.
 /// Scopes nest (the innermost wins).
@@ -31,6 +33,24 @@ class SeededEntropyScope {
 
  private:
   State* previous_;
+};
+
+/// VirtualCalendarScope makes the calendar clock of this thread (CLOCK_REALTIME, time(),
+/// gettimeofday()) read `rt`'s virtual time, counted from kVirtualEpoch, until it is destroyed:
+/// libraries that timestamp what they send (GnuTLS puts its clock in session tickets) then send the
+/// same bytes on every run. The monotonic clock, which the library's own real environment reads, is
+/// left alone. Scopes nest (the innermost wins).
+class VirtualCalendarScope {
+ public:
+  /// kVirtualEpoch is the calendar time of virtual time zero: 2026-01-01T00:00:00Z, in seconds.
+  static constexpr std::int64_t kVirtualEpoch = 1'767'225'600;
+  explicit VirtualCalendarScope(const SimRuntime& rt) noexcept;
+  VirtualCalendarScope(const VirtualCalendarScope&) = delete;
+  VirtualCalendarScope& operator=(const VirtualCalendarScope&) = delete;
+  ~VirtualCalendarScope();
+
+ private:
+  const SimRuntime* previous_;
 };
 
 /// run_isolated runs `fn` to completion on a new thread whose getrandom(2) is seeded by `seed`
