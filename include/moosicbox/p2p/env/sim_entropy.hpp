@@ -20,6 +20,7 @@ class SimRuntime;
 /// Scopes nest (the innermost wins).
 class SeededEntropyScope {
  public:
+  /// SeededEntropyScope starts seeding this thread's getrandom(2) from `seed`.
   explicit SeededEntropyScope(std::uint64_t seed) noexcept;
   SeededEntropyScope(const SeededEntropyScope&) = delete;
   SeededEntropyScope& operator=(const SeededEntropyScope&) = delete;
@@ -44,6 +45,7 @@ class VirtualCalendarScope {
  public:
   /// kVirtualEpoch is the calendar time of virtual time zero: 2026-01-01T00:00:00Z, in seconds.
   static constexpr std::int64_t kVirtualEpoch = 1'767'225'600;
+  /// VirtualCalendarScope starts reading this thread's calendar clock from `rt`.
   explicit VirtualCalendarScope(const SimRuntime& rt) noexcept;
   VirtualCalendarScope(const VirtualCalendarScope&) = delete;
   VirtualCalendarScope& operator=(const VirtualCalendarScope&) = delete;

@@ -43,7 +43,7 @@ struct LinkParams {
   Duration jitter{};                                ///< extra delay, uniform in [0, jitter]
   double loss = 0.0;                                ///< probability a packet is dropped
   double reorder = 0.0;  ///< probability a packet is held back by reorder_delay (arrives late)
-  Duration reorder_delay = std::chrono::milliseconds(10);
+  Duration reorder_delay = std::chrono::milliseconds(10);  ///< how late a reordered packet arrives
   std::uint64_t bandwidth_bps = 0;       ///< serialisation rate in bits/s of payload + headers; 0 = unlimited
   std::size_t mtu = 1500;                ///< IP MTU: a larger packet (payload + headers) is dropped
   std::size_t queue_bytes = 512 * 1024;  ///< bytes waiting for serialisation; beyond, tail drop
@@ -71,29 +71,29 @@ enum class NatFiltering : std::uint8_t {
 
 /// NatConfig is a router's NAT behaviour.
 struct NatConfig {
-  NatMapping mapping = NatMapping::endpoint_independent;
-  NatPorts ports = NatPorts::preserve;
-  NatFiltering filtering = NatFiltering::address_and_port;
+  NatMapping mapping = NatMapping::endpoint_independent;  ///< when an external port is reused
+  NatPorts ports = NatPorts::preserve;  ///< how a new external port is picked
+  NatFiltering filtering = NatFiltering::address_and_port;  ///< which inbound packets a mapping admits
   Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping without outbound traffic this long expires
   Duration stream_timeout = std::chrono::minutes(10);  ///< the same for stream connections
   bool hairpin = false;                                ///< inside hosts may reach each other through the public address
   bool udp_blocked = false;  ///< every UDP packet out of (and into) the private segment is dropped
-  std::uint16_t port_min = 1024;
-  std::uint16_t port_max = 65535;
+  std::uint16_t port_min = 1024;   ///< lowest external port
+  std::uint16_t port_max = 65535;  ///< highest external port
   std::size_t mappings_max = 65536;  ///< beyond, new flows are dropped (and counted)
 };
 
 /// NatStats counts what a router did.
 struct NatStats {
-  std::uint64_t mappings_created = 0;
-  std::uint64_t mappings_expired = 0;
-  std::uint64_t translated_out = 0;
-  std::uint64_t translated_in = 0;
+  std::uint64_t mappings_created = 0;  ///< new mappings (flows given an external port)
+  std::uint64_t mappings_expired = 0;  ///< mappings removed after their timeout
+  std::uint64_t translated_out = 0;    ///< outbound packets translated
+  std::uint64_t translated_in = 0;     ///< inbound packets translated and let in
   std::uint64_t filtered_in = 0;  ///< inbound packets the filter dropped
   std::uint64_t unmapped_in = 0;  ///< inbound packets to a port without a mapping
-  std::uint64_t hairpinned = 0;
-  std::uint64_t blocked_udp = 0;
-  std::uint64_t table_full = 0;
+  std::uint64_t hairpinned = 0;   ///< packets turned around to the inside (hairpinning)
+  std::uint64_t blocked_udp = 0;  ///< UDP packets dropped by udp_blocked
+  std::uint64_t table_full = 0;   ///< new flows dropped because mappings_max were held
 };
 
 /// NetStats counts the whole network.
@@ -101,17 +101,17 @@ struct NetStats {
   std::uint64_t packets_sent = 0;       ///< datagrams handed to the network by sockets
   std::uint64_t packets_delivered = 0;  ///< datagrams that reached a socket's receive queue
   std::uint64_t packets_dropped = 0;    ///< by any cause below
-  std::uint64_t dropped_loss = 0;
+  std::uint64_t dropped_loss = 0;  ///< by a link's loss probability
   std::uint64_t dropped_queue = 0;  ///< link queue full
-  std::uint64_t dropped_mtu = 0;
-  std::uint64_t dropped_link_down = 0;
+  std::uint64_t dropped_mtu = 0;        ///< larger than a link's MTU
+  std::uint64_t dropped_link_down = 0;  ///< a link was down
   std::uint64_t dropped_no_route = 0;       ///< no host or router owns the destination
   std::uint64_t dropped_no_socket = 0;      ///< the host has no socket on the port
   std::uint64_t dropped_receive_queue = 0;  ///< a socket's receive queue was full
   std::uint64_t dropped_nat = 0;            ///< filtered, unmapped, blocked or table full
   std::uint64_t dropped_fault = 0;          ///< by the drop filter (fault injection)
   std::uint64_t dropped_partition = 0;      ///< source and destination host on opposite sides of a partition
-  std::uint64_t bytes_delivered = 0;
+  std::uint64_t bytes_delivered = 0;  ///< datagram payload bytes delivered
   std::uint64_t stream_bytes = 0;  ///< bytes delivered on stream connections
   std::uint64_t stream_packets_delivered = 0;  ///< stream packets (segments, handshakes, acknowledgements) that reached a stream
 };
@@ -123,7 +123,7 @@ class Router;
 /// Packet is what the drop filter sees: one datagram as it crosses a link.
 struct Packet {
   SocketAddr source;  ///< as on this link (after any translation so far)
-  SocketAddr destination;
+  SocketAddr destination;  ///< as on this link
   std::size_t size = 0;  ///< UDP payload bytes
   bool stream = false;   ///< a stream segment (never dropped by loss; a drop delays it)
 };
@@ -144,8 +144,11 @@ class Segment {
 class Host {
  public:
   virtual ~Host() = default;
+  /// name is the host's unique name.
   [[nodiscard]] virtual const std::string& name() const noexcept = 0;
+  /// network is the network the host belongs to.
   [[nodiscard]] virtual Network& network() const noexcept = 0;
+  /// segment is where the host's addresses are (the internet, or a router's lan).
   [[nodiscard]] virtual Segment& segment() const noexcept = 0;
   /// addresses returns the host's interface addresses (ports are 0), in the order they were given.
   [[nodiscard]] virtual std::span<const SocketAddr> addresses() const noexcept = 0;
@@ -162,7 +165,9 @@ class Host {
 class Router {
  public:
   virtual ~Router() = default;
+  /// name is the router's unique name.
   [[nodiscard]] virtual const std::string& name() const noexcept = 0;
+  /// public_address is the router's address on its parent segment (port 0).
   [[nodiscard]] virtual SocketAddr public_address() const noexcept = 0;
   /// lan is the private segment behind the router.
   [[nodiscard]] virtual Segment& lan() noexcept = 0;
@@ -172,7 +177,9 @@ class Router {
   virtual NatConfig& nat() noexcept = 0;
   /// flush drops every mapping (a NAT reboot or rebinding): flows get new external ports.
   virtual void flush() = 0;
+  /// mapping_count returns the live mappings (UDP and stream).
   [[nodiscard]] virtual std::size_t mapping_count() const noexcept = 0;
+  /// stats returns the router's counters.
   [[nodiscard]] virtual const NatStats& stats() const noexcept = 0;
 };
 
@@ -185,6 +192,7 @@ class Network {
   Network& operator=(const Network&) = delete;
   ~Network();
 
+  /// runtime is the simulation the network runs in.
   [[nodiscard]] env::SimRuntime& runtime() const noexcept;
   /// internet is the root segment (public addresses).
   [[nodiscard]] Segment& internet() noexcept;
@@ -196,7 +204,9 @@ class Network {
   /// another router's lan for nested NAT) and an empty private segment. Same errors as add_host.
   P2PResult<Router*> add_router(std::string name, Segment& where, SocketAddr public_addr, NatConfig nat = {},
                                 LinkParams link = {});
+  /// host returns the host named `name`, null when there is none.
   [[nodiscard]] Host* host(std::string_view name) const noexcept;
+  /// router returns the router named `name`, null when there is none.
   [[nodiscard]] Router* router(std::string_view name) const noexcept;
 
   /// set_drop_filter installs a fault-injection hook: a packet for which it returns true is dropped
@@ -211,15 +221,19 @@ class Network {
 
   /// add_name makes `name` resolve to `addr` for stream connects by name (a tiny static DNS).
   void add_name(std::string name, SocketAddr addr);
+  /// resolve returns the address add_name gave `name`, nullopt for an unknown name.
   [[nodiscard]] std::optional<SocketAddr> resolve(std::string_view name) const;
 
+  /// stats returns the network's counters.
   [[nodiscard]] const NetStats& stats() const noexcept;
   /// set_trace_packets: every delivered datagram mixes (time, source, destination, size, a hash of
   /// its bytes) into the runtime's trace hash, every stream packet (time, source, destination, size,
   /// sequence number). On by default.
   void set_trace_packets(bool on) noexcept;
 
+  /// Impl is the implementation (opaque; the sockets reach it).
   struct Impl;
+  /// impl returns the implementation.
   [[nodiscard]] Impl& impl() noexcept { return *impl_; }
 
  private:
@@ -231,19 +245,25 @@ class Network {
 /// recv_queue_max datagrams, beyond which arrivals are dropped.
 class UdpSocket {
  public:
+  /// kRecvQueueMax is how many datagrams wait in a socket's receive queue at most.
   static constexpr std::size_t kRecvQueueMax = 1024;
   /// bind binds on `host` at `addr`: one of the host's addresses or the wildcard of a family (v6
   /// wildcard is dual-stack), port 0 for an ephemeral port. Errors: network_error ("address in use",
   /// "address not available" for an address the host does not have), invalid_configuration.
   static P2PResult<UdpSocket> bind(Host& host, const SocketAddr& addr);
 
+  /// UdpSocket() is a closed socket (bind() makes open ones).
   UdpSocket() noexcept;
+  /// Move-only; a moved-from socket is closed.
+  ///@{
   UdpSocket(UdpSocket&&) noexcept;
   UdpSocket& operator=(UdpSocket&&) noexcept;
+  ///@}
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
   ~UdpSocket();
 
+  /// local_addr is the bound address (the port chosen for port 0).
   [[nodiscard]] SocketAddr local_addr() const;
   /// gso_segments_max is 64: a transmit with segment_size is split into datagrams here.
   [[nodiscard]] std::size_t gso_segments_max() const;
@@ -279,12 +299,18 @@ class UdpSocket {
 /// so Beast's HTTP and WebSocket run on it (the teardown hooks are in simnet/beast.hpp).
 class TcpStream {
  public:
+  /// executor_type is the runtime's executor type (asio's stream requirements).
   using executor_type = asio::any_io_executor;
+  /// kResetAfterDefault is how long a segment may fail to get through before the stream resets.
   static constexpr Duration kResetAfterDefault = std::chrono::seconds(15);
 
+  /// TcpStream() is a closed stream (connect() and TcpListener::accept() make open ones).
   TcpStream() noexcept;
+  /// Move-only; a moved-from stream is closed.
+  ///@{
   TcpStream(TcpStream&&) noexcept;
   TcpStream& operator=(TcpStream&&) noexcept;
+  ///@}
   TcpStream(const TcpStream&) = delete;
   TcpStream& operator=(const TcpStream&) = delete;
   ~TcpStream();  // closes (the peer reads end of file)
@@ -294,11 +320,14 @@ class TcpStream {
   /// `timeout`: the path is cut, or the destination is behind a NAT without a mapping).
   static asio::awaitable<P2PResult<TcpStream>> connect(Host& host, SocketAddr to, Duration timeout);
 
+  /// get_executor returns the runtime's executor (completions run there).
   [[nodiscard]] executor_type get_executor() const noexcept;
+  /// local_addr is this end's address (before NAT).
   [[nodiscard]] SocketAddr local_addr() const;
   /// remote_addr is the peer's address as this side sees it (after NAT: a server sees the client's
   /// public mapping).
   [[nodiscard]] SocketAddr remote_addr() const;
+  /// is_open is true from connect or accept until close (or a reset).
   [[nodiscard]] bool is_open() const noexcept;
   /// close sends end of file to the peer; pending operations complete with operation_aborted.
   void close() noexcept;
@@ -316,13 +345,19 @@ class TcpStream {
   template <class ConstBufferSequence, class Token>
   auto async_write_some(const ConstBufferSequence& buffers, Token&& token);
 
+  /// Impl is the implementation (opaque).
   struct Impl;
+  /// TcpStream wraps an implementation (connect and accept build streams this way).
   explicit TcpStream(std::shared_ptr<Impl> impl) noexcept;
 
-  // Type-erased halves of the operations (in network.cpp).
+  /// IoHandler is the type-erased completion handler of a read or a write.
   using IoHandler = asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
+  /// start_read and start_write are the type-erased halves of async_read_some and
+  /// async_write_some (in sockets.cpp).
+  ///@{
   void start_read(std::vector<asio::mutable_buffer> buffers, IoHandler handler);
   void start_write(std::vector<asio::const_buffer> buffers, IoHandler handler);
+  ///@}
 
  private:
   std::shared_ptr<Impl> impl_;
@@ -333,13 +368,19 @@ class TcpListener {
  public:
   /// listen binds `addr` on `host` (wildcard allowed, port 0 for ephemeral). Errors as UdpSocket.
   static P2PResult<TcpListener> listen(Host& host, const SocketAddr& addr, std::size_t backlog = 128);
+  /// TcpListener() is a closed listener.
   TcpListener() noexcept;
+  /// Move-only.
+  ///@{
   TcpListener(TcpListener&&) noexcept;
   TcpListener& operator=(TcpListener&&) noexcept;
+  ///@}
   ~TcpListener();
+  /// local_addr is the bound address (the port chosen for port 0).
   [[nodiscard]] SocketAddr local_addr() const;
   /// accept waits for the next connection. Errors: cancelled (close(), cancellation).
   asio::awaitable<P2PResult<TcpStream>> accept();
+  /// close stops listening; connects are refused from now on.
   void close() noexcept;
 
   struct Impl;
