@@ -22,6 +22,7 @@
 #include <exception>
 #include <thread>
 
+#include "moosicbox/p2p/core/random.hpp"
 #include "moosicbox/p2p/env/rng.hpp"
 #include "moosicbox/p2p/env/sim_env.hpp"
 
@@ -56,6 +57,9 @@ SeededEntropyScope::~SeededEntropyScope() {
 bool SeededEntropyScope::active() noexcept { return t_state != nullptr; }
 
 void run_isolated(std::uint64_t seed, const std::function<void()>& fn) {
+  // Process-wide lazy initialisations draw entropy once (libsodium's, for one): done here, outside
+  // the seeded thread, they cannot shift the seeded stream of the first run only.
+  os_random_bytes({});
   std::exception_ptr error;
   std::thread worker([&] {
     const SeededEntropyScope scope(seed);

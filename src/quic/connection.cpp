@@ -1537,6 +1537,7 @@ std::optional<Event> Connection::poll_event() {
 
 bool Connection::is_server() const noexcept { return impl_->server; }
 bool Connection::is_established() const noexcept { return impl_->state == State::established; }
+bool Connection::is_handshake_confirmed() const noexcept { return impl_->confirmed; }
 bool Connection::is_closed() const noexcept { return impl_->close_info.has_value(); }
 bool Connection::is_drained() const noexcept { return impl_->state == State::drained; }
 

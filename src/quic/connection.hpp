@@ -6,8 +6,11 @@
 // callbacks only record state and queue events.
 //
 // Identity: TLS 1.3 with the node keys as raw Ed25519 public keys, mutual. A client checks that the
-// server's key is the node id it dialed; a server learns the client's node id from its key. The
-// connection counts as authenticated once the handshake is confirmed (EventKind::connected).
+// server's key is the node id it dialed; a server learns the client's node id from its key. A side
+// is connected (EventKind::connected) once its handshake completes: the peer's key is verified and
+// 1-RTT keys are there, one round trip after a client's first packet. A server that then refuses the
+// client's key closes the connection (the client sees that close); is_handshake_confirmed() tells
+// when the server has accepted it.
 //
 // Layer: quic. Not thread-safe: one connection belongs to one strand. Stable address (created on the
 // heap by its factories), because ngtcp2 and GnuTLS keep pointers to it.
@@ -117,9 +120,12 @@ class Connection {
 
   /// is_server reports whether this side accepted the connection.
   [[nodiscard]] bool is_server() const noexcept;
-  /// is_established reports whether the handshake is confirmed (authenticated both ways) and the
-  /// connection has not ended.
+  /// is_established reports whether the handshake completed (the peer's key verified, streams
+  /// usable) and the connection has not ended.
   [[nodiscard]] bool is_established() const noexcept;
+  /// is_handshake_confirmed reports whether the handshake is confirmed (RFC 9001 §4.1.2): a client
+  /// received HANDSHAKE_DONE (the server accepted its key); a server, at completion.
+  [[nodiscard]] bool is_handshake_confirmed() const noexcept;
   /// is_closed reports whether the connection ended for the application (close_info() is set).
   [[nodiscard]] bool is_closed() const noexcept;
   /// is_drained reports whether the connection's closing or draining period is over: the driver may

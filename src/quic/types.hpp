@@ -184,7 +184,7 @@ struct CloseInfo {
 /// EventKind names what happened inside a connection since the last poll_event().
 enum class EventKind {
   handshake_completed,  ///< TLS finished on this side; the peer's key is verified
-  connected,            ///< the handshake is confirmed: authenticated both ways, streams usable
+  connected,            ///< the handshake completed: the peer authenticated, streams usable
   stream_opened,        ///< the peer opened stream `stream_id`
   stream_readable,      ///< stream `stream_id` has data, its end, or a reset to read
   stream_writable,      ///< stream `stream_id` can take more data, or writing it now fails

@@ -231,7 +231,9 @@ class Endpoint {
   [[nodiscard]] std::vector<SocketAddr> local_addrs() const;
 
   /// connect dials `peer` (trying its direct addresses in order) for application protocol `alpn`,
-  /// and returns once the handshake is confirmed: the peer proved it holds `peer.node_id()`.
+  /// and returns once the handshake completed, one round trip after the first packet: the peer
+  /// proved it holds `peer.node_id()` (a server that refuses this endpoint's key then closes the
+  /// connection).
   /// Errors: node_not_found (no direct address this endpoint can reach), authentication_failed (the
   /// peer's key is not peer.node_id()), connection_failed (refused, ALPN not served, no common QUIC
   /// version), timeout (connect_timeout), invalid_configuration (bad ALPN), connection_closed (the
