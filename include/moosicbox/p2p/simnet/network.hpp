@@ -37,19 +37,19 @@ struct LinkParams {
   Duration latency = std::chrono::milliseconds(5);  ///< one-way propagation delay
   Duration jitter{};                                ///< extra delay, uniform in [0, jitter]
   double loss = 0.0;                                ///< probability a packet is dropped
-  double reorder = 0.0;      ///< probability a packet is held back by reorder_delay (arrives late)
+  double reorder = 0.0;  ///< probability a packet is held back by reorder_delay (arrives late)
   Duration reorder_delay = std::chrono::milliseconds(10);
-  std::uint64_t bandwidth_bps = 0;              ///< serialisation rate in bits/s; 0 = unlimited
-  std::size_t mtu = 1500;                       ///< IP MTU: a larger packet (payload + headers) is dropped
-  std::size_t queue_bytes = 512 * 1024;         ///< bytes waiting for serialisation; beyond, tail drop
-  bool up = true;                               ///< false: every packet is dropped (a cut cable)
+  std::uint64_t bandwidth_bps = 0;       ///< serialisation rate in bits/s; 0 = unlimited
+  std::size_t mtu = 1500;                ///< IP MTU: a larger packet (payload + headers) is dropped
+  std::size_t queue_bytes = 512 * 1024;  ///< bytes waiting for serialisation; beyond, tail drop
+  bool up = true;                        ///< false: every packet is dropped (a cut cable)
 };
 
 /// NatMapping says when a NAT reuses an external port (RFC 4787 section 4.1).
 enum class NatMapping : std::uint8_t {
-  endpoint_independent,      ///< one external port per internal address:port ("easy")
-  address_dependent,         ///< one per internal address:port and destination address
-  address_and_port_dependent ///< one per internal address:port and destination address:port (symmetric, "hard")
+  endpoint_independent,       ///< one external port per internal address:port ("easy")
+  address_dependent,          ///< one per internal address:port and destination address
+  address_and_port_dependent  ///< one per internal address:port and destination address:port (symmetric, "hard")
 };
 /// NatPorts says how a NAT picks a new external port.
 enum class NatPorts : std::uint8_t {
@@ -59,9 +59,9 @@ enum class NatPorts : std::uint8_t {
 };
 /// NatFiltering says which inbound packets a mapping lets in (RFC 4787 section 5).
 enum class NatFiltering : std::uint8_t {
-  none,                  ///< anyone may send to a mapped port ("full cone")
-  address,               ///< only addresses the mapping has sent to
-  address_and_port,      ///< only address:port pairs the mapping has sent to
+  none,              ///< anyone may send to a mapped port ("full cone")
+  address,           ///< only addresses the mapping has sent to
+  address_and_port,  ///< only address:port pairs the mapping has sent to
 };
 
 /// NatConfig is a router's NAT behaviour.
@@ -71,8 +71,8 @@ struct NatConfig {
   NatFiltering filtering = NatFiltering::address_and_port;
   Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping idle this long expires
   Duration stream_timeout = std::chrono::minutes(10);  ///< the same for stream connections
-  bool hairpin = false;       ///< inside hosts may reach each other through the public address
-  bool udp_blocked = false;   ///< every UDP packet out of (and into) the private segment is dropped
+  bool hairpin = false;                                ///< inside hosts may reach each other through the public address
+  bool udp_blocked = false;  ///< every UDP packet out of (and into) the private segment is dropped
   std::uint16_t port_min = 1024;
   std::uint16_t port_max = 65535;
   std::size_t mappings_max = 65536;  ///< beyond, new flows are dropped (and counted)
@@ -84,8 +84,8 @@ struct NatStats {
   std::uint64_t mappings_expired = 0;
   std::uint64_t translated_out = 0;
   std::uint64_t translated_in = 0;
-  std::uint64_t filtered_in = 0;     ///< inbound packets the filter dropped
-  std::uint64_t unmapped_in = 0;     ///< inbound packets to a port without a mapping
+  std::uint64_t filtered_in = 0;  ///< inbound packets the filter dropped
+  std::uint64_t unmapped_in = 0;  ///< inbound packets to a port without a mapping
   std::uint64_t hairpinned = 0;
   std::uint64_t blocked_udp = 0;
   std::uint64_t table_full = 0;
@@ -97,16 +97,17 @@ struct NetStats {
   std::uint64_t packets_delivered = 0;  ///< datagrams that reached a socket's receive queue
   std::uint64_t packets_dropped = 0;    ///< by any cause below
   std::uint64_t dropped_loss = 0;
-  std::uint64_t dropped_queue = 0;     ///< link queue full
+  std::uint64_t dropped_queue = 0;  ///< link queue full
   std::uint64_t dropped_mtu = 0;
   std::uint64_t dropped_link_down = 0;
-  std::uint64_t dropped_no_route = 0;  ///< no host or router owns the destination
-  std::uint64_t dropped_no_socket = 0; ///< the host has no socket on the port
+  std::uint64_t dropped_no_route = 0;       ///< no host or router owns the destination
+  std::uint64_t dropped_no_socket = 0;      ///< the host has no socket on the port
   std::uint64_t dropped_receive_queue = 0;  ///< a socket's receive queue was full
-  std::uint64_t dropped_nat = 0;       ///< filtered, unmapped, blocked or table full
-  std::uint64_t dropped_fault = 0;     ///< by the drop filter (fault injection)
+  std::uint64_t dropped_nat = 0;            ///< filtered, unmapped, blocked or table full
+  std::uint64_t dropped_fault = 0;          ///< by the drop filter (fault injection)
+  std::uint64_t dropped_partition = 0;      ///< source and destination host on opposite sides of a partition
   std::uint64_t bytes_delivered = 0;
-  std::uint64_t stream_bytes = 0;      ///< bytes delivered on stream connections
+  std::uint64_t stream_bytes = 0;  ///< bytes delivered on stream connections
 };
 
 class Network;
@@ -115,10 +116,10 @@ class Router;
 
 /// Packet is what the drop filter sees: one datagram as it crosses a link.
 struct Packet {
-  SocketAddr source;       ///< as on this link (after any translation so far)
+  SocketAddr source;  ///< as on this link (after any translation so far)
   SocketAddr destination;
-  std::size_t size = 0;    ///< UDP payload bytes
-  bool stream = false;     ///< a stream segment (never dropped by loss; a drop delays it)
+  std::size_t size = 0;  ///< UDP payload bytes
+  bool stream = false;   ///< a stream segment (never dropped by loss; a drop delays it)
 };
 
 /// Segment is a broadcast domain: the internet (Network::internet()) or a router's private side.
@@ -265,7 +266,7 @@ class UdpSocket {
 /// timeout), are never reordered and never lost (a dropped segment is resent after an RTO, so loss
 /// shows as delay); a path that stays cut for `reset_after` resets the connection. It models asio's
 /// AsyncReadStream and AsyncWriteStream (any completion token, per-operation terminal cancellation),
-/// so Beast's HTTP and WebSocket run on it (see the teardown overloads below).
+/// so Beast's HTTP and WebSocket run on it (the teardown hooks are in simnet/beast.hpp).
 class TcpStream {
  public:
   using executor_type = asio::any_io_executor;
@@ -349,8 +350,8 @@ template <class ConstBufferSequence, class Token>
 auto TcpStream::async_write_some(const ConstBufferSequence& buffers, Token&& token) {
   std::vector<asio::const_buffer> bufs(asio::buffer_sequence_begin(buffers), asio::buffer_sequence_end(buffers));
   return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      [this](auto handler, std::vector<asio::const_buffer> b) { start_write(std::move(b), std::move(handler)); },
-      token, std::move(bufs));
+      [this](auto handler, std::vector<asio::const_buffer> b) { start_write(std::move(b), std::move(handler)); }, token,
+      std::move(bufs));
 }
 
 }  // namespace moosicbox::p2p::simnet
