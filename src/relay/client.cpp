@@ -61,9 +61,7 @@ P2PResult<std::shared_ptr<Client>> Client::create(asio::any_io_executor ex, Clie
     return fail(P2PError::invalid_configuration(
         "relay client: timeouts must be positive and backoff_max at least backoff_initial"));
   }
-  if (config.sim_host != nullptr) {
-    return fail(P2PError::invalid_configuration("relay client: simulated hosts are not built in"));
-  }
+  if (config.sim_host != nullptr) return create_sim_client(std::move(ex), std::move(config), std::move(*url));
   auto tls = make_tls(*url, config.tls_ca_file);
   if (!tls) return std::unexpected(tls.error());
   RealTransport transport(ex, std::move(*tls));
