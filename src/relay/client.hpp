@@ -4,6 +4,8 @@
 // same node into one frame), hands received datagrams to a callback, keeps the session alive with
 // pings (measuring the RTT), and reconnects with jittered exponential backoff after a failure or a
 // `restarting` announcement. Used by the endpoint's path layer; docs/protocol.md has the wire format.
+// The same client runs on real sockets (AsioEnv time, TCP, optional TLS) or on a simulated host
+// (ClientConfig::sim_host: virtual time, simnet streams, plain ws:// only).
 // Layer: relay (internal). A Client runs on the executor given to create(); callbacks are invoked
 // there, never re-entrantly from send(). No locks.
 #pragma once
@@ -22,6 +24,10 @@
 #include "moosicbox/p2p/core/secret_key.hpp"
 #include "moosicbox/p2p/core/time.hpp"
 #include "moosicbox/p2p/env/socket_addr.hpp"
+
+namespace moosicbox::p2p::simnet {
+class Host;
+}  // namespace moosicbox::p2p::simnet
 
 namespace moosicbox::p2p::relay {
 
@@ -53,6 +59,10 @@ struct ClientConfig {
   /// tls_ca_file, when set, is the PEM bundle that verifies an https relay's certificate instead of
   /// the system's trust store (tests, private relays).
   std::optional<std::string> tls_ca_file;
+  /// sim_host, when set, runs the client on that simulated host (which must outlive it): virtual
+  /// time and timers, the host's seeded random stream, simnet streams. The URL's host is then an IP
+  /// literal or a name the simulated network resolves, and only http (ws) relays are reached.
+  simnet::Host* sim_host = nullptr;
 };
 
 /// ClientState is where a Client is in its life.
@@ -92,7 +102,8 @@ class Client : public std::enable_shared_from_this<Client> {
   /// StateFn gets every state change, with the error that caused a move to `waiting`.
   using StateFn = std::function<void(ClientState state, const std::optional<P2PError>& why)>;
 
-  /// create validates the configuration (URL scheme, host, port; TLS CA file readable).
+  /// create validates the configuration (URL scheme, host, port; TLS CA file readable). With
+  /// config.sim_host, `ex` must be the executor of the host's runtime and the URL plain http.
   /// Errors: invalid_configuration.
   [[nodiscard]] static P2PResult<std::shared_ptr<Client>> create(asio::any_io_executor ex, ClientConfig config);
 
@@ -147,9 +158,6 @@ class Client : public std::enable_shared_from_this<Client> {
   /// kDatagramSizeMax is the largest datagram the protocol carries.
   static constexpr std::size_t kDatagramSizeMax = 65'535;
 
-  /// State is the implementation (opaque).
-  struct State;
-
  protected:
   Client() = default;
 };
@@ -159,5 +167,11 @@ class Client : public std::enable_shared_from_this<Client> {
 /// Errors: invalid_configuration (bad URL), network_error (cannot connect, bad answer), timeout.
 asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std::string url, Duration timeout,
                                                    std::optional<std::string> tls_ca_file = std::nullopt);
+
+/// probe_latency is the same probe from the simulated host `host` (in virtual time, over a simnet
+/// stream; the URL is plain http with an IP literal or a name the network resolves).
+/// Errors: invalid_configuration (bad URL, https, a name the network does not know), network_error
+/// (cannot connect, bad answer), timeout.
+asio::awaitable<P2PResult<Duration>> probe_latency(simnet::Host& host, std::string url, Duration timeout);
 
 }  // namespace moosicbox::p2p::relay

@@ -4,6 +4,9 @@
 // WebSocket; per WebSocket session, a read loop that authenticates the client and forwards its
 // datagrams into the destination's bounded queue, and an on-demand writer that coalesces that queue
 // into few large frames (one write in flight, as Beast requires). docs/protocol.md has the format.
+// The same code serves real TCP (optionally TLS) or, with RelayServerConfig::sim_host, simnet
+// streams on a simulated host; there every deadline (handshake, idle, HTTP, close) is an event in
+// virtual time rather than Beast's timers, and the clock and randomness are the host's.
 // Layer: relay. Everything runs on the server's executor: no locks.
 #include "moosicbox/p2p/relay/server.hpp"
 
@@ -29,7 +32,9 @@
 
 #include "core/log.hpp"
 #include "moosicbox/p2p/core/spawn.hpp"
-#include "moosicbox/p2p/env/asio_env.hpp"
+#include "moosicbox/p2p/simnet/beast.hpp"
+#include "moosicbox/p2p/simnet/network.hpp"
+#include "relay/either_env.hpp"
 #include "relay/protocol.hpp"
 
 namespace moosicbox::p2p::relay {
@@ -38,6 +43,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+using detail::EitherEnv;
+using detail::SimDeadline;
 using proto::RawId;
 
 namespace {
@@ -115,26 +122,41 @@ class Peer {
   RawId id{};
 };
 
+// Closer closes the lowest layer of a connection's stream (a beast::tcp_stream or a simnet one),
+// wherever the stream has moved to.
+struct Closer {
+  void* stream = nullptr;
+  void (*fn)(void*) = nullptr;
+  template <class Lowest>
+  static Closer of(Lowest& lowest) {
+    return {&lowest, [](void* p) { static_cast<Lowest*>(p)->close(); }};
+  }
+  explicit operator bool() const noexcept { return stream != nullptr; }
+  void operator()() const { fn(stream); }
+};
+
 // Conn is one accepted connection in the server's registry (for shutdown and the destructor).
 struct Conn {
-  beast::tcp_stream* lowest = nullptr;
+  Closer lowest;
   Peer* peer = nullptr;
 };
 
 struct RelayServer::State : std::enable_shared_from_this<RelayServer::State> {
-  State(asio::any_io_executor e, RelayServerConfig c) : ex(e), env(e), config(std::move(c)) {}
+  State(asio::any_io_executor e, EitherEnv environment, RelayServerConfig c)
+      : ex(std::move(e)), env(environment), config(std::move(c)) {}
 
   asio::any_io_executor ex;
-  env::AsioEnv env;
+  EitherEnv env;
   RelayServerConfig config;
   std::optional<asio::ssl::context> ssl;
   std::vector<tcp::acceptor> acceptors;
+  std::vector<simnet::TcpListener> listeners;  // under simulation, instead of acceptors
   std::vector<SocketAddr> local;
   RelayServerStats stats;
   std::unordered_map<RawId, Peer*, proto::RawIdHash> clients;
   std::map<SocketAddr, std::size_t> per_ip;
   std::list<Conn> conns;
-  std::vector<env::AsioEnv::Timer*> drain_waiters;
+  std::vector<EitherEnv::Timer*> drain_waiters;
   bool stopping = false;
   proto::Health health;
 
@@ -156,14 +178,15 @@ struct RelayServer::State : std::enable_shared_from_this<RelayServer::State> {
       boost::system::error_code ec;
       a.close(ec);
     }
+    for (auto& l : listeners) l.close();
   }
 
   void force_all() {
     for (auto& c : conns) {
       if (c.peer != nullptr) {
         c.peer->force();
-      } else if (c.lowest != nullptr) {
-        c.lowest->close();
+      } else if (c.lowest) {
+        c.lowest();
       }
     }
   }
@@ -212,12 +235,23 @@ namespace {
 
 using StatePtr = std::shared_ptr<RelayServer::State>;
 
-// Session is one WebSocket client over `NextLayer` (tcp_stream, or ssl_stream over it).
+// kSimulated<Stream> is true for a simulated stream: its deadlines are virtual-time events.
+template <class Stream>
+inline constexpr bool kSimulated = std::is_same_v<Stream, simnet::TcpStream>;
+
+// Session is one WebSocket client over `NextLayer` (tcp_stream, ssl_stream over it, or a simnet
+// stream).
 template <class NextLayer>
 class Session final : public Peer, public std::enable_shared_from_this<Session<NextLayer>> {
  public:
   Session(StatePtr s, NextLayer&& next, SocketAddr observed, SocketAddr ip_key)
-      : s_(std::move(s)), ws_(std::move(next)), observed_(observed), ip_key_(ip_key), timer_(s_->ex) {}
+      : s_(std::move(s)), ws_(std::move(next)), observed_(observed), ip_key_(ip_key), timer_(s_->env.make_timer()) {
+    if constexpr (kSimulated<NextLayer>) {
+      auto& rt = s_->env.sim()->runtime();
+      idle_.emplace(rt);
+      close_guard_.emplace(rt);
+    }
+  }
 
   websocket::stream<NextLayer>& ws() { return ws_; }
 
@@ -324,7 +358,13 @@ class Session final : public Peer, public std::enable_shared_from_this<Session<N
     }
     if (self->closing_ && !self->closed_sent_) {
       self->closed_sent_ = true;
+      if constexpr (kSimulated<NextLayer>) {
+        // Beast bounds the close handshake by the handshake timeout on real sockets; the same here.
+        self->close_guard_->arm(self->s_->env.now() + self->s_->config.limits.handshake_timeout,
+                                [raw = self.get()] { raw->force(); });
+      }
       auto [ec] = co_await self->ws_.async_close(self->close_reason_, kUse);
+      if constexpr (kSimulated<NextLayer>) self->close_guard_->disarm();
       if (ec) self->force();
     }
     self->writing_ = false;
@@ -349,8 +389,27 @@ class Session final : public Peer, public std::enable_shared_from_this<Session<N
     if (self->authenticated || self->ended_) co_return;
     self->s_->stats.handshake_failures++;
     self->handshake_failed_ = true;
+    if constexpr (kSimulated<NextLayer>) {
+      // Beast's handshake timeout ends an unfinished upgrade on real sockets; here the watchdog.
+      if (!self->accepted_) {
+        self->force();
+        co_return;
+      }
+    }
     self->close(websocket::close_code::policy_error, "handshake timeout", true);
     // A client that does not answer the close is cut off after the WebSocket close timeout.
+  }
+
+  // arm_idle closes the session once it has received nothing for idle_timeout (under simulation;
+  // Beast's idle timeout does it on real sockets).
+  void arm_idle() {
+    idle_->arm(last_rx_ + s_->config.limits.idle_timeout, [this] {
+      if (s_->env.now() - last_rx_ >= s_->config.limits.idle_timeout) {
+        force();
+      } else {
+        arm_idle();
+      }
+    });
   }
 
   bool authenticate(ByteView msg);
@@ -363,7 +422,7 @@ class Session final : public Peer, public std::enable_shared_from_this<Session<N
   websocket::stream<NextLayer> ws_;
   SocketAddr observed_;
   SocketAddr ip_key_;
-  env::AsioEnv::Timer timer_;
+  EitherEnv::Timer timer_;
   proto::Challenge challenge_{};
   std::string host_;
   beast::flat_buffer rd_;
@@ -377,7 +436,12 @@ class Session final : public Peer, public std::enable_shared_from_this<Session<N
   bool closed_sent_ = false;
   bool ended_ = false;
   bool handshake_failed_ = false;
+  bool accepted_ = false;
   websocket::close_reason close_reason_;
+  // Under simulation only: the idle deadline and the bound on the close handshake.
+  std::optional<SimDeadline> idle_;
+  std::optional<SimDeadline> close_guard_;
+  TimePoint last_rx_{};
   double tokens_ = 0;
   TimePoint refilled_{};
   std::vector<RawId> recent_senders_;
@@ -425,8 +489,12 @@ bool Session<NextLayer>::authenticate(ByteView msg) {
   } else {
     s_->clients.emplace(id, this);
   }
-  ws_.set_option(
-      websocket::stream_base::timeout{s_->config.limits.handshake_timeout, s_->config.limits.idle_timeout, false});
+  if constexpr (kSimulated<NextLayer>) {
+    arm_idle();
+  } else {
+    ws_.set_option(
+        websocket::stream_base::timeout{s_->config.limits.handshake_timeout, s_->config.limits.idle_timeout, false});
+  }
   proto::ServerWelcome w{observed_, kPingIntervalMs, static_cast<std::uint32_t>(s_->config.limits.frame_size_max)};
   enqueue_frame(w);
   if (s_->health.status != 0) enqueue_frame(s_->health);
@@ -507,6 +575,7 @@ template <class NextLayer>
 void Session<NextLayer>::on_end() {
   ended_ = true;
   timer_.cancel();
+  if constexpr (kSimulated<NextLayer>) idle_->disarm();
   if (authenticated) {
     s_->stats.clients--;
     auto it = s_->clients.find(id);
@@ -533,8 +602,10 @@ asio::awaitable<void> Session<NextLayer>::run(http::request<http::empty_body> re
   ws_.read_message_max(limits.frame_size_max);
   ws_.auto_fragment(false);
   ws_.binary(true);
-  const auto remaining = std::max<Duration>(deadline - s_->env.now(), std::chrono::milliseconds(1));
-  ws_.set_option(websocket::stream_base::timeout{remaining, remaining, false});
+  if constexpr (!kSimulated<NextLayer>) {
+    const auto remaining = std::max<Duration>(deadline - s_->env.now(), std::chrono::milliseconds(1));
+    ws_.set_option(websocket::stream_base::timeout{remaining, remaining, false});
+  }
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(http::field::sec_websocket_protocol, proto::kSubprotocol);
     res.set(http::field::server, "moosicbox-p2p-relay");
@@ -547,7 +618,8 @@ asio::awaitable<void> Session<NextLayer>::run(http::request<http::empty_body> re
       co_return;
     }
   }
-  {
+  accepted_ = true;
+  if constexpr (!kSimulated<NextLayer>) {
     boost::system::error_code ec;
     beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
   }
@@ -556,6 +628,7 @@ asio::awaitable<void> Session<NextLayer>::run(http::request<http::empty_body> re
   for (;;) {
     auto [ec, n] = co_await ws_.async_read(rd_, kUse);
     if (ec) break;
+    if constexpr (kSimulated<NextLayer>) last_rx_ = s_->env.now();
     const ByteView msg(static_cast<const std::byte*>(rd_.data().data()), rd_.size());
     s_->stats.frames_received++;
     if (closing_) {
@@ -593,9 +666,14 @@ asio::awaitable<void> Session<NextLayer>::run(http::request<http::empty_body> re
     }
     rd_.consume(rd_.size());
     if (rd_.capacity() > kReadBufferKeepMax) {
-      boost::system::error_code aec;
-      const auto avail = beast::get_lowest_layer(ws_).socket().available(aec);
-      if (aec || avail == 0) rd_.shrink_to_fit();
+      if constexpr (kSimulated<NextLayer>) {
+        // A simulated stream cannot tell what is pending: release the buffer after every large one.
+        rd_.shrink_to_fit();
+      } else {
+        boost::system::error_code aec;
+        const auto avail = beast::get_lowest_layer(ws_).socket().available(aec);
+        if (aec || avail == 0) rd_.shrink_to_fit();
+      }
     }
   }
   on_end();
@@ -657,6 +735,38 @@ asio::awaitable<void> refuse(Stream& stream, const http::request<http::empty_bod
   (void)n;
 }
 
+// HttpDeadline bounds each step of a connection's HTTP phase: Beast's stream expiry on real
+// sockets, a virtual-time event that closes the stream under simulation.
+template <class Stream>
+class HttpDeadline {
+ public:
+  HttpDeadline(RelayServer::State& s, Stream& stream) : env_(&s.env), stream_(&stream) {
+    if constexpr (kSimulated<Stream>) guard_.emplace(s.env.sim()->runtime());
+  }
+  void after(Duration d) {
+    if constexpr (kSimulated<Stream>) {
+      guard_->arm(env_->now() + d, [stream = stream_] { stream->close(); });
+    } else {
+      beast::get_lowest_layer(*stream_).expires_after(d);
+    }
+  }
+  void never() {
+    if constexpr (kSimulated<Stream>) {
+      guard_->disarm();
+    } else {
+      beast::get_lowest_layer(*stream_).expires_never();
+    }
+  }
+  [[nodiscard]] bool expired(const boost::system::error_code& ec) const {
+    return ec == beast::error::timeout || (guard_ && guard_->fired());
+  }
+
+ private:
+  EitherEnv* env_;
+  Stream* stream_;
+  std::optional<SimDeadline> guard_;
+};
+
 // serve_stream reads HTTP requests on `stream` until one upgrades (then runs the session) or the
 // connection ends.
 template <class Stream>
@@ -664,7 +774,8 @@ asio::awaitable<void> serve_stream(StatePtr s, Stream stream, std::list<Conn>::i
                                    TimePoint deadline, bool& counted_handshake) {
   const auto& limits = s->config.limits;
   // The caller's stream was moved into this one.
-  conn->lowest = &beast::get_lowest_layer(stream);
+  conn->lowest = Closer::of(beast::get_lowest_layer(stream));
+  HttpDeadline<Stream> expiry(*s, stream);
   for (;;) {
     std::optional<http::request<http::empty_body>> upgrade;
     {
@@ -673,18 +784,16 @@ asio::awaitable<void> serve_stream(StatePtr s, Stream stream, std::list<Conn>::i
       parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.http_request_bytes_max, UINT32_MAX)));
       parser.body_limit(0);
       if (counted_handshake) {
-        beast::get_lowest_layer(stream).expires_after(
-            std::max<Duration>(deadline - s->env.now(), std::chrono::milliseconds(1)));
+        expiry.after(std::max<Duration>(deadline - s->env.now(), std::chrono::milliseconds(1)));
       } else {
-        beast::get_lowest_layer(stream).expires_after(std::min<Duration>(kHttpIdleTimeout, limits.handshake_timeout));
+        expiry.after(std::min<Duration>(kHttpIdleTimeout, limits.handshake_timeout));
       }
       auto [ec, n] = co_await http::async_read(stream, buf, parser, kUse);
       (void)n;
       if (ec) {
-        if (ec == beast::error::timeout && counted_handshake) s->stats.handshake_failures++;
+        if (expiry.expired(ec) && counted_handshake) s->stats.handshake_failures++;
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-          auto& lowest = beast::get_lowest_layer(stream);
-          lowest.expires_after(std::chrono::seconds(1));
+          expiry.after(std::chrono::seconds(1));
           http::response<http::string_body> res{http::status::request_header_fields_too_large, 11};
           res.body() = "request head too large\n";
           res.keep_alive(false);
@@ -701,14 +810,14 @@ asio::awaitable<void> serve_stream(StatePtr s, Stream stream, std::list<Conn>::i
           counted_handshake = false;
           s->stats.handshakes--;
         }
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+        expiry.after(std::chrono::seconds(10));
         auto keep = co_await serve_http(s, stream, req);
         if (!keep || s->stopping) co_return;
         continue;
       }
       const auto target = std::string_view(req.target().data(), req.target().size());
       const auto path = target.substr(0, target.find('?'));
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+      expiry.after(std::chrono::seconds(5));
       if (path != proto::kRelayPath) {
         co_await refuse(stream, req, http::status::not_found, "not found\n");
         co_return;
@@ -757,13 +866,13 @@ asio::awaitable<void> serve_stream(StatePtr s, Stream stream, std::list<Conn>::i
     if (!counted_handshake) s->stats.handshakes++;
     // The session owns the count from here.
     counted_handshake = false;
-    beast::get_lowest_layer(stream).expires_never();
+    expiry.never();
     auto session = std::make_shared<Session<Stream>>(s, std::move(stream), observed, ip_key);
-    conn->lowest = &beast::get_lowest_layer(session->ws());
+    conn->lowest = Closer::of(beast::get_lowest_layer(session->ws()));
     conn->peer = session.get();
     co_await session->run(std::move(*upgrade), deadline);
     conn->peer = nullptr;
-    conn->lowest = nullptr;
+    conn->lowest = {};
     co_return;
   }
 }
@@ -778,10 +887,10 @@ asio::awaitable<void> serve_connection(StatePtr s, tcp::socket socket) {
   s->stats.handshakes++;
   bool counted = true;
   beast::tcp_stream stream(std::move(socket));
-  conn->lowest = &stream;
+  conn->lowest = Closer::of(stream);
   if (s->ssl) {
     beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), *s->ssl);
-    conn->lowest = &beast::get_lowest_layer(tls);
+    conn->lowest = Closer::of(beast::get_lowest_layer(tls));
     beast::get_lowest_layer(tls).expires_after(s->config.limits.handshake_timeout);
     auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::server, kUse);
     if (hec) {
@@ -794,6 +903,36 @@ asio::awaitable<void> serve_connection(StatePtr s, tcp::socket socket) {
   }
   if (counted) s->stats.handshakes--;
   s->conn_ended(conn);
+}
+
+// serve_sim_connection serves one simulated stream (plain HTTP: a simulated relay has no TLS).
+asio::awaitable<void> serve_sim_connection(StatePtr s, simnet::TcpStream stream) {
+  const auto remote = stream.remote_addr().canonical();
+  const auto deadline = s->env.now() + s->config.limits.handshake_timeout;
+  s->conns.push_back({});
+  const auto conn = std::prev(s->conns.end());
+  s->stats.handshakes++;
+  bool counted = true;
+  conn->lowest = Closer::of(stream);
+  co_await serve_stream(s, std::move(stream), conn, remote, deadline, counted);
+  if (counted) s->stats.handshakes--;
+  s->conn_ended(conn);
+}
+
+asio::awaitable<void> accept_loop_sim(StatePtr s, std::size_t index) {
+  for (;;) {
+    auto r = co_await s->listeners[index].accept();
+    if (s->stopping) co_return;
+    if (!r) {
+      if (r.error().code() == P2PErrc::cancelled) co_return;
+      logger().warn("relay: accept on {} failed: {}", s->local[index], r.error().message());
+      auto timer = s->env.make_timer();
+      auto w = co_await timer.wait_until(s->env.now() + std::chrono::milliseconds(50));
+      (void)w;
+      continue;
+    }
+    spawn_logged(s->ex, serve_sim_connection(s, std::move(*r)), "relay connection");
+  }
 }
 
 asio::awaitable<void> accept_loop(StatePtr s, std::size_t index) {
@@ -847,7 +986,25 @@ P2PResult<void> check_config(const RelayServerConfig& c) {
 
 P2PResult<RelayServer> RelayServer::create(asio::any_io_executor ex, RelayServerConfig config) {
   if (auto r = check_config(config); !r) return std::unexpected(r.error());
-  auto s = std::make_shared<State>(ex, std::move(config));
+  if (simnet::Host* host = config.sim_host; host != nullptr) {
+    if (config.tls_cert_file) return fail(P2PError::invalid_configuration("relay: TLS relays are not simulated"));
+    if (ex != host->env().executor()) {
+      return fail(P2PError::invalid_configuration(
+          fmt::format("relay: the executor is not the runtime executor of simulated host '{}'", host->name())));
+    }
+    auto s = std::make_shared<State>(ex, EitherEnv(host->env()), std::move(config));
+    for (const auto& addr : s->config.bind_addrs) {
+      auto l = simnet::TcpListener::listen(*host, addr);
+      if (!l) {
+        return fail(P2PError::network(fmt::format("relay: cannot listen on {}: {}", addr, l.error().message())));
+      }
+      s->local.push_back(l->local_addr());
+      s->listeners.push_back(std::move(*l));
+    }
+    for (std::size_t i = 0; i < s->listeners.size(); ++i) spawn_logged(ex, accept_loop_sim(s, i), "relay accept");
+    return RelayServer(std::move(s));
+  }
+  auto s = std::make_shared<State>(ex, EitherEnv(ex), std::move(config));
   if (s->config.tls_cert_file) {
     for (const auto* f : {&*s->config.tls_cert_file, &*s->config.tls_key_file}) {
       std::error_code fec;
@@ -945,8 +1102,8 @@ asio::awaitable<void> RelayServer::shutdown(bool restarting) {
         }
       } else if (c.peer != nullptr) {
         c.peer->force();
-      } else if (c.lowest != nullptr) {
-        c.lowest->close();
+      } else if (c.lowest) {
+        c.lowest();
       }
     }
   }

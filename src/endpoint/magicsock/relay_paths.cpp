@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "endpoint/magicsock/relay_faults.hpp"
 #include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/simnet/network.hpp"
 
 namespace moosicbox::p2p::magicsock {
 
@@ -19,6 +20,11 @@ using namespace boost::asio::experimental::awaitable_operators;
 namespace {
 // Virtual addresses: 100::/64 (RFC 6666, discard-only), the low 64 bits a counter; port 1.
 constexpr std::uint16_t kVirtualPort = 1;
+
+relay::detail::EitherEnv make_env(const asio::any_io_executor& ex, const RelayPathsConfig& config) {
+  if (config.sim_host != nullptr) return relay::detail::EitherEnv(config.sim_host->env());
+  return relay::detail::EitherEnv(ex);
+}
 
 SocketAddr make_vaddr(std::uint64_t n) {
   std::array<std::uint8_t, 16> ip{0x01, 0x00};
@@ -36,7 +42,7 @@ bool RelayPaths::is_virtual(const SocketAddr& a) noexcept {
 }
 
 RelayPaths::RelayPaths(asio::any_io_executor ex, RelayPathsConfig config)
-    : ex_(std::move(ex)), env_(ex_), config_(std::move(config)), changed_(ex_), home_ready_(ex_) {}
+    : ex_(std::move(ex)), env_(make_env(ex_, config)), config_(std::move(config)), changed_(ex_), home_ready_(ex_) {}
 
 RelayPaths::~RelayPaths() { close(); }
 
@@ -65,8 +71,14 @@ asio::awaitable<void> RelayPaths::pick_home() {
     spawn_logged(
         ex_,
         [](asio::any_io_executor ex, std::shared_ptr<std::vector<Probe>> all, std::size_t k,
-           std::shared_ptr<Notifier> notify, Duration timeout, std::optional<std::string> ca) -> asio::awaitable<void> {
-          auto r = co_await relay::probe_latency(ex, (*all)[k].url, timeout, ca);
+           std::shared_ptr<Notifier> notify, Duration timeout, std::optional<std::string> ca,
+           simnet::Host* host) -> asio::awaitable<void> {
+          P2PResult<Duration> r;
+          if (host != nullptr) {
+            r = co_await relay::probe_latency(*host, (*all)[k].url, timeout);
+          } else {
+            r = co_await relay::probe_latency(ex, (*all)[k].url, timeout, ca);
+          }
           if (r) {
             (*all)[k].rtt = *r;
           } else {
@@ -74,7 +86,7 @@ asio::awaitable<void> RelayPaths::pick_home() {
           }
           (*all)[k].done = true;
           notify->notify_all();
-        }(ex_, probes, i, done, config_.probe_timeout, config_.ca_file),
+        }(ex_, probes, i, done, config_.probe_timeout, config_.ca_file, config_.sim_host),
         "relay probe");
   }
   while (!closed_ && !std::all_of(probes->begin(), probes->end(), [](const Probe& p) { return p.done; })) {
@@ -112,6 +124,7 @@ P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string&
   }
   relay::ClientConfig cc(config_.key, url);
   cc.tls_ca_file = config_.ca_file;
+  cc.sim_host = config_.sim_host;
   auto c = relay::Client::create(ex_, std::move(cc));
   if (!c) return fail(c.error());
   auto client = *c;

@@ -6,6 +6,8 @@
 // (picked by measured latency among the configured relays) and sessions to the relays peers are
 // homed on, sends a peer's datagrams through the relay the peer was last heard on (or the one its
 // ticket names), and hands datagrams that arrive to the endpoint by virtual address.
+// With RelayPathsConfig::sim_host it runs on a simulated host: relay sessions and latency probes on
+// the simulated network, every wait in virtual time.
 // Layer: endpoint (path layer). Runs on the endpoint's executor; callbacks run there. No locks.
 #pragma once
 
@@ -23,9 +25,9 @@
 #include "moosicbox/p2p/core/error.hpp"
 #include "moosicbox/p2p/core/node_id.hpp"
 #include "moosicbox/p2p/core/secret_key.hpp"
-#include "moosicbox/p2p/env/asio_env.hpp"
 #include "moosicbox/p2p/env/socket_addr.hpp"
 #include "relay/client.hpp"
+#include "relay/either_env.hpp"
 
 namespace moosicbox::p2p::magicsock {
 
@@ -41,6 +43,10 @@ struct RelayPathsConfig {
   std::size_t peers_max = 4096;        // virtual addresses held (peers heard from or dialed)
   std::size_t relays_max = 16;         // relay sessions held (home + peers' home relays)
   Duration probe_timeout = std::chrono::seconds(3);
+  // sim_host, when set, is the simulated host this node runs on (it must outlive RelayPaths): every
+  // relay session and latency probe goes over the simulated network, every wait in virtual time,
+  // and the executor given to RelayPaths must be the host's runtime executor.
+  simnet::Host* sim_host = nullptr;
 };
 
 /// RelayPathsStats counts the relay half of the path layer.
@@ -139,7 +145,7 @@ class RelayPaths {
   asio::awaitable<void> pick_home();
 
   asio::any_io_executor ex_;
-  env::AsioEnv env_;
+  relay::detail::EitherEnv env_;
   RelayPathsConfig config_;
   ReceiveFn receive_;
   PeerGoneFn peer_gone_;

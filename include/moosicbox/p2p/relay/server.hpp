@@ -4,7 +4,8 @@
 // own their node id by signing a challenge, and send datagrams addressed by node id; the server
 // forwards them as opaque bytes (end-to-end encrypted QUIC packets it can neither read nor forge).
 // It also serves /healthz, /generate_204 (captive-portal probe) and /metrics (Prometheus text).
-// The wire format is in docs/protocol.md, operation in docs/operations.md.
+// The wire format is in docs/protocol.md, operation in docs/operations.md. The same server also runs
+// on a simulated host (RelayServerConfig::sim_host) in virtual time, for simulation tests.
 // Layer: relay. A RelayServer and its sessions run on the executor given to create(): no locks.
 #pragma once
 
@@ -19,6 +20,10 @@
 #include "moosicbox/p2p/core/error.hpp"
 #include "moosicbox/p2p/core/time.hpp"
 #include "moosicbox/p2p/env/socket_addr.hpp"
+
+namespace moosicbox::p2p::simnet {
+class Host;
+}  // namespace moosicbox::p2p::simnet
 
 namespace moosicbox::p2p::relay {
 
@@ -70,6 +75,10 @@ struct RelayServerConfig {
   Duration restart_reconnect_in = std::chrono::milliseconds(500);
   /// restart_try_for: see restart_reconnect_in.
   Duration restart_try_for = std::chrono::seconds(30);
+  /// sim_host, when set, runs the server on that simulated host (which must outlive it): it listens
+  /// on bind_addrs of the host (its addresses, or a wildcard) with simnet streams, in virtual time,
+  /// with the host's seeded random stream; every deadline is a virtual-time event. Plain HTTP only.
+  simnet::Host* sim_host = nullptr;
 };
 
 /// RelayServerStats is a snapshot of the server's counters (the /metrics page shows the same).
@@ -98,9 +107,11 @@ struct RelayServerStats {
 /// RelayServer is a running relay. Dropping it stops it (without the restart announcement).
 class RelayServer {
  public:
-  /// create binds every address of `config` and starts serving on `ex`.
+  /// create binds every address of `config` and starts serving on `ex` (with config.sim_host, the
+  /// executor of the host's runtime).
   /// Errors: invalid_configuration (bad limits, one of the TLS files missing or unreadable, a bad
-  /// certificate or key), network_error (an address cannot be bound).
+  /// certificate or key; under simulation TLS files or another executor), network_error (an address
+  /// cannot be bound).
   [[nodiscard]] static P2PResult<RelayServer> create(asio::any_io_executor ex, RelayServerConfig config);
 
   /// Move-only.
