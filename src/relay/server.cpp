@@ -1046,6 +1046,11 @@ P2PResult<RelayServer> RelayServer::create(asio::any_io_executor ex, RelayServer
   return RelayServer(std::move(s));
 }
 
+P2PResult<RelayServer> RelayServer::create(simnet::Host& host, RelayServerConfig config) {
+  config.sim_host = &host;
+  return create(host.env().executor(), std::move(config));
+}
+
 RelayServer::RelayServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
 RelayServer::RelayServer(RelayServer&&) noexcept = default;
 RelayServer& RelayServer::operator=(RelayServer&& other) noexcept {

@@ -113,6 +113,9 @@ class RelayServer {
   /// certificate or key; under simulation TLS files or another executor), network_error (an address
   /// cannot be bound).
   [[nodiscard]] static P2PResult<RelayServer> create(asio::any_io_executor ex, RelayServerConfig config);
+  /// create starts the server on simulated host `host` (config.sim_host = &host, on the executor of
+  /// the host's runtime). Errors: as above.
+  [[nodiscard]] static P2PResult<RelayServer> create(simnet::Host& host, RelayServerConfig config);
 
   /// Move-only.
   ///@{
