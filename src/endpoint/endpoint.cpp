@@ -1120,6 +1120,7 @@ P2PResult<Endpoint> bind_endpoint(EndpointEnv environment, EndpointConfig config
     rc.urls = st->config.relay_urls;
     rc.ca_file = st->config.relay_ca_file;
     rc.peers_max = std::max<std::size_t>(64, 2 * st->config.limits.connections);
+    rc.sim_host = st->env.host();
     st->relay = std::make_unique<magicsock::RelayPaths>(ex, std::move(rc));
     st->relay_local_quic = detail::to_quic_addr(magicsock::RelayPaths::kLocal);
     std::weak_ptr<detail::EndpointState> weak = st;

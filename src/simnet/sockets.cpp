@@ -689,7 +689,10 @@ P2PResult<TcpListener> TcpListener::listen(Host& host, const SocketAddr& addr, s
         h, [&](std::uint16_t p) { return h.listeners.conflicts(local.with_port(p)) || h.conn_ports.contains(p); });
     if (!port) return fail(P2PError::network(fmt::format("listen {}: no free port", addr)));
     local = local.with_port(*port);
-  } else if (h.listeners.conflicts(local) || h.conn_ports.contains(local.port())) {
+  } else if (h.listeners.conflicts(local)) {
+    // As with SO_REUSEADDR (which real servers set): connections still finishing on the port, say
+    // those of a listener that was just closed for a restart, do not stop a new listener; packets
+    // find connections by both addresses and listeners by the port alone.
     return fail(P2PError::network(fmt::format("listen {}: address in use", addr)));
   }
   auto impl = std::make_shared<Impl>();

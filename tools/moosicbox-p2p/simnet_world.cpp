@@ -210,8 +210,10 @@ SwarmReport run_swarm(const SwarmConfig& config) {
   relay::RelayServerConfig rc;
   rc.bind_addrs = {SocketAddr::v4({203, 0, 113, 1}, 3340)};
   rc.limits.clients_per_ip_max = std::max<std::size_t>(rc.limits.clients_per_ip_max, 4);
-  auto relay = relay::RelayServer::create(**relay_host, std::move(rc));
-  if (!relay) throw std::runtime_error("relay: " + relay.error().message());
+  rc.sim_host = *relay_host;
+  auto created = relay::RelayServer::create(rt.executor(), std::move(rc));
+  if (!created) throw std::runtime_error("relay: " + created.error().message());
+  std::optional<relay::RelayServer> relay(std::move(*created));
   const std::string relay_url = relay->url();
   log(fmt::format("relay on the simulated internet at {}", relay_url));
 
