@@ -441,6 +441,10 @@ int main(int argc, char** argv) {
   auto* endpoints_opt = bench->add_option("--endpoints", simnet_bench_opts.endpoints, "simnet: how many endpoints")
                             ->check(CLI::Range(2, 20000))
                             ->capture_default_str();
+  auto* messages_opt =
+      bench->add_option("--messages", simnet_bench_opts.messages, "simnet: round trips per pair after the handshake")
+          ->check(CLI::Range(1, 100000))
+          ->capture_default_str();
   p2p::cli::QuicBenchOptions quic_bench_opts;
   std::optional<unsigned> busy_poll_us;
   auto* busy_opt =
@@ -547,8 +551,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "error: %s\n", ok.error().message().c_str());
       return 2;
     }
-    if (bench_what != "simnet" && (seed_opt->count() > 0 || endpoints_opt->count() > 0)) {
-      std::fprintf(stderr, "error: --seed and --endpoints apply to 'bench simnet' only\n");
+    if (bench_what != "simnet" && (seed_opt->count() > 0 || endpoints_opt->count() > 0 || messages_opt->count() > 0)) {
+      std::fprintf(stderr, "error: --seed, --endpoints and --messages apply to 'bench simnet' only\n");
       return 2;
     }
     if (bench_what == "simnet") return p2p::cli::simnet_bench(bench_json, simnet_bench_opts);

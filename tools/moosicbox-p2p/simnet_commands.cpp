@@ -325,6 +325,7 @@ int simnet_bench(bool json, const SimnetBenchOptions& options) {
   SwarmConfig cfg;
   cfg.seed = options.seed;
   cfg.endpoints = options.endpoints;
+  cfg.messages = options.messages;
   SwarmReport r;
   env::run_isolated(cfg.seed, [&] { r = run_swarm(cfg); });
   if (json) {
@@ -332,9 +333,10 @@ int simnet_bench(bool json, const SimnetBenchOptions& options) {
         "{{\"endpoints\": {}, \"pairs\": {}, \"connected\": {}, \"via_direct\": {}, \"via_relay\": {}, "
         "\"handshakes_per_wall_s\": {:.1f}, \"packets_per_wall_s\": {:.0f}, \"virtual_s_per_wall_s\": {:.2f}, "
         "\"rss_bytes_per_endpoint\": {:.0f}, \"connect_ms_median\": {:.1f}, \"trace_hash\": \"{:016x}\", "
-        "\"seed\": {}}}\n",
+        "\"seed\": {}, \"messages\": {}, \"packets\": {}, \"wall_s\": {:.3f}, \"setup_wall_s\": {:.3f}}}\n",
         r.endpoints, r.pairs, r.connected, r.via_direct, r.via_relay, r.handshakes_per_wall_s(), r.packets_per_wall_s(),
-        r.virtual_s_per_wall_s(), r.rss_bytes_per_endpoint, r.connect_ms_median, r.trace_hash, r.seed);
+        r.virtual_s_per_wall_s(), r.rss_bytes_per_endpoint, r.connect_ms_median, r.trace_hash, r.seed, cfg.messages,
+        r.packets, r.wall_s, r.setup_wall_s);
   } else {
     fmt::print("simnet swarm, seed {}: {} real endpoints, {} pairs dialing over NATs with a relay\n", r.seed,
                r.endpoints, r.pairs);
@@ -343,8 +345,8 @@ int simnet_bench(bool json, const SimnetBenchOptions& options) {
                r.via_relay);
     fmt::print("handshakes per wall s  {:.1f}\n", r.handshakes_per_wall_s());
     fmt::print("packets per wall s     {:.0f} ({} packets)\n", r.packets_per_wall_s(), r.packets);
-    fmt::print("virtual s per wall s   {:.2f} ({:.2f} s virtual in {:.2f} s)\n", r.virtual_s_per_wall_s(), r.virtual_s,
-               r.wall_s);
+    fmt::print("virtual s per wall s   {:.2f} ({:.2f} s virtual in {:.2f} s; setup {:.2f} s)\n",
+               r.virtual_s_per_wall_s(), r.virtual_s, r.wall_s, r.setup_wall_s);
     fmt::print("RSS per endpoint       {:.0f} bytes\n", r.rss_bytes_per_endpoint);
     fmt::print("connect median         {:.1f} ms (virtual)\n", r.connect_ms_median);
     fmt::print("trace hash             {:016x}\n", r.trace_hash);

@@ -21,12 +21,14 @@ int simnet_demo(std::optional<std::uint64_t> seed);
 struct SimnetBenchOptions {
   std::uint64_t seed = 1;
   std::size_t endpoints = 1000;
+  std::size_t messages = 1;  ///< request/response round trips per pair after the handshake
 };
 
 /// simnet_bench runs a swarm of real endpoints behind random NATs that handshake pairwise over the
 /// relay, and prints a table, or with `json` one object with the keys endpoints, pairs, connected,
 /// via_direct, via_relay, handshakes_per_wall_s, packets_per_wall_s, virtual_s_per_wall_s,
-/// rss_bytes_per_endpoint, connect_ms_median, trace_hash, seed. Exit code 1 when a pair failed.
+/// rss_bytes_per_endpoint, connect_ms_median, trace_hash, seed, messages, packets, wall_s,
+/// setup_wall_s (the rates count the run, not the setup). Exit code 1 when a pair failed.
 int simnet_bench(bool json, const SimnetBenchOptions& options);
 
 }  // namespace moosicbox::p2p::cli

@@ -117,6 +117,7 @@ struct Shared {
   SwarmReport* report = nullptr;
   env::SimRuntime* rt = nullptr;
   std::size_t finished = 0;
+  std::size_t messages = 1;
   std::vector<Duration> connect_times;
   void fail(std::string what) {
     if (report->failures.size() < kFailuresKept) report->failures.push_back(std::move(what));
@@ -128,11 +129,13 @@ asio::awaitable<void> listen_one(Endpoint ep, std::shared_ptr<Shared> sh) {
   if (!l) co_return;
   auto conn = co_await l->accept();
   if (!conn) co_return;
-  auto m = co_await conn->recv();
-  if (!m) co_return;
-  (void)co_await conn->send(*m);
-  // Stay until the dialer closes.
-  (void)co_await conn->recv();
+  // Echo until the dialer closes.
+  while (true) {
+    auto m = co_await conn->recv();
+    if (!m) break;
+    auto s = co_await conn->send(*m);
+    if (!s) break;
+  }
   (void)sh;
 }
 
@@ -154,18 +157,20 @@ asio::awaitable<void> dial_one(std::size_t pair, Member* dialer, Member* listene
     co_return;
   }
   sh->connect_times.push_back(sh->rt->now() - start);
-  const Bytes msg(64, std::byte{0x5a});
-  auto s = co_await conn->send(msg);
   std::string problem;
-  if (s) {
+  for (std::size_t i = 0; i < sh->messages && problem.empty(); ++i) {
+    const Bytes msg(64, static_cast<std::byte>(i));
+    auto s = co_await conn->send(msg);
+    if (!s) {
+      problem = s.error().message();
+      break;
+    }
     auto r = co_await conn->recv();
     if (!r) {
       problem = r.error().message();
     } else if (*r != msg) {
       problem = "bytes differ";
     }
-  } else {
-    problem = s.error().message();
   }
   if (!problem.empty()) {
     sh->fail(fmt::format("pair {}: echo failed: {}", pair, problem));
@@ -253,6 +258,10 @@ SwarmReport run_swarm(const SwarmConfig& config) {
   auto shared = std::make_shared<Shared>();
   shared->report = &report;
   shared->rt = &rt;
+  shared->messages = std::max<std::size_t>(1, config.messages);
+  report.setup_wall_s = std::chrono::duration<double>(wall.now() - wall_start).count();
+  const TimePoint run_start = wall.now();
+  const std::uint64_t packets_before = net->stats().packets_delivered + net->stats().stream_packets_delivered;
   for (std::size_t k = 0; k < pairs; ++k) {
     Member* dialer = &members[2 * k];
     Member* listener = &members[2 * k + 1];
@@ -260,7 +269,7 @@ SwarmReport run_swarm(const SwarmConfig& config) {
     asio::co_spawn(rt.executor(), dial_one(k, dialer, listener, shared), [](const std::exception_ptr&) {});
   }
   if (config.partition_for > Duration::zero()) {
-    rt.schedule_after(2s, [&] {
+    rt.schedule_after(config.partition_at, [&] {
       std::vector<simnet::Host*> cut;
       std::vector<simnet::Host*> rest{*relay_host};
       for (std::size_t i = 0; i < members.size(); ++i) (i % 2 == 1 ? cut : rest).push_back(members[i].host);
@@ -271,6 +280,8 @@ SwarmReport run_swarm(const SwarmConfig& config) {
   const TimePoint virtual_start = rt.now();
   rt.run_while([&] { return shared->finished < pairs; }, rt.now() + config.limit);
   report.virtual_s = std::chrono::duration<double>(rt.now() - virtual_start).count();
+  report.wall_s = std::chrono::duration<double>(wall.now() - run_start).count();
+  report.packets = net->stats().packets_delivered + net->stats().stream_packets_delivered - packets_before;
   const std::size_t rss_peak = rss_bytes();
   report.rss_bytes_per_endpoint =
       rss_peak > rss_before ? static_cast<double>(rss_peak - rss_before) / static_cast<double>(members.size()) : 0;
@@ -310,10 +321,7 @@ SwarmReport run_swarm(const SwarmConfig& config) {
     std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
     report.connect_ms_median = std::chrono::duration<double, std::milli>(times[times.size() / 2]).count();
   }
-  const auto& st = net->stats();
-  report.packets = st.packets_delivered + st.stream_packets_delivered;
   report.trace_hash = rt.trace_hash();
-  report.wall_s = std::chrono::duration<double>(wall.now() - wall_start).count();
   relay.reset();
   rt.shutdown();
   members.clear();

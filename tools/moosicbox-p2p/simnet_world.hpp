@@ -40,8 +40,10 @@ struct SwarmConfig {
   double loss = 0.0;
   bool direct_paths = true;   ///< false: relay only
   bool random_nats = true;    ///< each member's kind drawn from the seed; else all public
+  std::size_t messages = 1;   ///< request/response round trips per pair (64-byte messages)
   Duration limit = std::chrono::minutes(10);  ///< virtual time bound of the whole run
-  Duration partition_for{};   ///< > 0: every pair's listener is cut off the network this long, 2 s in
+  Duration partition_for{};   ///< > 0: every pair's listener is cut off the network this long...
+  Duration partition_at{};    ///< ...from this instant (0: before anyone reached the relay)
   std::function<void(std::string_view)> log;  ///< narrative lines (optional)
 };
 
@@ -55,9 +57,10 @@ struct SwarmReport {
   std::size_t via_relay = 0;
   std::map<std::string, std::size_t> kinds;  ///< members per NatKind name
   std::vector<std::string> failures;         ///< the first failures, with the pair and the error
-  double wall_s = 0;
-  double virtual_s = 0;
-  std::uint64_t packets = 0;  ///< simulated packets delivered (datagrams and stream segments)
+  double setup_wall_s = 0;  ///< wall time to build the network and bind the endpoints (keys, TLS)
+  double wall_s = 0;        ///< wall time of the run: every pair connecting and exchanging
+  double virtual_s = 0;     ///< virtual time of the run
+  std::uint64_t packets = 0;  ///< simulated packets delivered during the run (datagrams and stream packets)
   std::uint64_t trace_hash = 0;
   double rss_bytes_per_endpoint = 0;
   double connect_ms_median = 0;  ///< virtual time from connect() to connected, median
