@@ -38,9 +38,7 @@ thread_local SeededEntropyScope::State* t_state = nullptr;  // NOLINT: the per-t
 thread_local const SimRuntime* t_calendar = nullptr;        // NOLINT: the per-thread virtual calendar
 }  // namespace
 
-VirtualCalendarScope::VirtualCalendarScope(const SimRuntime& rt) noexcept : previous_(t_calendar) {
-  t_calendar = &rt;
-}
+VirtualCalendarScope::VirtualCalendarScope(const SimRuntime& rt) noexcept : previous_(t_calendar) { t_calendar = &rt; }
 
 VirtualCalendarScope::~VirtualCalendarScope() { t_calendar = previous_; }
 

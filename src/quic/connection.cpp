@@ -144,7 +144,7 @@ struct Connection::Impl {
   std::optional<SessionTicket> ticket;  // client: the newest ticket, until taken
   bool ticket_seen = false;             // client: a ticket arrived on this connection
   std::uint8_t datagrams_after_confirm = 0;
-  bool confirmed = false;  // the handshake is confirmed (client: HANDSHAKE_DONE; server: completed)
+  bool confirmed = false;             // the handshake is confirmed (client: HANDSHAKE_DONE; server: completed)
   bool resumed = false;               // the handshake resumed a session
   std::optional<NodeId> ticket_peer;  // server: the client the presented ticket was issued to
 

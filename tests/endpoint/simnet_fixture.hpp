@@ -46,8 +46,7 @@ inline std::size_t sim_seed_count(std::size_t fallback) {
 /// SimWorld is a simulated network with real endpoints on it.
 class SimWorld {
  public:
-  explicit SimWorld(std::uint64_t seed)
-      : rt_(seed), calendar_(rt_), net_(std::make_unique<simnet::Network>(rt_)) {}
+  explicit SimWorld(std::uint64_t seed) : rt_(seed), calendar_(rt_), net_(std::make_unique<simnet::Network>(rt_)) {}
   SimWorld(const SimWorld&) = delete;
   SimWorld& operator=(const SimWorld&) = delete;
   ~SimWorld() {

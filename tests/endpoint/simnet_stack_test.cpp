@@ -172,16 +172,16 @@ TEST_P(SimStackNat, ClientBehindNatDialsAPublicServer) {
   EXPECT_GT(router->stats().translated_in, 2U) << w.replay();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kinds, SimStackNat,
-    ::testing::Values(NatCase{"eim_full_cone", NatMapping::endpoint_independent, NatFiltering::none, NatPorts::preserve},
-                      NatCase{"eim_port_restricted", NatMapping::endpoint_independent, NatFiltering::address_and_port,
-                              NatPorts::preserve},
-                      NatCase{"adm_address_restricted", NatMapping::address_dependent, NatFiltering::address,
-                              NatPorts::sequential},
-                      NatCase{"symmetric_random", NatMapping::address_and_port_dependent,
-                              NatFiltering::address_and_port, NatPorts::random}),
-    [](const ::testing::TestParamInfo<NatCase>& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Kinds, SimStackNat,
+                         ::testing::Values(NatCase{"eim_full_cone", NatMapping::endpoint_independent,
+                                                   NatFiltering::none, NatPorts::preserve},
+                                           NatCase{"eim_port_restricted", NatMapping::endpoint_independent,
+                                                   NatFiltering::address_and_port, NatPorts::preserve},
+                                           NatCase{"adm_address_restricted", NatMapping::address_dependent,
+                                                   NatFiltering::address, NatPorts::sequential},
+                                           NatCase{"symmetric_random", NatMapping::address_and_port_dependent,
+                                                   NatFiltering::address_and_port, NatPorts::random}),
+                         [](const ::testing::TestParamInfo<NatCase>& p) { return std::string(p.param.name); });
 
 TEST(SimStack, UdpBlockedNatFailsWithATimeout) {
   SimWorld w(sim_seed(3));
@@ -252,9 +252,9 @@ TEST(SimStack, TransferSurvivesNatRebinding) {
   link.latency = 10ms;
   link.bandwidth_bps = 20'000'000;
   auto& server_host = w.public_host("server", "203.0.113.10", link);
-  auto& client_host = w.natted_host("client", "198.51.100.7",
-                                    nat_config(NatMapping::endpoint_independent, NatFiltering::address_and_port), "192.168.1.2",
-                                    link);
+  auto& client_host =
+      w.natted_host("client", "198.51.100.7",
+                    nat_config(NatMapping::endpoint_independent, NatFiltering::address_and_port), "192.168.1.2", link);
   const NodeAddr server = serve(w, server_host, true);
   simnet::Router* router = w.net().router("client-nat");
   // Halfway through the transfer the NAT forgets its mappings: the client's packets leave from a
@@ -278,9 +278,8 @@ TEST(SimStack, TransferSurvivesADropBurst) {
   // Three seconds of total loss in the middle of the transfer.
   const TimePoint burst_start = rt.now() + 500ms;
   const TimePoint burst_end = burst_start + 3s;
-  w.net().set_drop_filter([&rt, burst_start, burst_end](const simnet::Packet&) {
-    return rt.now() >= burst_start && rt.now() < burst_end;
-  });
+  w.net().set_drop_filter(
+      [&rt, burst_start, burst_end](const simnet::Packet&) { return rt.now() >= burst_start && rt.now() < burst_end; });
   auto r = w.run(dial_and_echo(w, w.endpoint(a), server, 2 * 1024 * 1024));
   ASSERT_TRUE(r) << w.replay();
   EXPECT_EQ(r->error, "") << w.replay();
@@ -334,10 +333,10 @@ std::pair<std::uint64_t, std::uint64_t> trace_of(std::uint64_t seed) {
     link.latency = 8ms;
     link.jitter = 3ms;
     link.loss = 0.02;
-    auto& a = w.natted_host("a", "198.51.100.1",
-                            nat_config(NatMapping::address_and_port_dependent, NatFiltering::address_and_port,
-                                       NatPorts::random),
-                            "192.168.1.2", link);
+    auto& a = w.natted_host(
+        "a", "198.51.100.1",
+        nat_config(NatMapping::address_and_port_dependent, NatFiltering::address_and_port, NatPorts::random),
+        "192.168.1.2", link);
     auto& b = w.public_host("b", "203.0.113.2", link);
     const NodeAddr server = serve(w, b, true);
     auto cfg = SimWorld::config("a");
@@ -354,8 +353,8 @@ TEST(SimStack, SameSeedSameTraceDifferentSeedDifferentTrace) {
   const std::uint64_t seed = sim_seed(11);
   const auto first = trace_of(seed);
   const auto second = trace_of(seed);
-  EXPECT_EQ(first.first, second.first) << "trace hashes differ for the same seed " << seed
-                                       << " (packets " << first.second << " vs " << second.second << ")";
+  EXPECT_EQ(first.first, second.first) << "trace hashes differ for the same seed " << seed << " (packets "
+                                       << first.second << " vs " << second.second << ")";
   EXPECT_EQ(first.second, second.second) << "seed " << seed;
   const auto other = trace_of(seed + 1);
   EXPECT_NE(first.first, other.first) << "seeds " << seed << " and " << seed + 1 << " gave the same trace";

@@ -22,8 +22,8 @@ cli::SwarmReport swarm(cli::SwarmConfig cfg) {
 }
 
 std::string replay(const cli::SwarmReport& r, std::string_view test) {
-  std::string out = fmt::format("seed {}: replay with P2P_SIM_SEED={} ctest -R sim_swarm (test {})", r.seed, r.seed,
-                                test);
+  std::string out =
+      fmt::format("seed {}: replay with P2P_SIM_SEED={} ctest -R sim_swarm (test {})", r.seed, r.seed, test);
   for (const auto& f : r.failures) out += "\n  " + f;
   return out;
 }

@@ -436,8 +436,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sim", "quic", "router", "relay", "tunnel", "simnet"}));
   bench->add_flag("--json", bench_json, "Print one JSON object");
   p2p::cli::SimnetBenchOptions simnet_bench_opts;
-  auto* seed_opt = bench->add_option("--seed", simnet_bench_opts.seed, "simnet: the seed of the swarm")
-                       ->capture_default_str();
+  auto* seed_opt =
+      bench->add_option("--seed", simnet_bench_opts.seed, "simnet: the seed of the swarm")->capture_default_str();
   auto* endpoints_opt = bench->add_option("--endpoints", simnet_bench_opts.endpoints, "simnet: how many endpoints")
                             ->check(CLI::Range(2, 20000))
                             ->capture_default_str();
@@ -474,8 +474,7 @@ int main(int argc, char** argv) {
 
   bench->footer(examples({"moosicbox-p2p bench quic --json", "moosicbox-p2p bench quic --only connect,rpc",
                           "moosicbox-p2p bench router", "moosicbox-p2p bench relay --json",
-                          "moosicbox-p2p bench tunnel --json",
-                          "moosicbox-p2p bench simnet --json --seed 3"}));
+                          "moosicbox-p2p bench tunnel --json", "moosicbox-p2p bench simnet --json --seed 3"}));
   app.footer(
       "Exit codes: 0 ok, 1 runtime failure (unreachable peer, timeout, refused), 2 usage error, 3 bad ticket, "
       "4 key file problem, 128+N killed by signal N.\nRun `moosicbox-p2p COMMAND --help` for a command's options and "

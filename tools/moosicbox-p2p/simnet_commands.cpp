@@ -125,13 +125,13 @@ DemoResult run_story(std::uint64_t seed, bool print) {
 
   auto relay_host = net->add_host("relay", net->internet(), {kRelayAddr.with_port(0)}, {});
   simnet::NatConfig home_nat;  // a typical home router: endpoint-independent, port-restricted
-  auto home_router = net->add_router("home-router", net->internet(), SocketAddr::v4({198, 51, 100, 10}, 0), home_nat,
-                                     home_link);
+  auto home_router =
+      net->add_router("home-router", net->internet(), SocketAddr::v4({198, 51, 100, 10}, 0), home_nat, home_link);
   simnet::NatConfig carrier_nat;  // a carrier-grade NAT: a new random port per destination
   carrier_nat.mapping = simnet::NatMapping::address_and_port_dependent;
   carrier_nat.ports = simnet::NatPorts::random;
-  auto carrier = net->add_router("carrier-nat", net->internet(), SocketAddr::v4({198, 51, 100, 20}, 0), carrier_nat,
-                                 mobile_link);
+  auto carrier =
+      net->add_router("carrier-nat", net->internet(), SocketAddr::v4({198, 51, 100, 20}, 0), carrier_nat, mobile_link);
   if (!relay_host || !home_router || !carrier) {
     story.expect(false, "building the network");
     return out;

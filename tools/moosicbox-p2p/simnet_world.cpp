@@ -144,7 +144,8 @@ asio::awaitable<void> dial_one(std::size_t pair, Member* dialer, Member* listene
   auto home_l = co_await listener->ep->wait_home_relay(60s);
   auto home_d = co_await dialer->ep->wait_home_relay(60s);
   if (!home_l || !home_d) {
-    sh->fail(fmt::format("pair {}: no home relay: {}", pair, !home_l ? home_l.error().message() : home_d.error().message()));
+    sh->fail(
+        fmt::format("pair {}: no home relay: {}", pair, !home_l ? home_l.error().message() : home_d.error().message()));
     done();
     co_return;
   }

@@ -57,8 +57,8 @@ class SimnetBackend {
                                                       simnet::NatMapping::address_and_port_dependent};
       auto nat = nat_config(kKinds[i % 3], simnet::NatFiltering::address_and_port,
                             i % 3 == 2 ? simnet::NatPorts::random : simnet::NatPorts::preserve);
-      auto& host = world_.natted_host(std::string(name), fmt::format("198.51.100.{}", i + 1), nat, "192.168.1.2",
-                                      link());
+      auto& host =
+          world_.natted_host(std::string(name), fmt::format("198.51.100.{}", i + 1), nat, "192.168.1.2", link());
       auto cfg = SimWorld::config(name);
       cfg.close_timeout = std::chrono::seconds(1);
       it = clients_.emplace(std::string(name), world_.endpoint(host, std::move(cfg))).first;

@@ -71,15 +71,15 @@ enum class NatFiltering : std::uint8_t {
 
 /// NatConfig is a router's NAT behaviour.
 struct NatConfig {
-  NatMapping mapping = NatMapping::endpoint_independent;  ///< when an external port is reused
-  NatPorts ports = NatPorts::preserve;  ///< how a new external port is picked
+  NatMapping mapping = NatMapping::endpoint_independent;    ///< when an external port is reused
+  NatPorts ports = NatPorts::preserve;                      ///< how a new external port is picked
   NatFiltering filtering = NatFiltering::address_and_port;  ///< which inbound packets a mapping admits
-  Duration udp_timeout = std::chrono::seconds(30);     ///< a mapping without outbound traffic this long expires
-  Duration stream_timeout = std::chrono::minutes(10);  ///< the same for stream connections
-  bool hairpin = false;                                ///< inside hosts may reach each other through the public address
-  bool udp_blocked = false;  ///< every UDP packet out of (and into) the private segment is dropped
-  std::uint16_t port_min = 1024;   ///< lowest external port
-  std::uint16_t port_max = 65535;  ///< highest external port
+  Duration udp_timeout = std::chrono::seconds(30);          ///< a mapping without outbound traffic this long expires
+  Duration stream_timeout = std::chrono::minutes(10);       ///< the same for stream connections
+  bool hairpin = false;              ///< inside hosts may reach each other through the public address
+  bool udp_blocked = false;          ///< every UDP packet out of (and into) the private segment is dropped
+  std::uint16_t port_min = 1024;     ///< lowest external port
+  std::uint16_t port_max = 65535;    ///< highest external port
   std::size_t mappings_max = 65536;  ///< beyond, new flows are dropped (and counted)
 };
 
@@ -89,31 +89,32 @@ struct NatStats {
   std::uint64_t mappings_expired = 0;  ///< mappings removed after their timeout
   std::uint64_t translated_out = 0;    ///< outbound packets translated
   std::uint64_t translated_in = 0;     ///< inbound packets translated and let in
-  std::uint64_t filtered_in = 0;  ///< inbound packets the filter dropped
-  std::uint64_t unmapped_in = 0;  ///< inbound packets to a port without a mapping
-  std::uint64_t hairpinned = 0;   ///< packets turned around to the inside (hairpinning)
-  std::uint64_t blocked_udp = 0;  ///< UDP packets dropped by udp_blocked
-  std::uint64_t table_full = 0;   ///< new flows dropped because mappings_max were held
+  std::uint64_t filtered_in = 0;       ///< inbound packets the filter dropped
+  std::uint64_t unmapped_in = 0;       ///< inbound packets to a port without a mapping
+  std::uint64_t hairpinned = 0;        ///< packets turned around to the inside (hairpinning)
+  std::uint64_t blocked_udp = 0;       ///< UDP packets dropped by udp_blocked
+  std::uint64_t table_full = 0;        ///< new flows dropped because mappings_max were held
 };
 
 /// NetStats counts the whole network.
 struct NetStats {
-  std::uint64_t packets_sent = 0;       ///< datagrams handed to the network by sockets
-  std::uint64_t packets_delivered = 0;  ///< datagrams that reached a socket's receive queue
-  std::uint64_t packets_dropped = 0;    ///< by any cause below
-  std::uint64_t dropped_loss = 0;  ///< by a link's loss probability
-  std::uint64_t dropped_queue = 0;  ///< link queue full
-  std::uint64_t dropped_mtu = 0;        ///< larger than a link's MTU
-  std::uint64_t dropped_link_down = 0;  ///< a link was down
+  std::uint64_t packets_sent = 0;           ///< datagrams handed to the network by sockets
+  std::uint64_t packets_delivered = 0;      ///< datagrams that reached a socket's receive queue
+  std::uint64_t packets_dropped = 0;        ///< by any cause below
+  std::uint64_t dropped_loss = 0;           ///< by a link's loss probability
+  std::uint64_t dropped_queue = 0;          ///< link queue full
+  std::uint64_t dropped_mtu = 0;            ///< larger than a link's MTU
+  std::uint64_t dropped_link_down = 0;      ///< a link was down
   std::uint64_t dropped_no_route = 0;       ///< no host or router owns the destination
   std::uint64_t dropped_no_socket = 0;      ///< the host has no socket on the port
   std::uint64_t dropped_receive_queue = 0;  ///< a socket's receive queue was full
   std::uint64_t dropped_nat = 0;            ///< filtered, unmapped, blocked or table full
   std::uint64_t dropped_fault = 0;          ///< by the drop filter (fault injection)
   std::uint64_t dropped_partition = 0;      ///< source and destination host on opposite sides of a partition
-  std::uint64_t bytes_delivered = 0;  ///< datagram payload bytes delivered
-  std::uint64_t stream_bytes = 0;  ///< bytes delivered on stream connections
-  std::uint64_t stream_packets_delivered = 0;  ///< stream packets (segments, handshakes, acknowledgements) that reached a stream
+  std::uint64_t bytes_delivered = 0;        ///< datagram payload bytes delivered
+  std::uint64_t stream_bytes = 0;           ///< bytes delivered on stream connections
+  std::uint64_t stream_packets_delivered =
+      0;  ///< stream packets (segments, handshakes, acknowledgements) that reached a stream
 };
 
 class Network;
@@ -122,10 +123,10 @@ class Router;
 
 /// Packet is what the drop filter sees: one datagram as it crosses a link.
 struct Packet {
-  SocketAddr source;  ///< as on this link (after any translation so far)
+  SocketAddr source;       ///< as on this link (after any translation so far)
   SocketAddr destination;  ///< as on this link
-  std::size_t size = 0;  ///< UDP payload bytes
-  bool stream = false;   ///< a stream segment (never dropped by loss; a drop delays it)
+  std::size_t size = 0;    ///< UDP payload bytes
+  bool stream = false;     ///< a stream segment (never dropped by loss; a drop delays it)
 };
 
 /// Segment is a broadcast domain: the internet (Network::internet()) or a router's private side.
