@@ -16,6 +16,7 @@
 
 #include <ctime>
 
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -57,7 +58,8 @@ bool SeededEntropyScope::active() noexcept { return t_state != nullptr; }
 void run_isolated(std::uint64_t seed, const std::function<void()>& fn) {
   // Process-wide lazy initialisations draw entropy once (libsodium's, for one): done here, outside
   // the seeded thread, they cannot shift the seeded stream of the first run only.
-  os_random_bytes({});
+  std::array<std::byte, 1> warm{};
+  os_random_bytes(warm);
   std::exception_ptr error;
   std::thread worker([&] {
     const SeededEntropyScope scope(seed);

@@ -43,6 +43,17 @@ TEST(SimSwarm, EveryPairConnectsAcrossRandomNatsOverASeedSweep) {
   }
 }
 
+TEST(SimSwarm, TwoHundredEndpointsWithTrafficConnectEveryPair) {
+  cli::SwarmConfig cfg;
+  cfg.seed = sim_seed(150);
+  cfg.endpoints = 200;
+  cfg.messages = 5;
+  const auto r = swarm(cfg);
+  EXPECT_EQ(r.connected, r.pairs) << replay(r, "TwoHundred");
+  EXPECT_GT(r.via_direct, 0U) << replay(r, "TwoHundred");  // public listeners are reached directly
+  EXPECT_GT(r.kinds.size(), 4U) << replay(r, "TwoHundred");
+}
+
 TEST(SimSwarm, LossyLinksStillConnectEveryPair) {
   cli::SwarmConfig cfg;
   cfg.seed = sim_seed(200);

@@ -206,7 +206,7 @@ DemoResult run_story(std::uint64_t seed, bool print) {
     if (rtt) story.say("phone -> home: request answered in {:.1f} ms", ms(*rtt));
 
     // 2. The phone reaches the public backup box directly, out of its symmetric NAT (unless the
-  //    lossy mobile link loses the direct handshake's first packets and the relay wins).
+    //    lossy mobile link loses the direct handshake's first packets and the relay wins).
     t0 = rt.now();
     auto to_backup = co_await phone_ep->connect(backup_ep->addr(), kAlpn);
     if (!to_backup) {
@@ -218,7 +218,8 @@ DemoResult run_story(std::uint64_t seed, bool print) {
       // The mobile link lost a packet of the direct handshake and the relay attempt, started
       // 250 ms later, completed first; the connection stays on the relay (no relay-to-direct
       // upgrade yet).
-      story.say("  (the relay won the race; the lossy links have dropped {} packet(s) so far)", net->stats().dropped_loss);
+      story.say("  (the relay won the race; the lossy links have dropped {} packet(s) so far)",
+                net->stats().dropped_loss);
     }
 
     // 3. The carrier NAT forgets its mappings in the middle of a 1 MiB upload: the phone's packets
