@@ -5,8 +5,9 @@
 // The definitions of getrandom, clock_gettime, gettimeofday and time below interpose the C
 // library's for the whole program (the dynamic linker binds the TLS library's calls to the
 // executable's definitions). They live in the same object as the scopes, so only programs that use
-// them carry them, and on threads without a scope they are the C library's own functions
-// (clock_gettime keeps its vDSO fast path: the original is looked up once with dlsym).
+// them carry them (the shared library always does), and on threads without a scope they are the C
+// library's own functions (clock_gettime keeps its vDSO fast path: the original is looked up once
+// with dlsym).
 #include "moosicbox/p2p/env/sim_entropy.hpp"
 
 #include <dlfcn.h>

@@ -58,6 +58,22 @@ P2PResult<SocketAddr> check_bind(HostImpl& h, const SocketAddr& addr, std::strin
   return a.without_scope();
 }
 
+/// local_address checks a bind address (check_bind) and settles its port: an ephemeral one not
+/// `ephemeral_taken` for port 0, else the given one unless `explicit_taken` ("address in use").
+template <class EphemeralTaken, class ExplicitTaken>
+P2PResult<SocketAddr> local_address(HostImpl& h, const SocketAddr& addr, std::string_view what,
+                                    EphemeralTaken&& ephemeral_taken, ExplicitTaken&& explicit_taken) {
+  auto a = check_bind(h, addr, what);
+  if (!a) return fail(a.error());
+  if (a->port() == 0) {
+    const auto port = pick_port(h, [&](std::uint16_t p) { return ephemeral_taken(a->with_port(p)); });
+    if (!port) return fail(P2PError::network(fmt::format("{} {}: no free port", what, addr)));
+    return a->with_port(*port);
+  }
+  if (explicit_taken(*a)) return fail(P2PError::network(fmt::format("{} {}: address in use", what, addr)));
+  return *a;
+}
+
 /// ParkedIo is a stream operation's handler while it waits in the runtime: resumed with the error
 /// code, it runs the handler with the byte count through the handler's own executor.
 struct ParkedIo {
@@ -113,16 +129,10 @@ void Network::Impl::udp_arrive(UdpSocket::Impl& s, std::uint32_t i) {
 
 P2PResult<UdpSocket> UdpSocket::bind(Host& host, const SocketAddr& addr) {
   auto& h = static_cast<HostImpl&>(host);
-  auto a = check_bind(h, addr, "bind");
-  if (!a) return fail(a.error());
-  SocketAddr local = *a;
-  if (local.port() == 0) {
-    const auto port = pick_port(h, [&](std::uint16_t p) { return h.udp.conflicts(local.with_port(p)); });
-    if (!port) return fail(P2PError::network(fmt::format("bind {}: no free port", addr)));
-    local = local.with_port(*port);
-  } else if (h.udp.conflicts(local)) {
-    return fail(P2PError::network(fmt::format("bind {}: address in use", addr)));
-  }
+  const auto taken = [&](const SocketAddr& a) { return h.udp.conflicts(a); };
+  auto chosen = local_address(h, addr, "bind", taken, taken);
+  if (!chosen) return fail(chosen.error());
+  const SocketAddr local = *chosen;
   auto impl = std::make_shared<Impl>();
   impl->runtime = &h.env().runtime();
   impl->net = &h.network().impl();
@@ -681,20 +691,16 @@ void TcpListener::Impl::unbind() noexcept {
 
 P2PResult<TcpListener> TcpListener::listen(Host& host, const SocketAddr& addr, std::size_t backlog) {
   auto& h = static_cast<HostImpl&>(host);
-  auto a = check_bind(h, addr, "listen");
-  if (!a) return fail(a.error());
-  SocketAddr local = *a;
-  if (local.port() == 0) {
-    const auto port = pick_port(
-        h, [&](std::uint16_t p) { return h.listeners.conflicts(local.with_port(p)) || h.conn_ports.contains(p); });
-    if (!port) return fail(P2PError::network(fmt::format("listen {}: no free port", addr)));
-    local = local.with_port(*port);
-  } else if (h.listeners.conflicts(local)) {
-    // As with SO_REUSEADDR (which real servers set): connections still finishing on the port, say
-    // those of a listener that was just closed for a restart, do not stop a new listener; packets
-    // find connections by both addresses and listeners by the port alone.
-    return fail(P2PError::network(fmt::format("listen {}: address in use", addr)));
-  }
+  // An explicit port is taken only by another listener, as with SO_REUSEADDR (which real servers
+  // set): connections still finishing on the port, say those of a listener that was just closed for
+  // a restart, do not stop a new one; packets find connections by both addresses and listeners by
+  // the port alone. An ephemeral port avoids connections too.
+  auto chosen = local_address(
+      h, addr, "listen",
+      [&](const SocketAddr& a) { return h.listeners.conflicts(a) || h.conn_ports.contains(a.port()); },
+      [&](const SocketAddr& a) { return h.listeners.conflicts(a); });
+  if (!chosen) return fail(chosen.error());
+  const SocketAddr local = *chosen;
   auto impl = std::make_shared<Impl>();
   impl->runtime = &h.env().runtime();
   impl->net = &h.network().impl();
