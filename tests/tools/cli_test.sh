@@ -54,6 +54,15 @@ check "bench quic with busy poll out of range" 2 "$bin" bench quic --busy-poll-u
 check "bench quic with non-numeric busy poll" 2 "$bin" bench quic --busy-poll-us fast
 check "bench router with a quic-only option" 2 "$bin" bench router --only rpc
 check "bench tunnel with busy poll" 2 "$bin" bench tunnel --busy-poll-us 10
+check "bench simnet with one endpoint" 2 "$bin" bench simnet --endpoints 1
+check "bench simnet with too many endpoints" 2 "$bin" bench simnet --endpoints 50000
+check "bench simnet with a non-numeric seed" 2 "$bin" bench simnet --seed abc
+check "bench simnet with zero messages" 2 "$bin" bench simnet --messages 0
+check "bench quic with a simnet option" 2 "$bin" bench quic --seed 3
+expect_text "simnet-only option message" "$dir/err" "^error: --seed, --endpoints and --messages apply to 'bench simnet' only"
+check "bench simnet with busy poll" 2 "$bin" bench simnet --busy-poll-us 10
+check "bench simnet small" 0 timeout 60 "$bin" bench simnet --json --endpoints 20 --seed 4
+expect_text "bench simnet figures" "$dir/out" '^\{"endpoints": 20, "pairs": 10, "connected": 10, .*"trace_hash": "[0-9a-f]{16}"'
 check "bench tunnel --json" 0 "$bin" bench tunnel --json
 expect_text "bench tunnel figures" "$dir/out" '^\{"tunnel_bulk_mb_per_s": [0-9.]+, .*"tunnel_rpc_64b_per_s": [0-9]+, "tunnel_rtt_us": [0-9.]+'
 check "misspelt P2P_LOG" 2 env P2P_LOG=verbose "$bin" id --ephemeral
@@ -211,6 +220,8 @@ check "demo" 0 timeout 120 "$bin" demo --seed 3
 expect_text "demo used the router" "$dir/out" "GET /tracks -> 200"
 expect_text "demo simulated a relayed path" "$dir/out" "relayed"
 expect_text "demo prints the seed" "$dir/out" "P2P_SIM_SEED=3"
+expect_text "demo ran the real stack on simnet" "$dir/out" "phone -> home: connected \\(relay http://203\\.0\\.113\\.1:3340\\)"
+expect_text "demo replayed the same trace" "$dir/out" "a second run of seed 3: [0-9a-f]{16} \\(the same\\)"
 
 if [ $failures -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "all CLI checks passed"
