@@ -8,12 +8,13 @@
 // Packet: magic (5 bytes: 0x2d "DSCO") | version (u8, 1) | sender node id (32) |
 // nonce (24) | crypto_box(plaintext) (16-byte tag + plaintext). The box key is X25519 derived from
 // both nodes' ed25519 keys (libsodium crypto_sign_ed25519_{pk,sk}_to_curve25519, crypto_box_beforenm
-// cached per peer). The first byte 0x2d has both high bits clear, which no QUIC v1 packet has (every
-// QUIC packet sets the fixed bit 0x40), and it is not a STUN message type byte (0x00 or 0x01).
-// The nonce is a strictly increasing 64-bit big-endian counter followed by 16 random bytes; the
-// receiver keeps a sliding replay window per sender (kReplayWindow counters below the highest) and
-// drops replays and counters older than the window.
-// Layer: endpoint (path layer, internal). A Codec belongs to one executor: no locks.
+// cached per peer). The box nonce is BLAKE2b-192 of the 62-byte header and the recipient's node id,
+// so the box authenticates the header (an ed25519 key and its negation share one X25519 key: the
+// sender id itself must be bound) and the recipient. The first byte 0x2d has both high bits clear, which no QUIC v1
+// packet has (every QUIC packet sets the fixed bit 0x40), and it is not a STUN message type byte (0x00 or 0x01). The
+// nonce is a strictly increasing 64-bit big-endian counter followed by 16 random bytes; the receiver keeps a sliding
+// replay window per sender (kReplayWindow counters below the highest) and drops replays and counters older than the
+// window. Layer: endpoint (path layer, internal). A Codec belongs to one executor: no locks.
 #pragma once
 
 #include <array>
@@ -121,12 +122,26 @@ class Codec {
 
   /// Codec takes the node's key, the first nonce counter (the caller passes the wall clock in
   /// microseconds, so a restarted node keeps counting upwards) and the random source.
+  /// A `peers_max` of 0 is taken as 1.
   Codec(const SecretKey& key, std::uint64_t counter_start, RandomFn random, std::size_t peers_max = 4096);
+  /// A Codec is not copyable (its peer table links into its own LRU list); it may be moved.
+  ///@{
+  Codec(const Codec&) = delete;
+  Codec& operator=(const Codec&) = delete;
+  Codec(Codec&&) = default;
+  Codec& operator=(Codec&&) = default;
+  ///@}
+  /// ~Codec wipes the X25519 secret and every cached shared key.
+  ~Codec();
 
-  /// seal returns the packet carrying `m` to `to`. Errors: invalid_node_id (`to` has no X25519 form).
+  /// seal returns the packet carrying `m` to `to`. Errors: invalid_node_id (`to` has no X25519
+  /// form); protocol_error for a message no receiver accepts (a CallMeMaybe with more than
+  /// kCandidatesMax candidates or an unspecified one) and when the nonce counter is exhausted.
+  /// A Pong's scope id is not carried.
   [[nodiscard]] P2PResult<Bytes> seal(const NodeId& to, const Message& m);
   /// open checks and opens a packet. Errors (each counted): protocol_error (malformed),
   /// authentication_failed (forged), protocol_error "replayed" (replay), protocol_error "own packet".
+  /// Only a packet whose box opens enters the peer table, so forged packets never evict a peer.
   [[nodiscard]] P2PResult<Opened> open(ByteView packet);
 
   [[nodiscard]] const CodecStats& stats() const noexcept { return stats_; }
@@ -135,7 +150,15 @@ class Codec {
 
  private:
   struct Peer;
+  /// peer returns the entry of `id`, creating it (and evicting the least recently used one) when
+  /// absent; nullptr when `id` has no X25519 form. Marks the entry most recently used.
   Peer* peer(const NodeId& id);
+  /// shared_key computes the crypto_box key with `id`; false when `id` has no X25519 form.
+  bool shared_key(const NodeId& id, std::array<unsigned char, 32>& out) const;
+  /// insert adds a peer entry with a known shared key (evicting the least recently used one).
+  Peer& insert(const NodeId& id, const std::array<unsigned char, 32>& shared);
+  /// touch marks `p` most recently used.
+  void touch(Peer& p);
 
   NodeId self_;
   std::array<unsigned char, 32> x_secret_{};  // our X25519 secret (from the ed25519 key)
@@ -144,8 +167,8 @@ class Codec {
   std::size_t peers_max_;
   struct Peer {
     NodeId id;
-    std::array<unsigned char, 32> shared{};  // crypto_box_beforenm
-    std::uint64_t highest = 0;               // highest counter opened from this peer (0: none)
+    std::array<unsigned char, 32> shared{};                // crypto_box_beforenm
+    std::uint64_t highest = 0;                             // highest counter opened from this peer (0: none)
     std::array<std::uint64_t, kReplayWindow / 64> seen{};  // bit i: counter highest - i opened
     std::list<NodeId>::iterator lru;
   };
