@@ -8,13 +8,15 @@
 // Packet: magic (5 bytes: 0x2d "DSCO") | version (u8, 1) | sender node id (32) |
 // nonce (24) | crypto_box(plaintext) (16-byte tag + plaintext). The box key is X25519 derived from
 // both nodes' ed25519 keys (libsodium crypto_sign_ed25519_{pk,sk}_to_curve25519, crypto_box_beforenm
-// cached per peer). The box nonce is BLAKE2b-192 of the 62-byte header and the recipient's node id,
-// so the box authenticates the header (an ed25519 key and its negation share one X25519 key: the
-// sender id itself must be bound) and the recipient. The first byte 0x2d has both high bits clear, which no QUIC v1
-// packet has (every QUIC packet sets the fixed bit 0x40), and it is not a STUN message type byte (0x00 or 0x01). The
-// nonce is a strictly increasing 64-bit big-endian counter followed by 16 random bytes; the receiver keeps a sliding
-// replay window per sender (kReplayWindow counters below the highest) and drops replays and counters older than the
-// window. Layer: endpoint (path layer, internal). A Codec belongs to one executor: no locks.
+// cached per peer). The box nonce is BLAKE2b-192 of the 62-byte header and the recipient's node
+// id, so the box authenticates the header and the recipient (an ed25519 key and its negation share
+// one X25519 key: the sender id itself must be bound). The first byte 0x2d has both high bits
+// clear, which no QUIC v1 packet has (every QUIC packet sets the fixed bit 0x40), and it is not a
+// STUN message type byte (0x00 or 0x01).
+// The nonce is a strictly increasing 64-bit big-endian counter followed by 16 random bytes; the
+// receiver keeps a sliding replay window per sender (kReplayWindow counters below the highest) and
+// drops replays and counters older than the window.
+// Layer: endpoint (path layer, internal). A Codec belongs to one executor: no locks.
 #pragma once
 
 #include <array>
