@@ -444,6 +444,12 @@ PathInfo path_of(const ConnState& c) {
   out.remote_addr = from_quic_addr(c.quic->path().remote);
   out.rtt = c.quic->stats().smoothed_rtt;
   if (c.relay_vaddr) {
+    if (const auto* r = c.ep->paths ? c.ep->paths->route_of(*c.relay_vaddr) : nullptr) {
+      // On a direct path found by the path layer (QUIC still sees the virtual address).
+      out.kind = PathKind::direct;
+      out.remote_addr = r->addr;
+      return out;
+    }
     out.kind = PathKind::relay;
     if (c.ep->relay) out.relay_url = c.ep->relay->relay_of(*c.relay_vaddr);
   }

@@ -21,6 +21,7 @@
 #include "moosicbox/p2p/core/assert.hpp"
 #include "moosicbox/p2p/core/spawn.hpp"
 #include "quic/packet.hpp"
+#include "relay/stun.hpp"
 
 namespace moosicbox::p2p {
 
@@ -176,6 +177,9 @@ std::shared_ptr<ConnState> EndpointState::register_conn(std::unique_ptr<quic::Co
   if (socket == kRelaySocket) {
     c->relay_vaddr = peer;
     relay->pin(peer);
+    if (paths) {
+      if (auto node = relay->node_of(peer)) paths->activate(*node, peer, env.now());
+    }
   }
   c->routed = c->quic->local_cids();
   for (const auto& cid : c->routed) routes[cid] = c;
@@ -210,7 +214,8 @@ void EndpointState::set_awaiting_ack(ConnState& c, std::uint64_t in_flight) {
   // A little in flight means an answer is due within a round trip and no transfer keeps this side
   // busy meanwhile; a transfer with more in flight is throughput-bound (its acknowledgements come
   // in batches whatever the wake-up latency).
-  const bool awaiting = c.socket != kRelaySocket && in_flight > 0 && in_flight <= kAnswerFlightMax;
+  const bool udp = c.socket != kRelaySocket || (paths && c.relay_vaddr && paths->route_of(*c.relay_vaddr) != nullptr);
+  const bool awaiting = udp && in_flight > 0 && in_flight <= kAnswerFlightMax;
   if (c.awaiting_ack == awaiting) return;
   c.awaiting_ack = awaiting;
   if (!awaiting) {
@@ -255,6 +260,18 @@ void EndpointState::on_datagram(std::size_t socket, ByteView data, const env::Re
   const SocketAddr from = meta.source.canonical();
   switch (hdr.kind) {
     case quic::HeaderKind::invalid:
+      // Neither QUIC v1 nor Version Negotiation: path discovery and STUN share the sockets.
+      if (paths && socket != kRelaySocket) {
+        if (magicsock::disco::looks_like_disco(data)) {
+          ++counters.disco_received;
+          paths->on_udp_disco(socket, from, meta.destination, data, now);
+          return;
+        }
+        if (stun::looks_like_stun(data)) {
+          paths->on_stun(socket, from, data, now);
+          return;
+        }
+      }
       ++counters.datagrams_unroutable;
       return;
     case quic::HeaderKind::unsupported_version: {
@@ -274,6 +291,15 @@ void EndpointState::on_datagram(std::size_t socket, ByteView data, const env::Re
   const auto it = routes.find(hdr.dcid);
   if (it != routes.end()) {
     const auto& c = it->second;
+    if (c->socket == kRelaySocket && socket != kRelaySocket && c->relay_vaddr) {
+      // A relayed connection's peer on a direct path: QUIC keeps seeing the virtual address (its
+      // packets are authenticated by the engine; where we send is the path layer's choice).
+      if (paths) paths->heard(*c->relay_vaddr, from, now);
+      if (data.size() >= c->transfer_datagram) last_large_batch = now;
+      c->quic->on_datagram(now, quic::Path{relay_local_quic, to_quic_addr(*c->relay_vaddr)}, data);
+      touched.push_back(c);
+      return;
+    }
     if (c->socket != socket) {
       // A peer may reach us on another socket (another address family); the connection keeps the
       // socket it started on, whose address its path names.
@@ -537,10 +563,19 @@ void EndpointState::process(const std::shared_ptr<ConnState>& c) {
 void EndpointState::flush(ConnState& c) {
   if (!c.registered || stopped) return;
   if (c.socket == kRelaySocket) {
-    flush_relay(c);
+    const magicsock::DirectRoute* r = paths && c.relay_vaddr ? paths->route(*c.relay_vaddr, env.now()) : nullptr;
+    if (r != nullptr && r->socket < sockets.size()) {
+      flush_udp(c, *sockets[r->socket], &r->addr, r->source);
+    } else {
+      flush_relay(c);
+    }
     return;
   }
-  SocketState& s = *sockets[c.socket];
+  flush_udp(c, *sockets[c.socket], nullptr, c.reply_source);
+}
+
+void EndpointState::flush_udp(ConnState& c, SocketState& s, const SocketAddr* to,
+                              const std::optional<SocketAddr>& source) {
   if (s.blocked) {
     s.waiting.push_back(c.serial);
     return;
@@ -555,10 +590,10 @@ void EndpointState::flush(ConnState& c) {
     auto t = c.quic->poll_transmit(now, slot, s.datagrams_per_transmit);
     if (!t) break;
     env::Transmit tx;
-    tx.destination = from_quic_addr(t->path.remote);
+    tx.destination = to != nullptr ? *to : from_quic_addr(t->path.remote);
     tx.contents = ByteView(slot.data(), t->size);
     tx.segment_size = t->size > t->segment_size ? t->segment_size : 0;
-    if (s.wildcard) tx.source = c.reply_source;
+    if (s.wildcard) tx.source = source;
     s.pending.push_back(tx);
   }
   if (!s.pending.empty() && !send_pending(s)) s.waiting.push_back(c.serial);
@@ -658,6 +693,7 @@ void EndpointState::update_deadline(ConnState& c) {
 void EndpointState::reap(const std::shared_ptr<ConnState>& c) {
   if (!c->registered || !c->quic->is_drained()) return;
   if (c->relay_vaddr && relay) relay->unpin(*c->relay_vaddr);
+  if (c->relay_vaddr && paths) paths->deactivate(*c->relay_vaddr);
   for (const auto& cid : c->routed) {
     const auto r = routes.find(cid);
     if (r != routes.end() && r->second == c) routes.erase(r);
@@ -697,6 +733,13 @@ void EndpointState::finish_batch() {
 void EndpointState::on_relay_datagram(const SocketAddr& vaddr, const NodeId& from, ByteView data) {
   if (stopped) return;
   ++counters.relay_datagrams_received;
+  if (magicsock::disco::looks_like_disco(data)) {
+    if (paths) {
+      ++counters.disco_received;
+      paths->on_relay_disco(from, vaddr, data, env.now());
+    }
+    return;
+  }
   env::RecvMeta meta;
   meta.source = vaddr;
   meta.length = data.size();
@@ -740,12 +783,52 @@ void EndpointState::flush_dirty() {
   }
 }
 
+void EndpointState::wake_paths(TimePoint when) {
+  if (when >= paths_deadline) return;
+  if (paths_deadline != kTimePointMax) deadlines.erase({paths_deadline, 0});
+  paths_deadline = when;
+  deadlines.insert({when, 0});
+  if (when < armed) timer.cancel();
+}
+
+void EndpointState::run_paths(TimePoint now) {
+  if (paths_deadline != kTimePointMax) deadlines.erase({paths_deadline, 0});
+  paths_deadline = kTimePointMax;
+  if (!paths || stopped) return;
+  const TimePoint next = paths->tick(now);
+  if (next != kTimePointMax) wake_paths(std::max(next, now + std::chrono::microseconds(100)));
+}
+
+std::optional<std::size_t> EndpointState::socket_for(const SocketAddr& to) const {
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    const auto& s = *sockets[i];
+    const bool family_ok = to.is_v4() ? (s.local.is_v4() || s.sock.is_dual_stack()) : s.local.is_v6();
+    const bool scope_ok = s.wildcard || to.is_loopback() == s.local.is_loopback();
+    if (family_ok && scope_ok) return i;
+  }
+  return std::nullopt;
+}
+
+void EndpointState::on_direct_route_changed(const SocketAddr& vaddr) {
+  for (auto& [serial, c] : conns) {
+    if (c->relay_vaddr != vaddr) continue;
+    c->on_path.notify_all();
+    schedule_flush(*c);
+  }
+}
+
 void EndpointState::on_deadlines(TimePoint now) {
   std::vector<std::shared_ptr<ConnState>> due;
+  bool paths_due = false;
   for (auto it = deadlines.begin(); it != deadlines.end() && it->first <= now; ++it) {
+    if (it->second == 0) {
+      paths_due = true;
+      continue;
+    }
     const auto c = conns.find(it->second);
     if (c != conns.end()) due.push_back(c->second);
   }
+  if (paths_due) run_paths(now);
   for (auto& c : due) {
     c->quic->on_deadline(now);
     process(c);
@@ -1152,6 +1235,57 @@ P2PResult<Endpoint> bind_endpoint(EndpointEnv environment, EndpointConfig config
     });
     st->relay->start();
   }
+  if (st->config.direct_paths) {
+    std::weak_ptr<detail::EndpointState> weak = st;
+    magicsock::DirectPaths::Io io;
+    io.send_udp = [weak](std::size_t socket, const SocketAddr& to, ByteView data,
+                         const std::optional<SocketAddr>& source) {
+      if (auto ep = weak.lock(); ep && !ep->stopped && socket < ep->sockets.size()) {
+        ++ep->counters.disco_sent;
+        ep->send_raw(socket, to, data, source);
+      }
+    };
+    io.send_relay = [weak](const SocketAddr& vaddr, ByteView data) {
+      auto ep = weak.lock();
+      if (!ep || ep->stopped || !ep->relay) return false;
+      ++ep->counters.disco_sent;
+      return ep->relay->send(vaddr, data);
+    };
+    io.socket_for = [weak](const SocketAddr& to) -> std::optional<std::size_t> {
+      auto ep = weak.lock();
+      if (!ep) return std::nullopt;
+      return ep->socket_for(to);
+    };
+    io.local_candidates = [weak]() {
+      std::vector<SocketAddr> out;
+      if (auto ep = weak.lock()) out = detail::interface_candidates(*ep);
+      return out;
+    };
+    io.route_changed = [weak](const SocketAddr& vaddr) {
+      auto ep = weak.lock();
+      if (!ep) return;
+      ep->on_direct_route_changed(vaddr);
+      if (ep->relay) ep->relay->changed().notify_all();
+    };
+    io.wake = [weak](TimePoint when) {
+      if (auto ep = weak.lock()) ep->wake_paths(when);
+    };
+    io.random = [weak](std::span<std::byte> out) {
+      if (auto ep = weak.lock()) ep->env.fill_random(out);
+    };
+    // Disco nonces count up from the wall clock in microseconds, so a restarted node keeps counting
+    // upwards (under simulation: from the virtual clock, which only moves forward).
+    const auto since_epoch = st->env.host() != nullptr ? st->env.now().time_since_epoch()
+                                                       : std::chrono::system_clock::now().time_since_epoch();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
+    magicsock::disco::Codec codec(st->config.secret_key, static_cast<std::uint64_t>(micros) + 1,
+                                  [weak](std::span<std::byte> out) {
+                                    if (auto ep = weak.lock()) ep->env.fill_random(out);
+                                  });
+    magicsock::DirectPathsConfig pc;
+    pc.peers_max = std::max<std::size_t>(64, 2 * st->config.limits.connections);
+    st->paths = std::make_unique<magicsock::DirectPaths>(std::move(codec), std::move(io), pc);
+  }
   for (const auto& alpn : st->config.alpns) {
     auto l = std::make_shared<detail::ListenerState>(st, alpn);
     st->listeners[alpn] = l;
@@ -1194,21 +1328,32 @@ asio::awaitable<P2PResult<std::string>> Endpoint::wait_home_relay(Duration timeo
 }
 
 namespace detail {
+std::vector<SocketAddr> interface_candidates(const EndpointState& ep) {
+  std::vector<SocketAddr> out;
+  for (const auto& s : ep.sockets) {
+    if (s->wildcard) {
+      for (const auto& a : detail::interface_addresses(ep.env, s->local, s->sock.is_dual_stack())) out.push_back(a);
+    } else {
+      out.push_back(s->local);
+    }
+  }
+  return out;
+}
+
 NodeAddr endpoint_addr(const EndpointState& ep) {
   NodeAddr out(ep.id);
   if (ep.relay && ep.relay->home_url()) (void)out.set_relay_url(*ep.relay->home_url());
   if (!ep.config.direct_paths) return out;
-  for (const auto& s : ep.sockets) {
-    std::vector<SocketAddr> addrs;
-    if (s->wildcard) {
-      addrs = detail::interface_addresses(ep.env, s->local, s->sock.is_dual_stack());
-    } else {
-      addrs.push_back(s->local);
-    }
-    for (const auto& a : addrs) {
-      if (out.direct_addresses().size() >= NodeAddr::kDirectAddressCountMax) break;
-      (void)out.add_direct_address(a);
-    }
+  // Reflexive addresses (what a peer behind another NAT can reach) first, then the interfaces.
+  std::vector<SocketAddr> addrs;
+  if (ep.paths) addrs = ep.paths->reflexive();
+  std::reverse(addrs.begin(), addrs.end());
+  for (const auto& a : interface_candidates(ep)) addrs.push_back(a);
+  for (const auto& a : addrs) {
+    if (out.direct_addresses().size() >= NodeAddr::kDirectAddressCountMax) break;
+    const auto& have = out.direct_addresses();
+    if (std::find(have.begin(), have.end(), a) != have.end()) continue;
+    (void)out.add_direct_address(a);
   }
   return out;
 }
@@ -1216,7 +1361,18 @@ NodeAddr endpoint_addr(const EndpointState& ep) {
 
 bool Endpoint::is_closed() const noexcept { return handle_->st->closing; }
 
-EndpointStats Endpoint::stats() const { return handle_->st->counters; }
+EndpointStats Endpoint::stats() const {
+  const auto& st = handle_->st;
+  EndpointStats out = st->counters;
+  if (st->paths) {
+    const auto& p = st->paths->stats();
+    out.direct_paths_validated = p.paths_validated;
+    out.direct_switches = p.switches_direct;
+    out.direct_fallbacks = p.fallbacks_relay;
+    out.disco_refused = p.disco_refused;
+  }
+  return out;
+}
 
 asio::awaitable<void> Endpoint::close() { co_await detail::endpoint_close(handle_->st); }
 
@@ -1379,15 +1535,7 @@ asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, N
   std::vector<Target> direct;
   if (st->config.direct_paths) {
     for (const auto& a : peer.direct_addresses()) {
-      for (std::size_t i = 0; i < st->sockets.size(); ++i) {
-        const auto& s = *st->sockets[i];
-        const bool family_ok = a.is_v4() ? (s.local.is_v4() || s.sock.is_dual_stack()) : s.local.is_v6();
-        const bool scope_ok = s.wildcard || a.is_loopback() == s.local.is_loopback();
-        if (family_ok && scope_ok) {
-          direct.push_back({a, i});
-          break;
-        }
-      }
+      if (auto i = st->socket_for(a)) direct.push_back({a, *i});
     }
   }
   // The relay path: through the relay the peer's address names (or the one it was last heard on).
@@ -1412,6 +1560,28 @@ asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, N
   const TimePoint start = st->env.now();
   const TimePoint deadline = start + st->config.connect_timeout;
   auto race = std::make_shared<DialRace>(st->ex);
+  if (relayed && st->paths) {
+    // The path layer: the connection lives on the peer's virtual address and starts on the relay
+    // unless a direct path answers within the head start; hole punching goes on meanwhile and the
+    // connection moves to a direct path as soon as one is validated.
+    const NodeId node = peer.node_id();
+    std::vector<SocketAddr> addrs;
+    addrs.reserve(direct.size());
+    for (const auto& t : direct) addrs.push_back(t.addr);
+    st->paths->add_candidates(node, addrs, start);
+    st->paths->punch(node, relayed->addr, start);
+    if (!early && !direct.empty()) {
+      auto timer = st->env.make_timer();
+      const TimePoint go = start + st->config.relay_head_start;
+      while (!st->paths->has_route(node) && !st->stopped && st->env.now() < go) {
+        auto r = co_await (st->relay->changed().wait() || timer.wait_until(go));
+        if (r.index() == 0 && !std::get<0>(r)) break;
+      }
+    }
+    auto c = co_await attempt(st, peer, alpn, *relayed, early, start, deadline, race);
+    if (!c) co_return fail(c.error());
+    co_return Access::connection(std::move(*c));
+  }
   if (direct.empty()) {
     auto c = co_await attempt(st, peer, alpn, *relayed, early, start, deadline, race);
     if (!c) co_return fail(c.error());

@@ -18,6 +18,7 @@
 
 #include "core/fifo.hpp"
 #include "endpoint/endpoint_env.hpp"
+#include "endpoint/magicsock/direct_paths.hpp"
 #include "endpoint/magicsock/relay_paths.hpp"
 #include "endpoint/notifier.hpp"
 #include "endpoint/session_cache.hpp"
@@ -160,6 +161,10 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   bool relay_batch_posted = false;
   std::vector<std::uint64_t> relay_waiting;  // relayed connections to flush once a session drained
   std::optional<NodeId> relay_sender;        // the relay-named sender of the datagram being handled
+  // The direct half of the path layer: finds direct paths for peers on relay paths (null when
+  // direct_paths is off). Its timers are one entry of `deadlines` with serial 0.
+  std::unique_ptr<magicsock::DirectPaths> paths;
+  TimePoint paths_deadline = kTimePointMax;
 
   std::unordered_map<quic::ConnectionId, std::shared_ptr<ConnState>> routes;
   std::unordered_map<std::uint64_t, std::shared_ptr<ConnState>> conns;
@@ -217,6 +222,17 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   /// finish_batch hands the connections a batch of datagrams touched their events and flushes them.
   void finish_batch();
   void flush_relay(ConnState& c);
+  /// flush_udp writes a connection's packets on socket `s`, to `to` when set (a relayed connection
+  /// on a direct path) instead of the engine's path.
+  void flush_udp(ConnState& c, SocketState& s, const SocketAddr* to, const std::optional<SocketAddr>& source);
+  /// wake_paths makes the timer loop run the path layer at `when` (or earlier).
+  void wake_paths(TimePoint when);
+  /// run_paths runs the path layer's due work and re-arms it.
+  void run_paths(TimePoint now);
+  /// socket_for returns the socket that can reach `to` (its family), if any.
+  [[nodiscard]] std::optional<std::size_t> socket_for(const SocketAddr& to) const;
+  /// on_direct_route_changed wakes path waiters of the connections of the peer at `vaddr`.
+  void on_direct_route_changed(const SocketAddr& vaddr);
   [[nodiscard]] quic::Address local_quic(std::size_t socket) const;
   [[nodiscard]] bool wildcard(std::size_t socket) const;
   std::shared_ptr<ConnState> register_conn(std::unique_ptr<quic::Connection> q, std::size_t socket, bool client,
@@ -250,6 +266,8 @@ struct EndpointState : std::enable_shared_from_this<EndpointState> {
   quic::RandomFn random_fn();
 };
 
+/// interface_candidates returns the interface addresses of the endpoint's sockets (with their ports).
+std::vector<SocketAddr> interface_candidates(const EndpointState& ep);
 /// endpoint_addr returns the endpoint's NodeAddr (see Endpoint::addr).
 NodeAddr endpoint_addr(const EndpointState& ep);
 

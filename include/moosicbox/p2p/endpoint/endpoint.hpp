@@ -173,6 +173,15 @@ struct EndpointStats {
   /// relay_identity_mismatches counts connections closed because the node id a relay named as the
   /// sender was not the one the TLS handshake authenticated (a lying relay).
   std::uint64_t relay_identity_mismatches = 0;
+  std::uint64_t disco_sent = 0;      ///< path-discovery packets sent (UDP and through relays)
+  std::uint64_t disco_received = 0;  ///< path-discovery packets received
+  std::uint64_t disco_refused = 0;   ///< path-discovery packets dropped: malformed, forged or replayed
+  /// direct_paths_validated counts direct paths a pong validated (first time, or after a loss).
+  std::uint64_t direct_paths_validated = 0;
+  /// direct_switches counts moves of a relayed peer's packets to a direct path (or a better one).
+  std::uint64_t direct_switches = 0;
+  /// direct_fallbacks counts direct paths lost (probes unanswered): the peer went back to its relay.
+  std::uint64_t direct_fallbacks = 0;
 };
 
 /// Listener hands out the incoming connections of one application protocol. Copies share the
