@@ -97,13 +97,20 @@ const std::string& Client::url() const noexcept { return impl(this).url(); }
 ClientState Client::state() const noexcept { return impl(this).state(); }
 std::optional<Duration> Client::rtt() const noexcept { return impl(this).rtt(); }
 std::optional<SocketAddr> Client::observed_addr() const noexcept { return impl(this).observed_addr(); }
+std::vector<std::uint16_t> Client::stun_ports() const { return impl(this).stun_ports(); }
 std::optional<P2PError> Client::last_error() const { return impl(this).last_error(); }
 ClientStats Client::stats() const noexcept { return impl(this).stats(); }
 std::size_t Client::queued_bytes() const noexcept { return impl(this).queued_bytes(); }
 
-// --- probe_latency ---
+// --- probe_latency, probe_relay ---
 
 asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std::string url, Duration timeout,
+                                                   std::optional<std::string> tls_ca_file) {
+  auto p = co_await probe_relay(std::move(ex), std::move(url), timeout, std::move(tls_ca_file));
+  co_return check_probe(p);
+}
+
+asio::awaitable<P2PResult<RelayProbe>> probe_relay(asio::any_io_executor ex, std::string url, Duration timeout,
                                                    std::optional<std::string> tls_ca_file) {
   auto u = parse_relay_url(url);
   if (!u) co_return fail(u.error());

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "moosicbox/p2p/core/asio.hpp"
 #include "moosicbox/p2p/core/bytes.hpp"
@@ -147,6 +148,9 @@ class Client : public std::enable_shared_from_this<Client> {
   [[nodiscard]] std::optional<Duration> rtt() const noexcept;
   /// observed_addr returns this node's address as the relay saw it (from the server's welcome).
   [[nodiscard]] std::optional<env::SocketAddr> observed_addr() const noexcept;
+  /// stun_ports returns the UDP ports of the relay's STUN responder (on the IP of the URL's host)
+  /// from its StunInfo frame: empty until received, and for a relay without STUN.
+  [[nodiscard]] std::vector<std::uint16_t> stun_ports() const;
   /// last_error returns the last connect or session error, if any.
   [[nodiscard]] std::optional<P2PError> last_error() const;
   /// stats returns the counters.
@@ -173,5 +177,28 @@ asio::awaitable<P2PResult<Duration>> probe_latency(asio::any_io_executor ex, std
 /// Errors: invalid_configuration (bad URL, https, a name the network does not know), network_error
 /// (cannot connect, bad answer), timeout.
 asio::awaitable<P2PResult<Duration>> probe_latency(simnet::Host& host, std::string url, Duration timeout);
+
+/// RelayProbe is what one GET /generate_204 (with a random X-Moosicbox-P2P-Challenge) showed.
+struct RelayProbe {
+  /// latency is the HTTP round trip (TCP connect and TLS excluded).
+  Duration latency{};
+  /// status is the HTTP status of the answer.
+  unsigned status = 0;
+  /// challenge_echoed is true for a 204 whose X-Moosicbox-P2P-Response header is the challenge: a
+  /// real relay answered (no captive portal in between).
+  bool challenge_echoed = false;
+  /// stun_ports are the ports of the X-Moosicbox-P2P-Stun header (empty without one).
+  std::vector<std::uint16_t> stun_ports;
+};
+
+/// probe_relay sends one GET /generate_204 over a fresh connection and reports the answer, whatever
+/// it is (a captive portal's 200 is a result, not an error).
+/// Errors: invalid_configuration (bad URL), network_error (cannot connect, not HTTP), timeout.
+asio::awaitable<P2PResult<RelayProbe>> probe_relay(asio::any_io_executor ex, std::string url, Duration timeout,
+                                                   std::optional<std::string> tls_ca_file = std::nullopt);
+
+/// probe_relay is the same probe from the simulated host `host` (virtual time, a simnet stream).
+/// Errors: as probe_latency on a simulated host.
+asio::awaitable<P2PResult<RelayProbe>> probe_relay(simnet::Host& host, std::string url, Duration timeout);
 
 }  // namespace moosicbox::p2p::relay

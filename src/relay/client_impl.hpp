@@ -134,6 +134,7 @@ class ClientCore : public Client {
   ClientState state() const noexcept { return state_; }
   std::optional<Duration> rtt() const noexcept { return rtt_; }
   std::optional<SocketAddr> observed_addr() const noexcept { return observed_; }
+  std::vector<std::uint16_t> stun_ports() const { return stun_ports_; }
   std::optional<P2PError> last_error() const { return last_error_; }
   ClientStats stats() const noexcept { return stats_; }
   std::size_t queued_bytes() const noexcept { return queued_; }
@@ -202,6 +203,7 @@ class ClientCore : public Client {
   ClientState state_ = ClientState::waiting;
   std::optional<Duration> rtt_;
   std::optional<SocketAddr> observed_;
+  std::vector<std::uint16_t> stun_ports_;
   std::optional<P2PError> last_error_;
   ClientStats stats_;
   std::deque<QueuedFrame> frames_;
@@ -412,6 +414,8 @@ P2PResult<void> ClientImpl<Transport>::handle_frame(ByteView msg) {
     } else {
       logger().warn("relay {}: degraded: {}", cfg_.url, h->message);
     }
+  } else if (const auto* stun = std::get_if<proto::StunInfo>(&*f)) {
+    stun_ports_ = stun->ports;
   } else if (const auto* r = std::get_if<proto::Restarting>(&*f)) {
     restarting_ = *r;
     return fail(P2PError::connection_closed(fmt::format("relay {} restarting: reconnecting in {}ms, trying for {}ms",
@@ -674,6 +678,7 @@ asio::awaitable<P2PResult<void>> ClientImpl<Transport>::handshake(std::shared_pt
     const auto* w = std::get_if<proto::ServerWelcome>(&*f);
     if (w == nullptr) co_return failed(P2PError::protocol("relay handshake: expected ServerWelcome"));
     observed_ = w->observed;
+    stun_ports_.clear();
     frame_max_ = std::clamp<std::size_t>(w->frame_size_max, 1024, kFrameSizeDefault);
     ws->read_message_max(std::clamp<std::size_t>(w->frame_size_max, kFrameSizeDefault, 16 * 1024 * 1024));
   }
@@ -757,9 +762,10 @@ asio::awaitable<void> ClientImpl<Transport>::run(std::shared_ptr<ClientImpl> sel
 
 /// probe_request sends GET /generate_204 with a random challenge on `stream` and times the answer.
 /// `guard`, under simulation, is the deadline that closes the stream (its firing means timeout).
+/// Any HTTP answer is a result (the caller judges it); only transport failures are errors.
 template <class Stream, class Env>
-asio::awaitable<P2PResult<Duration>> probe_request(Stream& stream, Env& env, const RelayUrl& url, Duration timeout,
-                                                   const SimDeadline* guard) {
+asio::awaitable<P2PResult<RelayProbe>> probe_request(Stream& stream, Env& env, const RelayUrl& url, Duration timeout,
+                                                     const SimDeadline* guard) {
   const auto timed_out = [&](const boost::system::error_code& ec) {
     return ec == beast::error::timeout || (guard != nullptr && guard->fired());
   };
@@ -778,20 +784,34 @@ asio::awaitable<P2PResult<Duration>> probe_request(Stream& stream, Env& env, con
   if (timed_out(wec)) co_return fail(P2PError::timeout(timeout));
   if (wec) co_return fail(P2PError::network(fmt::format("relay probe: {}", describe(wec))));
   beast::flat_buffer buf(16 * 1024);
-  http::response<http::string_body> res;
-  auto [rec, rn] = co_await http::async_read(stream, buf, res, kUse);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(16 * 1024);
+  auto [rec, rn] = co_await http::async_read(stream, buf, parser, kUse);
   (void)rn;
-  const auto rtt = env.now() - start;
+  RelayProbe probe;
+  probe.latency = env.now() - start;
   if (timed_out(rec)) co_return fail(P2PError::timeout(timeout));
   if (rec) co_return fail(P2PError::network(fmt::format("relay probe: {}", describe(rec))));
-  if (res.result() != http::status::no_content) {
-    co_return fail(P2PError::network(fmt::format("relay probe: /generate_204 answered HTTP {}", res.result_int())));
-  }
+  const auto& res = parser.get();
+  probe.status = res.result_int();
   const auto echo = res[proto::kResponseHeader];
-  if (std::string_view(echo.data(), echo.size()) != token) {
-    co_return fail(P2PError::network("relay probe: the answer does not echo the challenge (a captive portal?)"));
+  probe.challenge_echoed =
+      res.result() == http::status::no_content && std::string_view(echo.data(), echo.size()) == token;
+  const auto stun = res[proto::kStunHeader];
+  probe.stun_ports = proto::parse_stun_header(std::string_view(stun.data(), stun.size()));
+  co_return probe;
+}
+
+/// check_probe turns a probe into probe_latency's result: a 204 echoing the challenge, or an error.
+inline P2PResult<Duration> check_probe(const P2PResult<RelayProbe>& p) {
+  if (!p) return fail(p.error());
+  if (p->status != 204) {
+    return fail(P2PError::network(fmt::format("relay probe: /generate_204 answered HTTP {}", p->status)));
   }
-  co_return rtt;
+  if (!p->challenge_echoed) {
+    return fail(P2PError::network("relay probe: the answer does not echo the challenge (a captive portal?)"));
+  }
+  return p->latency;
 }
 
 /// create_sim_client builds the simulated client (client_sim.cpp); `config` and `url` are valid.

@@ -35,6 +35,11 @@ P2PResult<std::shared_ptr<Client>> create_sim_client(asio::any_io_executor ex, C
 }  // namespace detail
 
 asio::awaitable<P2PResult<Duration>> probe_latency(simnet::Host& host, std::string url, Duration timeout) {
+  auto p = co_await probe_relay(host, std::move(url), timeout);
+  co_return detail::check_probe(p);
+}
+
+asio::awaitable<P2PResult<RelayProbe>> probe_relay(simnet::Host& host, std::string url, Duration timeout) {
   auto u = parse_relay_url(url);
   if (!u) co_return fail(u.error());
   if (u->tls) {

@@ -72,6 +72,8 @@ std::string_view type_name(FrameType t) noexcept {
       return "Health";
     case FrameType::restarting:
       return "Restarting";
+    case FrameType::stun_info:
+      return "StunInfo";
   }
   return "?";
 }
@@ -195,6 +197,21 @@ P2PResult<Frame> decode(ByteView m, std::size_t frame_size_max) {
       if (auto r = fixed_size(t, m, 8); !r) return std::unexpected(r.error());
       return Restarting{u32_at(m, 1), u32_at(m, 5)};
     }
+    case FrameType::stun_info: {
+      if (m.size() < 2) return malformed("truncated StunInfo: no count");
+      const std::size_t count = u8_at(m, 1);
+      if (count == 0 || count > kStunPortsMax) {
+        return malformed(fmt::format("StunInfo: {} ports (expected 1..{})", count, kStunPortsMax));
+      }
+      if (auto r = fixed_size(t, m, 1 + 2 * count); !r) return std::unexpected(r.error());
+      StunInfo info;
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::uint16_t port = u16_at(m, 2 + 2 * i);
+        if (port == 0) return malformed("StunInfo: port 0");
+        info.ports.push_back(port);
+      }
+      return info;
+    }
   }
   return fail(P2PError::protocol(fmt::format("{} 0x{:02x} ({} bytes)", kUnknownTypePrefix, u8_at(m, 0), m.size())));
 }
@@ -265,8 +282,45 @@ void encode(Bytes& out, const Frame& frame) {
       put_u32(out, f.reconnect_in_ms);
       put_u32(out, f.try_for_ms);
     }
+    void operator()(const StunInfo& f) const {
+      MOOSICBOX_P2P_ASSERT(!f.ports.empty() && f.ports.size() <= kStunPortsMax);
+      put_u8(out, static_cast<std::uint8_t>(FrameType::stun_info));
+      put_u8(out, static_cast<std::uint8_t>(f.ports.size()));
+      for (auto p : f.ports) put_u16(out, p);
+    }
   };
   std::visit(Visitor{out}, frame);
+}
+
+std::string format_stun_header(std::span<const std::uint16_t> ports) {
+  std::string out;
+  for (auto p : ports) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(p);
+  }
+  return out;
+}
+
+std::vector<std::uint16_t> parse_stun_header(std::string_view value) {
+  std::vector<std::uint16_t> ports;
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    auto item = value.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty() || item.size() > 5) return {};
+    std::uint32_t port = 0;
+    for (char c : item) {
+      if (c < '0' || c > '9') return {};
+      port = port * 10 + static_cast<std::uint32_t>(c - '0');
+    }
+    if (port == 0 || port > 65535) return {};
+    if (ports.size() == kStunPortsMax) break;
+    ports.push_back(static_cast<std::uint16_t>(port));
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return ports;
 }
 
 P2PResult<Bytes> auth_message(std::string_view host, const Challenge& challenge) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "moosicbox/p2p/core/bytes.hpp"
 #include "moosicbox/p2p/core/error.hpp"
@@ -37,6 +38,10 @@ inline constexpr std::size_t kChallengeSize = 32;
 inline constexpr std::string_view kAuthContext{"moosicbox-p2p relay auth v1\0", 28};
 /// kHealthMessageSizeMax bounds a Health frame's message.
 inline constexpr std::size_t kHealthMessageSizeMax = 255;
+/// kStunPortsMax bounds the ports of a StunInfo frame.
+inline constexpr std::size_t kStunPortsMax = 4;
+/// kStunHeader is the /generate_204 response header listing the STUN ports ("3478,3479").
+inline constexpr std::string_view kStunHeader = "X-Moosicbox-P2P-Stun";
 /// kPacketHeaderSize is the type byte and the node id that start SendPacket and RecvPacket.
 inline constexpr std::size_t kPacketHeaderSize = 1 + NodeId::kSize;
 /// kDatagramSizeMax is the largest datagram a u16 length carries.
@@ -58,6 +63,7 @@ enum class FrameType : std::uint8_t {
   peer_gone = 0x30,         ///< server -> client: node id, reason
   health = 0x31,            ///< server -> client: status, message
   restarting = 0x32,        ///< server -> client: reconnect in, try for
+  stun_info = 0x33,         ///< server -> client: the ports of the relay's STUN responder
 };
 
 /// RawId is a node id as 32 wire bytes, not validated as a curve point (forwarding never needs to).
@@ -158,14 +164,23 @@ struct Restarting {
   friend bool operator==(const Restarting&, const Restarting&) = default;
 };
 
+/// StunInfo announces the UDP ports of the relay's STUN responder (on the IP of the relay URL's
+/// host); sent right after ServerWelcome when the relay answers STUN.
+struct StunInfo {
+  std::vector<std::uint16_t> ports;  ///< 1..kStunPortsMax ports, none zero
+  /// operator== compares the ports.
+  friend bool operator==(const StunInfo&, const StunInfo&) = default;
+};
+
 /// Frame is one decoded frame.
 using Frame = std::variant<ServerChallenge, ClientAuth, ServerWelcome, SendPacket, RecvPacket, Ping, Pong, PeerGone,
-                           Health, Restarting>;
+                           Health, Restarting, StunInfo>;
 
 /// decode parses one WebSocket message as one frame; `frame_size_max` bounds its size. Packet frames
 /// view `message` (keep it alive while using them).
 /// Errors: protocol_error naming what is wrong (empty, oversize, truncated, wrong fixed length,
-/// zero-length or overrunning datagram, no datagram, bad address family, health message too long);
+/// zero-length or overrunning datagram, no datagram, bad address family, health message too long,
+/// a StunInfo without ports, with more than kStunPortsMax or a count that disagrees, or port 0);
 /// an unknown type gives a protocol_error for which is_unknown_type() is true.
 [[nodiscard]] P2PResult<Frame> decode(ByteView message, std::size_t frame_size_max);
 
@@ -182,6 +197,13 @@ void begin_packets(Bytes& out, FrameType type, const RawId& peer);
 void append_datagram(Bytes& out, ByteView datagram);
 /// datagram_record_size is the size append_datagram adds for `n` bytes.
 [[nodiscard]] constexpr std::size_t datagram_record_size(std::size_t n) noexcept { return 2 + n; }
+
+/// format_stun_header renders ports for the kStunHeader header: "3478,3479".
+[[nodiscard]] std::string format_stun_header(std::span<const std::uint16_t> ports);
+/// parse_stun_header reads a kStunHeader value: comma-separated decimal ports (spaces around them
+/// allowed). It never fails: an empty or malformed value gives no ports, and at most
+/// kStunPortsMax are read.
+[[nodiscard]] std::vector<std::uint16_t> parse_stun_header(std::string_view value);
 
 /// DatagramIterator walks a validated Packets::datagrams view without a callback.
 class DatagramIterator {

@@ -32,10 +32,12 @@
 
 #include "core/log.hpp"
 #include "moosicbox/p2p/core/spawn.hpp"
+#include "moosicbox/p2p/env/udp_socket.hpp"
 #include "moosicbox/p2p/simnet/beast.hpp"
 #include "moosicbox/p2p/simnet/network.hpp"
 #include "relay/either_env.hpp"
 #include "relay/protocol.hpp"
+#include "relay/stun.hpp"
 
 namespace moosicbox::p2p::relay {
 
@@ -150,7 +152,11 @@ struct RelayServer::State : std::enable_shared_from_this<RelayServer::State> {
   RelayServerConfig config;
   std::optional<asio::ssl::context> ssl;
   std::vector<tcp::acceptor> acceptors;
-  std::vector<simnet::TcpListener> listeners;  // under simulation, instead of acceptors
+  std::vector<simnet::TcpListener> listeners;       // under simulation, instead of acceptors
+  std::vector<env::UdpSocket> stun_sockets;         // the STUN responder's sockets
+  std::vector<simnet::UdpSocket> stun_sim_sockets;  // under simulation, instead of stun_sockets
+  std::vector<SocketAddr> stun_local;
+  std::vector<std::uint16_t> stun_ports;  // distinct, at most proto::kStunPortsMax (StunInfo, the header)
   std::vector<SocketAddr> local;
   RelayServerStats stats;
   std::unordered_map<RawId, Peer*, proto::RawIdHash> clients;
@@ -179,6 +185,8 @@ struct RelayServer::State : std::enable_shared_from_this<RelayServer::State> {
       a.close(ec);
     }
     for (auto& l : listeners) l.close();
+    for (auto& u : stun_sockets) u.close();
+    for (auto& u : stun_sim_sockets) u.close();
   }
 
   void force_all() {
@@ -228,6 +236,10 @@ std::string RelayServer::State::metrics() const {
   value("peer_gone_sent_total", "", stats.peer_gone_sent);
   metric("http_requests_total", "counter", "Plain HTTP requests served.");
   value("http_requests_total", "", stats.http_requests);
+  metric("stun_requests_total", "counter", "STUN Binding requests answered.");
+  value("stun_requests_total", "", stats.stun_requests);
+  metric("stun_malformed_total", "counter", "Datagrams to the STUN port that were not a valid Binding request.");
+  value("stun_malformed_total", "", stats.stun_malformed);
   return out;
 }
 
@@ -497,6 +509,7 @@ bool Session<NextLayer>::authenticate(ByteView msg) {
   }
   proto::ServerWelcome w{observed_, kPingIntervalMs, static_cast<std::uint32_t>(s_->config.limits.frame_size_max)};
   enqueue_frame(w);
+  if (!s_->stun_ports.empty()) enqueue_frame(proto::StunInfo{s_->stun_ports});
   if (s_->health.status != 0) enqueue_frame(s_->health);
   logger().debug("relay: {} authenticated from {}", id_text(), observed_);
   return true;
@@ -702,6 +715,9 @@ asio::awaitable<bool> serve_http(StatePtr s, Stream& stream, const http::request
     if (auto it = req.find(proto::kChallengeHeader); it != req.end()) {
       const auto v = it->value();
       if (v.size() <= 128) res.set(proto::kResponseHeader, v);
+    }
+    if (!s->stun_ports.empty()) {
+      res.set(proto::kStunHeader, proto::format_stun_header(s->stun_ports));
     }
   } else if (path == "/metrics") {
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -951,6 +967,73 @@ asio::awaitable<void> accept_loop(StatePtr s, std::size_t index) {
   }
 }
 
+// kStunBatch is how many datagrams the STUN responder takes per receive call.
+constexpr std::size_t kStunBatch = 8;
+// kStunBufferSize holds any valid request (stun::kMessageSizeMax) and shows longer ones as truncated.
+constexpr std::size_t kStunBufferSize = 1500;
+
+// answer_stun answers one datagram that reached the STUN port, or counts it malformed. The answer
+// is sent at once (a full send buffer drops it, as a lost datagram): nothing queues.
+template <class Socket>
+void answer_stun(RelayServer::State& s, Socket& socket, ByteView datagram, const env::RecvMeta& meta) {
+  auto tx = stun::parse_binding_request(datagram);
+  if (!tx) {
+    s.stats.stun_malformed++;
+    return;
+  }
+  s.stats.stun_requests++;
+  const Bytes response = stun::binding_response(*tx, meta.source.canonical());
+  env::Transmit t;
+  t.destination = meta.source;
+  t.contents = response;
+  t.source = meta.destination;
+  auto sent = socket.try_send_batch(std::span<const env::Transmit>(&t, 1));
+  (void)sent;
+}
+
+// stun_loop is the STUN responder of one socket: one receive loop that answers synchronously.
+template <class Socket>
+asio::awaitable<void> stun_loop(StatePtr s, Socket* socket, SocketAddr local) {
+  std::vector<std::byte> storage(kStunBatch * kStunBufferSize);
+  std::array<std::span<std::byte>, kStunBatch> buffers;
+  for (std::size_t i = 0; i < kStunBatch; ++i)
+    buffers[i] = std::span(storage).subspan(i * kStunBufferSize, kStunBufferSize);
+  std::array<env::RecvMeta, kStunBatch> metas{};
+  for (;;) {
+    auto ready = co_await socket->wait_readable();
+    if (s->stopping) co_return;
+    if (!ready) {
+      if (ready.error().code() != P2PErrc::cancelled) {
+        logger().warn("relay: STUN socket {} failed: {}", local, ready.error().message());
+      }
+      co_return;
+    }
+    for (;;) {
+      auto n = socket->try_receive_batch(buffers, metas);
+      if (!n) {
+        logger().warn("relay: STUN socket {} failed: {}", local, n.error().message());
+        co_return;
+      }
+      if (*n == 0) break;
+      for (std::size_t i = 0; i < *n; ++i) {
+        const env::Segments segments(buffers[i], metas[i]);
+        if (segments.empty()) s->stats.stun_malformed++;  // longer than any request: cut
+        for (const ByteView d : segments) answer_stun(*s, *socket, d, metas[i]);
+      }
+    }
+  }
+}
+
+// stun_ports_of returns the distinct ports of `addrs`, at most proto::kStunPortsMax.
+std::vector<std::uint16_t> stun_ports_of(const std::vector<SocketAddr>& addrs) {
+  std::vector<std::uint16_t> ports;
+  for (const auto& a : addrs) {
+    if (ports.size() == proto::kStunPortsMax) break;
+    if (std::ranges::find(ports, a.port()) == ports.end()) ports.push_back(a.port());
+  }
+  return ports;
+}
+
 P2PResult<void> check_config(const RelayServerConfig& c) {
   const auto& l = c.limits;
   if (l.frame_size_max < 1024 || l.frame_size_max > 16 * 1024 * 1024) {
@@ -1002,6 +1085,18 @@ P2PResult<RelayServer> RelayServer::create(asio::any_io_executor ex, RelayServer
       s->listeners.push_back(std::move(*l));
     }
     for (std::size_t i = 0; i < s->listeners.size(); ++i) spawn_logged(ex, accept_loop_sim(s, i), "relay accept");
+    for (const auto& addr : s->config.stun_bind_addrs) {
+      auto u = simnet::UdpSocket::bind(*host, addr);
+      if (!u) {
+        return fail(P2PError::network(fmt::format("relay: cannot bind STUN on {}: {}", addr, u.error().message())));
+      }
+      s->stun_local.push_back(u->local_addr());
+      s->stun_sim_sockets.push_back(std::move(*u));
+    }
+    s->stun_ports = stun_ports_of(s->stun_local);
+    for (std::size_t i = 0; i < s->stun_sim_sockets.size(); ++i) {
+      spawn_logged(ex, stun_loop(s, &s->stun_sim_sockets[i], s->stun_local[i]), "relay STUN");
+    }
     return RelayServer(std::move(s));
   }
   auto s = std::make_shared<State>(ex, EitherEnv(ex), std::move(config));
@@ -1043,6 +1138,20 @@ P2PResult<RelayServer> RelayServer::create(asio::any_io_executor ex, RelayServer
     s->acceptors.push_back(std::move(a));
   }
   for (std::size_t i = 0; i < s->acceptors.size(); ++i) spawn_logged(ex, accept_loop(s, i), "relay accept");
+  for (const auto& addr : s->config.stun_bind_addrs) {
+    env::UdpSocketOptions options;
+    options.v6_only = true;
+    options.gso = false;
+    options.gro = false;
+    auto u = env::UdpSocket::bind(ex, addr, options);
+    if (!u) return fail(P2PError::network(fmt::format("relay: cannot bind STUN on {}: {}", addr, u.error().message())));
+    s->stun_local.push_back(u->local_addr());
+    s->stun_sockets.push_back(std::move(*u));
+  }
+  s->stun_ports = stun_ports_of(s->stun_local);
+  for (std::size_t i = 0; i < s->stun_sockets.size(); ++i) {
+    spawn_logged(ex, stun_loop(s, &s->stun_sockets[i], s->stun_local[i]), "relay STUN");
+  }
   return RelayServer(std::move(s));
 }
 
@@ -1073,6 +1182,8 @@ RelayServer::~RelayServer() {
 }
 
 std::vector<SocketAddr> RelayServer::local_addrs() const { return state_->local; }
+
+std::vector<SocketAddr> RelayServer::local_stun_addrs() const { return state_->stun_local; }
 
 std::string RelayServer::url() const {
   const auto& a = state_->local.front();

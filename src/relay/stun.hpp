@@ -53,7 +53,9 @@ struct BindingResponse {
   SocketAddr mapped;  ///< XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS from an old server)
 };
 /// parse_binding_response checks a Binding success response. Errors (protocol_error): not STUN,
-/// not a success response, no (XOR-)MAPPED-ADDRESS, a bad family or length, a bad FINGERPRINT.
+/// not a success response, no (XOR-)MAPPED-ADDRESS, a bad family or length, a bad FINGERPRINT, an
+/// unknown comprehension-required attribute. Comprehension-optional attributes, MESSAGE-INTEGRITY
+/// (not verified: the subset has no credentials) and RFC 3489's SOURCE-/CHANGED-ADDRESS are skipped.
 [[nodiscard]] P2PResult<BindingResponse> parse_binding_response(ByteView packet);
 
 }  // namespace moosicbox::p2p::stun

@@ -19,7 +19,7 @@ std::array<std::uint8_t, N> gen_array() {
 
 // gen_frame returns a frame and, for packet frames, the storage its datagrams view.
 Frame gen_frame(Bytes& storage) {
-  const int kind = *rc::gen::inRange(0, 10);
+  const int kind = *rc::gen::inRange(0, 11);
   switch (kind) {
     case 0:
       return ServerChallenge{*rc::gen::arbitrary<std::uint8_t>(), gen_array<kChallengeSize>()};
@@ -53,8 +53,14 @@ Frame gen_frame(Bytes& storage) {
       return Health{
           *rc::gen::arbitrary<std::uint8_t>(),
           *rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(0, 256), rc::gen::arbitrary<char>())};
-    default:
+    case 9:
       return Restarting{*rc::gen::arbitrary<std::uint32_t>(), *rc::gen::arbitrary<std::uint32_t>()};
+    default: {
+      StunInfo s;
+      const auto n = *rc::gen::inRange<std::size_t>(1, kStunPortsMax + 1);
+      for (std::size_t i = 0; i < n; ++i) s.ports.push_back(*rc::gen::inRange<std::uint16_t>(1, 65535));
+      return s;
+    }
   }
 }
 

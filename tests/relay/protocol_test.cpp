@@ -50,6 +50,8 @@ TEST(RelayProtocol, ControlFramesRoundTrip) {
       Health{1, "degraded: disk"},
       Health{0, ""},
       Restarting{500, 30000},
+      StunInfo{{3478}},
+      StunInfo{{3478, 3479, 1, 65535}},
   };
   for (const auto& f : frames) {
     const auto b = encoded(f);
@@ -141,6 +143,41 @@ TEST(RelayProtocol, UnknownTypeIsADistinctError) {
   auto malformed = decode(Bytes{std::byte{0x20}}, kMax);
   ASSERT_FALSE(malformed);
   EXPECT_FALSE(is_unknown_type(malformed.error()));
+}
+
+TEST(RelayProtocol, StunInfoWireFormatAndMalformedInput) {
+  EXPECT_EQ(encoded(StunInfo{{3478, 3479}}),
+            (Bytes{std::byte{0x33}, std::byte{2}, std::byte{0x0d}, std::byte{0x96}, std::byte{0x0d}, std::byte{0x97}}));
+  EXPECT_EQ(decode_error(Bytes{std::byte{0x33}}), "Protocol error: relay frame: truncated StunInfo: no count");
+  EXPECT_EQ(decode_error(Bytes{std::byte{0x33}, std::byte{0}}),
+            "Protocol error: relay frame: StunInfo: 0 ports (expected 1..4)");
+  Bytes five{std::byte{0x33}, std::byte{5}};
+  five.resize(2 + 10, std::byte{1});
+  EXPECT_EQ(decode_error(five), "Protocol error: relay frame: StunInfo: 5 ports (expected 1..4)");
+  auto b = encoded(StunInfo{{3478, 3479}});
+  b.pop_back();
+  EXPECT_EQ(decode_error(b), "Protocol error: relay frame: truncated StunInfo: body of 4 bytes, expected 5");
+  b.push_back(std::byte{0x97});
+  b.push_back(std::byte{0});
+  EXPECT_EQ(decode_error(b), "Protocol error: relay frame: oversize StunInfo: body of 6 bytes, expected 5");
+  const Bytes zero{std::byte{0x33}, std::byte{1}, std::byte{0}, std::byte{0}};
+  EXPECT_EQ(decode_error(zero), "Protocol error: relay frame: StunInfo: port 0");
+  // A malformed StunInfo is not an unknown type (older clients ignore the type, newer ones check it).
+  auto r = decode(zero, kMax);
+  ASSERT_FALSE(r);
+  EXPECT_FALSE(is_unknown_type(r.error()));
+}
+
+TEST(RelayProtocol, StunHeaderFormatsAndParses) {
+  const std::vector<std::uint16_t> ports{3478, 3479};
+  EXPECT_EQ(format_stun_header(ports), "3478,3479");
+  EXPECT_EQ(parse_stun_header("3478,3479"), ports);
+  EXPECT_EQ(parse_stun_header(" 3478 , 3479"), ports);
+  EXPECT_EQ(parse_stun_header("3478"), (std::vector<std::uint16_t>{3478}));
+  EXPECT_EQ(parse_stun_header("1,2,3,4,5"), (std::vector<std::uint16_t>{1, 2, 3, 4}));
+  for (const char* bad : {"", ",", "0", "65536", "3478,x", "-1", "34 78", "999999", "3478,,3479"}) {
+    EXPECT_TRUE(parse_stun_header(bad).empty()) << bad;
+  }
 }
 
 TEST(RelayHandshake, VerifiesAGoodSignature) {

@@ -31,6 +31,7 @@
 #include "moosicbox/p2p/simnet/network.hpp"
 #include "relay/client.hpp"
 #include "relay/protocol.hpp"
+#include "relay/stun.hpp"
 #include "router/support/heap_meter.hpp"
 
 namespace moosicbox::p2p::relay {
@@ -493,6 +494,60 @@ TEST(RelaySim, LatencyProbeRunsInVirtualTime) {
   EXPECT_FALSE(none) << "seed " << seed;
 }
 
+// stun_exchange sends one Binding request from a fresh socket on `h` to `to`, runs the simulation
+// for a second of virtual time and returns the parsed answer, if one came.
+std::optional<stun::BindingResponse> stun_exchange(RelaySim& sim, Host& h, SocketAddr to) {
+  auto sock = simnet::UdpSocket::bind(h, h.addresses().front());
+  EXPECT_TRUE(sock) << sock.error().message();
+  if (!sock) return std::nullopt;
+  stun::TxId tx{};
+  tx[3] = std::byte{9};
+  const Bytes req = stun::binding_request(tx);
+  env::Transmit t;
+  t.destination = to;
+  t.contents = req;
+  EXPECT_TRUE(sock->try_send_batch(std::span<const env::Transmit>(&t, 1)));
+  (void)sim.rt.run_for(1s);
+  std::array<std::byte, 1500> buf{};
+  std::array<std::span<std::byte>, 1> bufs{std::span(buf)};
+  std::array<env::RecvMeta, 1> metas{};
+  auto n = sock->try_receive_batch(bufs, metas);
+  if (!n || *n == 0) return std::nullopt;
+  auto parsed = stun::parse_binding_response(ByteView(buf).first(metas[0].length));
+  EXPECT_TRUE(parsed) << parsed.error().message();
+  if (!parsed) return std::nullopt;
+  EXPECT_EQ(parsed->tx, tx);
+  return *parsed;
+}
+
+TEST(RelaySim, StunAnswersWithTheNatsPublicAddress) {
+  const auto seed = seed_or(21);
+  RelaySim sim(seed);
+  sim.server.reset();
+  auto cfg = sim.server_config();
+  cfg.stun_bind_addrs = {ip4(203, 0, 113, 10, stun::kDefaultPort)};
+  auto s = RelayServer::create(sim.rt.executor(), cfg);
+  ASSERT_TRUE(s) << s.error().message() << " seed " << seed;
+  sim.server.emplace(std::move(*s));
+  EXPECT_EQ(sim.server->local_stun_addrs(), std::vector<SocketAddr>{ip4(203, 0, 113, 10, 3478)});
+  // Behind the endpoint-independent NAT: the router's public address.
+  auto a = stun_exchange(sim, *sim.host_a, ip4(203, 0, 113, 10, 3478));
+  ASSERT_TRUE(a) << "seed " << seed;
+  EXPECT_EQ(a->mapped.with_port(0), sim.nat_a->public_address()) << "seed " << seed;
+  EXPECT_NE(a->mapped.port(), 0) << "seed " << seed;
+  // Behind the router that blocks UDP: no answer.
+  EXPECT_FALSE(stun_exchange(sim, *sim.host_b, ip4(203, 0, 113, 10, 3478))) << "seed " << seed;
+  // A public host sees its own address.
+  auto pub = *sim.net.add_host("pub", sim.net.internet(), {ip4(203, 0, 113, 20)});
+  auto p = stun_exchange(sim, *pub, ip4(203, 0, 113, 10, 3478));
+  ASSERT_TRUE(p) << "seed " << seed;
+  EXPECT_EQ(p->mapped.with_port(0), ip4(203, 0, 113, 20)) << "seed " << seed;
+  EXPECT_EQ(sim.server->stats().stun_requests, 2U) << "seed " << seed;
+  // The relay client learns the port from the StunInfo frame.
+  auto& alice = sim.add("alice", *sim.host_a);
+  ASSERT_TRUE(sim.run_until([&] { return !alice.client->stun_ports().empty(); }, 10s)) << "seed " << seed;
+  EXPECT_EQ(alice.client->stun_ports(), std::vector<std::uint16_t>{3478}) << "seed " << seed;
+}
 // scenario runs connects, an exchange, a partition and a restart, and returns the trace hash.
 std::uint64_t scenario(std::uint64_t seed) {
   RelaySim sim(seed);

@@ -33,6 +33,7 @@
 #include "relay/client.hpp"
 #include "relay/protocol.hpp"
 #include "relay/raw_ws.hpp"
+#include "relay/stun.hpp"
 
 namespace moosicbox::p2p::relay {
 namespace {
@@ -491,6 +492,146 @@ TEST_F(RelayIntegration, ServesHealthProbeAndMetrics) {
   auto bad = client_io_.run(probe_latency(client_io_.ex(), "ftp://127.0.0.1", std::chrono::seconds(5)));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), P2PErrc::invalid_configuration);
+}
+
+// UdpProbe is a plain blocking UDP socket on 127.0.0.1 (receives bounded by a timeout).
+class UdpProbe {
+ public:
+  UdpProbe() : fd_(::socket(AF_INET, SOCK_DGRAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~UdpProbe() { ::close(fd_); }
+  UdpProbe(const UdpProbe&) = delete;
+  UdpProbe& operator=(const UdpProbe&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  void send_to(std::uint16_t port, ByteView b) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(port);
+    EXPECT_EQ(::sendto(fd_, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+              static_cast<ssize_t>(b.size()));
+  }
+  std::optional<Bytes> receive() {
+    Bytes b(2048);
+    const auto n = ::recv(fd_, b.data(), b.size(), 0);
+    if (n < 0) return std::nullopt;
+    b.resize(static_cast<std::size_t>(n));
+    return b;
+  }
+
+ private:
+  int fd_;
+  std::uint16_t port_ = 0;
+};
+
+RelayServerConfig with_stun() {
+  RelayServerConfig cfg;
+  cfg.stun_bind_addrs = {SocketAddr::v4_loopback(0), SocketAddr::v4_loopback(0)};
+  return cfg;
+}
+
+TEST_F(RelayIntegration, StunAnswersBindingRequestsWithTheSourceAddress) {
+  start_server(with_stun());
+  const auto stun = server_io_.call([&] { return server_->local_stun_addrs(); });
+  ASSERT_EQ(stun.size(), 2u);
+  EXPECT_EQ(stun[0].ip_string(), "127.0.0.1");
+  EXPECT_NE(stun[0].port(), 0);
+  UdpProbe probe;
+  stun::TxId tx{};
+  tx[0] = std::byte{0x42};
+  for (const auto& s : stun) {
+    probe.send_to(s.port(), stun::binding_request(tx));
+    auto answer = probe.receive();
+    ASSERT_TRUE(answer);
+    auto parsed = stun::parse_binding_response(*answer);
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    EXPECT_EQ(parsed->tx, tx);
+    EXPECT_EQ(parsed->mapped, SocketAddr::v4_loopback(probe.port()));
+  }
+  EXPECT_EQ(stats().stun_requests, 2u);
+  EXPECT_EQ(stats().stun_malformed, 0u);
+}
+
+TEST_F(RelayIntegration, StunDropsAndCountsMalformedDatagrams) {
+  start_server(with_stun());
+  const auto port = server_io_.call([&] { return server_->local_stun_addrs().front().port(); });
+  UdpProbe probe;
+  stun::TxId tx{};
+  Bytes bad = stun::binding_request(tx);
+  bad.back() ^= std::byte{1};
+  const Bytes bad_fingerprint = bad;
+  const Bytes response = stun::binding_response(tx, SocketAddr::v4_loopback(1));
+  const Bytes garbage(1200, std::byte{0xc3});
+  const Bytes oversize(2000, std::byte{0});
+  for (const Bytes* b : {&bad_fingerprint, &response, &garbage, &oversize}) probe.send_to(port, *b);
+  // Loopback keeps order: the first answer is the one to the valid request sent last.
+  tx[11] = std::byte{7};
+  probe.send_to(port, stun::binding_request(tx));
+  auto answer = probe.receive();
+  ASSERT_TRUE(answer);
+  auto parsed = stun::parse_binding_response(*answer);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(parsed->tx, tx);
+  EXPECT_EQ(stats().stun_malformed, 4u);
+  EXPECT_EQ(stats().stun_requests, 1u);
+  auto http = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(http);
+  auto m = http->request("/metrics");
+  EXPECT_NE(m.body.find("moosicbox_p2p_relay_stun_requests_total 1"), std::string::npos);
+  EXPECT_NE(m.body.find("moosicbox_p2p_relay_stun_malformed_total 4"), std::string::npos);
+}
+
+TEST_F(RelayIntegration, StunPortsReachClientsByFrameAndHeader) {
+  start_server(with_stun());
+  const auto stun = server_io_.call([&] { return server_->local_stun_addrs(); });
+  const std::vector<std::uint16_t> ports{stun[0].port(), stun[1].port()};
+  auto a = make_client("a");
+  wait_connected(a);
+  ASSERT_TRUE(events_.wait_unlocked([&] { return !client_io_.call([&] { return a->stun_ports(); }).empty(); }));
+  EXPECT_EQ(client_io_.call([&] { return a->stun_ports(); }), ports);
+  auto http = RawWs::connect(port_, 5000ms);
+  ASSERT_TRUE(http);
+  auto p = http->request("/generate_204");
+  EXPECT_EQ(p.status, 204);
+  EXPECT_EQ(p.header("X-Moosicbox-P2P-Stun"), fmt::format("{},{}", ports[0], ports[1]));
+  auto probe = client_io_.run(probe_relay(client_io_.ex(), url_, std::chrono::seconds(5)));
+  ASSERT_TRUE(probe) << probe.error().message();
+  EXPECT_EQ(probe->status, 204u);
+  EXPECT_TRUE(probe->challenge_echoed);
+  EXPECT_EQ(probe->stun_ports, ports);
+}
+
+TEST_F(RelayIntegration, WithoutStunNoFrameAndNoHeader) {
+  start_server();
+  EXPECT_TRUE(server_io_.call([&] { return server_->local_stun_addrs(); }).empty());
+  auto a = make_client("a");
+  wait_connected(a);
+  EXPECT_TRUE(client_io_.call([&] { return a->stun_ports(); }).empty());
+  auto probe = client_io_.run(probe_relay(client_io_.ex(), url_, std::chrono::seconds(5)));
+  ASSERT_TRUE(probe) << probe.error().message();
+  EXPECT_TRUE(probe->stun_ports.empty());
+}
+
+TEST_F(RelayIntegration, StunBindFailureIsANetworkError) {
+  UdpProbe taken;
+  RelayServerConfig cfg;
+  cfg.stun_bind_addrs = {SocketAddr::v4_loopback(taken.port())};
+  auto r = server_io_.call([&] {
+    auto s = RelayServer::create(server_io_.ex(), cfg);
+    return s ? P2PError::timeout(1s) : s.error();
+  });
+  EXPECT_EQ(r.code(), P2PErrc::network_error);
+  EXPECT_NE(r.context().find("cannot bind STUN on 127.0.0.1:"), std::string::npos) << r.context();
 }
 
 TEST_F(RelayIntegration, RestartAnnouncementThenReconnectToTheNewServer) {

@@ -287,6 +287,7 @@ log_level = "error"
   const auto text = p2p::cli::format_relay_config(c);
   const auto back = parsed(text);
   EXPECT_EQ(back.server.bind_addrs, c.server.bind_addrs);
+  EXPECT_EQ(back.server.stun_bind_addrs, c.server.stun_bind_addrs);
   EXPECT_EQ(back.server.tls_cert_file, c.server.tls_cert_file);
   EXPECT_EQ(back.server.tls_key_file, c.server.tls_key_file);
   EXPECT_EQ(back.server.trust_forwarded_for, true);
@@ -433,4 +434,73 @@ TEST(RelayConfig, ShippedExampleFileParses) {
   EXPECT_EQ(r->server.bind_addrs[0].to_string(), "127.0.0.1:3340");
   EXPECT_TRUE(r->server.trust_forwarded_for);
   EXPECT_FALSE(r->server.tls_cert_file);
+}
+
+TEST(RelayConfig, StunFollowsBindUnlessSet) {
+  using p2p::env::SocketAddr;
+  EXPECT_EQ(parsed("").server.stun_bind_addrs, std::vector<SocketAddr>{SocketAddr::v4_loopback(3478)});
+  // One STUN address per distinct IP of bind; an ephemeral bind gets an ephemeral STUN port.
+  const auto two = parsed(R"(bind = ["0.0.0.0:3340", "[::]:3340", "0.0.0.0:443"])");
+  EXPECT_EQ(two.server.stun_bind_addrs, (std::vector<SocketAddr>{SocketAddr::v4_any(3478), SocketAddr::v6_any(3478)}));
+  EXPECT_FALSE(two.stun_set);
+  EXPECT_EQ(parsed(R"(bind = "127.0.0.1:0")").server.stun_bind_addrs,
+            std::vector<SocketAddr>{SocketAddr::v4_loopback(0)});
+  // An explicit stun (string, array, repeated) replaces it; [] turns STUN off.
+  const auto set = parsed("stun = \"127.0.0.1:3479\"\nstun = [\"[::1]:3478\"]\nbind = \"127.0.0.2:3340\"\n");
+  EXPECT_TRUE(set.stun_set);
+  EXPECT_EQ(set.server.stun_bind_addrs,
+            (std::vector<SocketAddr>{SocketAddr::v4_loopback(3479), SocketAddr::v6_loopback(3478)}));
+  const auto off = parsed("stun = []");
+  EXPECT_TRUE(off.stun_set);
+  EXPECT_TRUE(off.server.stun_bind_addrs.empty());
+  // --print-config says so and reads back.
+  const auto text = p2p::cli::format_relay_config(off);
+  EXPECT_NE(text.find("\nstun = []\n"), std::string::npos) << text;
+  EXPECT_TRUE(parsed(text).server.stun_bind_addrs.empty());
+}
+
+TEST(RelayConfig, StunErrors) {
+  EXPECT_EQ(error_of("stun = 3478"),
+            "relay.conf:1: stun: '3478' is not a string (write addresses in double quotes: \"127.0.0.1:3340\")");
+  EXPECT_TRUE(error_of("stun = \"3478\"").starts_with("relay.conf:1: stun: ")) << error_of("stun = \"3478\"");
+  EXPECT_TRUE(error_of("stun = \"1.2.3.4\"").starts_with("relay.conf:1: stun: "));
+  EXPECT_EQ(error_of("stun = [\"127.0.0.1:3478\", \"127.0.0.1:3478\"]"),
+            "relay.conf:1: stun: '127.0.0.1:3478' is listed twice");
+  EXPECT_TRUE(error_of("stun = true").starts_with("relay.conf:1: stun: "));
+  EXPECT_FALSE(error_of("stun = [\"127.0.0.1:3478\"").empty());
+}
+
+TEST(RelayConfig, StunFlags) {
+  using p2p::env::SocketAddr;
+  RelayFlags follow;
+  follow.bind = {"127.0.0.5:4000"};
+  auto f = p2p::cli::resolve_relay_config(follow);
+  ASSERT_TRUE(f) << f.error().message();
+  EXPECT_EQ(f->server.stun_bind_addrs, std::vector<SocketAddr>{SocketAddr::v4({127, 0, 0, 5}, 3478)});
+  RelayFlags stun;
+  stun.stun = {"127.0.0.1:5000", "127.0.0.1:5001"};
+  auto s = p2p::cli::resolve_relay_config(stun);
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ(s->server.stun_bind_addrs,
+            (std::vector<SocketAddr>{SocketAddr::v4_loopback(5000), SocketAddr::v4_loopback(5001)}));
+  RelayFlags none;
+  none.no_stun = true;
+  auto n = p2p::cli::resolve_relay_config(none);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_TRUE(n->server.stun_bind_addrs.empty());
+  RelayFlags both = stun;
+  both.no_stun = true;
+  auto b = p2p::cli::resolve_relay_config(both);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().context(), "--stun and --no-stun contradict each other (give one)");
+  RelayFlags bad;
+  bad.stun = {"nowhere"};
+  auto e = p2p::cli::resolve_relay_config(bad);
+  ASSERT_FALSE(e);
+  EXPECT_TRUE(e.error().context().starts_with("--stun: ")) << e.error().context();
+  RelayFlags twice;
+  twice.stun = {"127.0.0.1:1", "127.0.0.1:1"};
+  auto t = p2p::cli::resolve_relay_config(twice);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().context(), "--stun: '127.0.0.1:1' is given twice");
 }

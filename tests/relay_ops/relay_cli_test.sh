@@ -50,6 +50,11 @@ expect_text "--help shows --trust-forwarded-for" "$dir/out" "--trust-forwarded-f
 check "--print-config without arguments" 0 "$bin" --print-config
 expect_text "the default binds loopback only" "$dir/out" '^bind = \["127\.0\.0\.1:3340"\]$'
 expect_text "the default log level is info" "$dir/out" '^log_level = "info"$'
+expect_text "STUN follows bind by default" "$dir/out" '^stun = \["127\.0\.0\.1:3478"\]$'
+check "--no-stun" 0 "$bin" --no-stun --print-config
+expect_text "--no-stun prints no STUN address" "$dir/out" '^stun = \[\]$'
+check "--stun" 0 "$bin" --stun 127.0.0.1:5000 --stun '[::1]:5000' --print-config
+expect_text "--stun replaces the default" "$dir/out" '^stun = \["127\.0\.0\.1:5000", "\[::1\]:5000"\]$'
 
 cat >"$dir/relay.conf" <<'EOF'
 # test relay
@@ -75,6 +80,10 @@ check "unknown flag" 2 "$bin" --frobnicate
 check "bad --bind" 2 "$bin" --bind 1.2.3 --print-config
 expect_text "bad --bind message" "$dir/err" '^error: Invalid configuration: --bind: bad socket address'
 one_line "bad --bind is one line" "$dir/err"
+check "bad --stun" 2 "$bin" --stun 127.0.0.1 --print-config
+expect_text "bad --stun message" "$dir/err" '^error: Invalid configuration: --stun: '
+check "--stun with --no-stun" 2 "$bin" --stun 127.0.0.1:5000 --no-stun --print-config
+expect_text "--stun with --no-stun message" "$dir/err" 'contradict each other'
 check "bad --log-level" 2 "$bin" --log-level loud --print-config
 expect_text "bad --log-level message" "$dir/err" "^error: Invalid configuration: --log-level: 'loud': not a log level"
 check "misspelt P2P_LOG" 2 env P2P_LOG=verbose "$bin" --print-config
@@ -126,6 +135,7 @@ stop_relay() {
 
 if start_relay --bind 127.0.0.1:0; then
   echo "ok: the relay prints 'relay: serving http://127.0.0.1:$relay_port'"; passed=$((passed + 1))
+  expect_text "the relay prints its STUN address" "$dir/relay.log" "STUN on udp 127\.0\.0\.1:[0-9]+"
   if command -v curl >/dev/null; then
     body=$(curl -sS -m 5 "http://127.0.0.1:$relay_port/healthz" 2>&1)
     if [ "$body" = "ok" ]; then echo "ok: /healthz"; passed=$((passed + 1)); else echo "FAIL: /healthz: '$body'"; failures=$((failures + 1)); fi

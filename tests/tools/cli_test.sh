@@ -127,6 +127,13 @@ check "ping with zero count" 2 "$bin" ping sometoken --count 0
 check "ping with bad ticket" 3 "$bin" ping p2p1garbage
 expect_text "bad ticket is one line" "$dir/err" "^error: Invalid node ID"
 check "pipe with bad ticket" 3 "$bin" pipe nope
+check "netcheck without a relay" 2 "$bin" netcheck
+expect_text "netcheck without a relay message" "$dir/err" "^error: netcheck: give at least one --relay URL"
+check "netcheck with a bad relay URL" 2 "$bin" netcheck --relay ftp://127.0.0.1
+check "netcheck with a zero timeout" 2 "$bin" netcheck --relay http://127.0.0.1:9 --timeout-secs 0
+check "netcheck with a missing CA file" 2 "$bin" netcheck --relay https://127.0.0.1:9 --relay-ca "$dir/nope.pem"
+check "netcheck against a closed loopback port" 0 timeout 20 "$bin" netcheck --relay http://127.0.0.1:9 --timeout-secs 1 --json
+expect_text "netcheck reports no UDP and the unreachable relay" "$dir/out" '^\{"event":"netcheck","udp":false,.*"url":"http://127\.0\.0\.1:9",.*"http_status":0'
 check "id with --key and --ephemeral" 2 "$bin" id --key "$dir/key" --ephemeral
 check "listen --pipe with --json" 2 "$bin" listen --pipe --json
 check "listen --out missing dir" 2 "$bin" listen --out "$dir/no-such-dir"

@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
   app.add_option("--bind", flags.bind,
                  "TCP address to listen on, repeatable; replaces the file's bind (default 127.0.0.1:3340, "
                  "loopback only: pass --bind 0.0.0.0:3340 --bind [::]:3340 to serve others)");
+  app.add_option("--stun", flags.stun,
+                 "UDP address of the STUN responder, repeatable; replaces the file's stun (default: port 3478 on "
+                 "the IPs of the bind addresses)");
+  app.add_flag("--no-stun", flags.no_stun, "Run no STUN responder");
   app.add_option("--tls-cert", flags.tls_cert, "TLS certificate chain (PEM); with --tls-key, serve https/wss");
   app.add_option("--tls-key", flags.tls_key, "TLS private key (PEM) of --tls-cert");
   app.add_flag("--trust-forwarded-for", flags.trust_forwarded_for,
@@ -92,6 +96,9 @@ int main(int argc, char** argv) {
   for (std::size_t i = 1; i < addrs.size(); ++i)
     line += fmt::format("{}{}", i == 1 ? " (also " : ", ", addrs[i].to_string());
   if (addrs.size() > 1) line += ")";
+  const auto stun = server->local_stun_addrs();
+  for (std::size_t i = 0; i < stun.size(); ++i)
+    line += fmt::format("{}{}", i == 0 ? "; STUN on udp " : ", ", stun[i].to_string());
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 

@@ -383,7 +383,10 @@ const std::map<std::string, Handler, std::less<>>& handlers() {
   return table;
 }
 
-P2PResult<void> apply_bind(RelayToolConfig& c, const Value& v, const Where& w, bool first) {
+// apply_addrs reads a `bind` or `stun` value (a string or an array of strings) into `list`
+// (cleared first on the key's first line); `stun` may be an empty array (no STUN).
+P2PResult<void> apply_addrs(std::vector<env::SocketAddr>& list, const Value& v, const Where& w, bool first,
+                            bool allow_empty) {
   std::vector<std::string> texts;
   if (v.kind == Value::Kind::string) texts.push_back(v.text);
   if (v.kind == Value::Kind::array) texts = v.items;
@@ -391,15 +394,13 @@ P2PResult<void> apply_bind(RelayToolConfig& c, const Value& v, const Where& w, b
     return fail(
         bad(w, fmt::format("{} is not a string (write addresses in double quotes: \"127.0.0.1:3340\")", show(v.text))));
   }
-  if (texts.empty()) return fail(bad(w, "the array is empty (give at least one address)"));
-  if (first) c.server.bind_addrs.clear();
+  if (texts.empty() && !allow_empty) return fail(bad(w, "the array is empty (give at least one address)"));
+  if (first) list.clear();
   for (const auto& t : texts) {
     auto addr = env::SocketAddr::parse(t);
     if (!addr) return fail(bad(w, addr.error().context()));
-    if (std::ranges::find(c.server.bind_addrs, *addr) != c.server.bind_addrs.end()) {
-      return fail(bad(w, fmt::format("{} is listed twice", show(t))));
-    }
-    c.server.bind_addrs.push_back(*addr);
+    if (std::ranges::find(list, *addr) != list.end()) return fail(bad(w, fmt::format("{} is listed twice", show(t))));
+    list.push_back(*addr);
   }
   return {};
 }
@@ -467,7 +468,17 @@ std::string quote(std::string_view s) {
 relay::RelayServerConfig RelayToolConfig::default_server_config() {
   relay::RelayServerConfig c;
   c.bind_addrs = {env::SocketAddr::v4_loopback(kRelayPortDefault)};
+  c.stun_bind_addrs = default_stun_addrs(c.bind_addrs);
   return c;
+}
+
+std::vector<env::SocketAddr> default_stun_addrs(const std::vector<env::SocketAddr>& bind) {
+  std::vector<env::SocketAddr> out;
+  for (const auto& b : bind) {
+    const auto a = b.with_port(b.port() == 0 ? 0 : kStunPortDefault);
+    if (std::ranges::find(out, a) == out.end()) out.push_back(a);
+  }
+  return out;
 }
 
 P2PResult<RelayToolConfig> parse_relay_config(std::string_view text, std::string_view name) {
@@ -477,6 +488,7 @@ P2PResult<RelayToolConfig> parse_relay_config(std::string_view text, std::string
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::size_t line_no = 0;
   bool bind_seen = false;
+  bool stun_seen = false;
   while (!text.empty()) {
     ++line_no;
     const auto nl = text.find('\n');
@@ -496,9 +508,9 @@ P2PResult<RelayToolConfig> parse_relay_config(std::string_view text, std::string
     if (rest.empty() || rest.front() != '=') return fail(bad(w, "expected '=' after the key"));
     const auto& table = handlers();
     const auto handler = table.find(key);
-    if (key != "bind" && handler == table.end()) {
+    if (key != "bind" && key != "stun" && handler == table.end()) {
       return fail(bad(w,
-                      "unknown key (known: bind, tls_cert, tls_key, trust_forwarded_for, frame_size_max, "
+                      "unknown key (known: bind, stun, tls_cert, tls_key, trust_forwarded_for, frame_size_max, "
                       "client_bytes_per_second, client_burst_bytes, client_queue_bytes_max, clients_max, "
                       "clients_per_ip_max, handshake_timeout, idle_timeout, restart_reconnect_in, "
                       "restart_try_for, log_level)"));
@@ -506,9 +518,17 @@ P2PResult<RelayToolConfig> parse_relay_config(std::string_view text, std::string
     auto value = parse_value(rest.substr(1), w);
     if (!value) return fail(value.error());
     if (key == "bind") {
-      auto ok = apply_bind(config, *value, w, !bind_seen);
+      auto ok = apply_addrs(config.server.bind_addrs, *value, w, !bind_seen, false);
       if (!ok) return fail(ok.error());
       bind_seen = true;
+      lines.emplace(std::string(key), line_no);
+      continue;
+    }
+    if (key == "stun") {
+      auto ok = apply_addrs(config.server.stun_bind_addrs, *value, w, !stun_seen, true);
+      if (!ok) return fail(ok.error());
+      stun_seen = true;
+      config.stun_set = true;
       lines.emplace(std::string(key), line_no);
       continue;
     }
@@ -524,6 +544,7 @@ P2PResult<RelayToolConfig> parse_relay_config(std::string_view text, std::string
     if (line == 0) return fmt::format("{}: ", name);
     return fmt::format("{}:{}: ", name, line);
   };
+  if (!config.stun_set) config.server.stun_bind_addrs = default_stun_addrs(config.server.bind_addrs);
   if (auto ok = check_tls(config, where); !ok) return fail(ok.error());
   // A contradiction between two keys points at the later of them.
   const auto later = [&](std::string_view key) {
@@ -585,6 +606,26 @@ P2PResult<RelayToolConfig> resolve_relay_config(const RelayFlags& flags, std::op
       config.server.bind_addrs.push_back(*addr);
     }
   }
+  if (flags.no_stun && !flags.stun.empty()) {
+    return fail(P2PError::invalid_configuration("--stun and --no-stun contradict each other (give one)"));
+  }
+  if (flags.no_stun) {
+    config.server.stun_bind_addrs.clear();
+    config.stun_set = true;
+  }
+  if (!flags.stun.empty()) {
+    config.server.stun_bind_addrs.clear();
+    for (const auto& s : flags.stun) {
+      auto addr = env::SocketAddr::parse(s);
+      if (!addr) return fail(P2PError::invalid_configuration(fmt::format("--stun: {}", addr.error().context())));
+      if (std::ranges::find(config.server.stun_bind_addrs, *addr) != config.server.stun_bind_addrs.end()) {
+        return fail(P2PError::invalid_configuration(fmt::format("--stun: '{}' is given twice", s)));
+      }
+      config.server.stun_bind_addrs.push_back(*addr);
+    }
+    config.stun_set = true;
+  }
+  if (!config.stun_set) config.server.stun_bind_addrs = default_stun_addrs(config.server.bind_addrs);
   if (flags.tls_cert) {
     if (flags.tls_cert->empty()) return fail(P2PError::invalid_configuration("--tls-cert: the path is empty"));
     config.server.tls_cert_file = *flags.tls_cert;
@@ -633,6 +674,11 @@ std::string format_relay_config(const RelayToolConfig& c) {
   out += "bind = [";
   for (std::size_t i = 0; i < s.bind_addrs.size(); ++i) {
     out += fmt::format("{}{}", i == 0 ? "" : ", ", quote(s.bind_addrs[i].to_string()));
+  }
+  out += "]\n";
+  out += "stun = [";
+  for (std::size_t i = 0; i < s.stun_bind_addrs.size(); ++i) {
+    out += fmt::format("{}{}", i == 0 ? "" : ", ", quote(s.stun_bind_addrs[i].to_string()));
   }
   out += "]\n";
   if (s.tls_cert_file) out += fmt::format("tls_cert = {}\n", quote(*s.tls_cert_file));

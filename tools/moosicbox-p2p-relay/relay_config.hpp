@@ -23,6 +23,9 @@ namespace moosicbox::p2p::cli {
 /// kRelayPortDefault is the TCP port the relay binary binds when nothing else is configured.
 inline constexpr std::uint16_t kRelayPortDefault = 3340;
 
+/// kStunPortDefault is the UDP port of the STUN responder unless configured otherwise.
+inline constexpr std::uint16_t kStunPortDefault = 3478;
+
 /// kRelayConfigFileSizeMax is the largest config file load_relay_config reads (1 MiB).
 inline constexpr std::size_t kRelayConfigFileSizeMax = 1024 * 1024;
 
@@ -35,17 +38,26 @@ struct RelayToolConfig {
   LogLevel log_level = LogLevel::info;
   /// log_level_set is true when the file (or a flag) named log_level, which then wins over P2P_LOG.
   bool log_level_set = false;
+  /// stun_set is true when the file (`stun`) or a flag (--stun, --no-stun) chose the STUN
+  /// addresses; otherwise they follow the bind addresses (see default_stun_addrs).
+  bool stun_set = false;
 
-  /// default_server_config returns RelayServerConfig's defaults with bind_addrs = {127.0.0.1:3340}.
+  /// default_server_config returns RelayServerConfig's defaults with bind_addrs = {127.0.0.1:3340}
+  /// and stun_bind_addrs = {127.0.0.1:3478}.
   [[nodiscard]] static relay::RelayServerConfig default_server_config();
 };
+
+/// default_stun_addrs returns the STUN addresses that follow `bind`: UDP port kStunPortDefault
+/// (3478) on each distinct IP of `bind`, or port 0 (a free port) for an IP bound with port 0.
+[[nodiscard]] std::vector<env::SocketAddr> default_stun_addrs(const std::vector<env::SocketAddr>& bind);
 
 /// parse_relay_config reads the text of a config file; `name` (the file's path as given) starts every
 /// error message, with the line and the key: "relay.conf:7: frame_size_max: '64q' is not a byte size
 /// (examples: 65536, 64KiB)". Keys absent from the text keep RelayToolConfig's defaults; `bind`
-/// (a string or an array of strings, repeatable) replaces the default addresses.
-/// Errors: invalid_configuration for a syntax error, an unknown key, a repeated key (other than
-/// bind), a value of the wrong type, a value out of range, tls_cert without tls_key (or the reverse),
+/// (a string or an array of strings, repeatable) replaces the default addresses; `stun` (the same
+/// forms; `stun = []` for none) replaces the STUN addresses, which otherwise follow bind.
+/// Errors: invalid_configuration for a syntax error, an unknown key, a repeated key (other than bind
+/// and stun), a value of the wrong type, a value out of range, tls_cert without tls_key (or the reverse),
 /// and limits that contradict each other (e.g. client_queue_bytes_max below frame_size_max).
 [[nodiscard]] P2PResult<RelayToolConfig> parse_relay_config(std::string_view text, std::string_view name);
 
@@ -58,6 +70,8 @@ struct RelayToolConfig {
 struct RelayFlags {
   std::optional<std::filesystem::path> config;  ///< --config FILE
   std::vector<std::string> bind;                ///< --bind ADDR (repeatable; replaces the file's bind)
+  std::vector<std::string> stun;                ///< --stun ADDR (repeatable; replaces the file's stun)
+  bool no_stun = false;                         ///< --no-stun (no STUN responder)
   std::optional<std::string> tls_cert;          ///< --tls-cert FILE
   std::optional<std::string> tls_key;           ///< --tls-key FILE
   bool trust_forwarded_for = false;             ///< --trust-forwarded-for (only turns it on)
@@ -66,9 +80,11 @@ struct RelayFlags {
 
 /// resolve_relay_config builds the effective configuration: the defaults, then the file of
 /// --config, then the flags. Without a log level in the file or the flags, a valid P2P_LOG (read by
-/// the caller, `env_log_level`) comes before the default (info).
+/// the caller, `env_log_level`) comes before the default (info). --stun replaces the STUN addresses,
+/// --no-stun empties them; without either (nor a `stun` key) they follow the effective bind addresses.
 /// Errors: invalid_configuration: those of load_relay_config, a bad --bind or --log-level (naming
-/// the flag), and tls_cert without tls_key (or the reverse) after the flags are applied.
+/// the flag), a bad --stun or --stun with --no-stun, and tls_cert without tls_key (or the reverse)
+/// after the flags are applied.
 [[nodiscard]] P2PResult<RelayToolConfig> resolve_relay_config(const RelayFlags& flags,
                                                               std::optional<LogLevel> env_log_level = std::nullopt);
 

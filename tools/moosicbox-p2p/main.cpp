@@ -16,6 +16,7 @@
 #include "moosicbox/p2p/build_config.hpp"
 #include "moosicbox/p2p/core/log.hpp"
 #include "net_commands.hpp"
+#include "netcheck_command.hpp"
 #include "quic_commands.hpp"
 #include "relay_commands.hpp"
 #include "router_commands.hpp"
@@ -407,6 +408,19 @@ int main(int argc, char** argv) {
                          "tar c dir | moosicbox-p2p pipe p2p1yy...   # other side: listen --pipe | tar x"}));
 
   std::string completions_shell;
+  p2p::cli::NetcheckOptions netcheck_opts;
+  auto* netcheck =
+      app.add_subcommand("netcheck", "Report what the network allows: UDP, public address, NAT kind, relays");
+  netcheck->add_option("--relay", netcheck_opts.relays, "Relay URL to check against, repeatable (at least one)");
+  netcheck->add_option("--relay-ca", netcheck_opts.relay_ca, "PEM bundle verifying https relays")
+      ->check(CLI::ExistingFile);
+  netcheck->add_option("--timeout-secs", netcheck_opts.timeout_secs, "Seconds each phase may take")
+      ->check(CLI::Range(1U, 60U))
+      ->capture_default_str();
+  netcheck->add_flag("--json", netcheck_opts.json, "Print one JSON object");
+  netcheck->footer(examples({"moosicbox-p2p netcheck --relay https://relay.example.com",
+                             "moosicbox-p2p netcheck --relay http://127.0.0.1:3340 --json"}));
+
   auto* completions = app.add_subcommand("completions", "Print a shell completion script");
   completions->add_option("shell", completions_shell, "The shell: bash, zsh, fish")
       ->required()
@@ -509,6 +523,7 @@ int main(int argc, char** argv) {
   }
   if (*ping) return p2p::cli::ping(ping_opts);
   if (*pipe) return p2p::cli::pipe(pipe_opts);
+  if (*netcheck) return p2p::cli::netcheck(netcheck_opts);
   if (*completions) {
     const auto model = completion_model(app);
     const std::string prog = "moosicbox-p2p";

@@ -60,6 +60,12 @@ struct RelayServerLimits {
 struct RelayServerConfig {
   /// bind_addrs lists the TCP addresses to listen on (port 0 picks a free port).
   std::vector<SocketAddr> bind_addrs = {SocketAddr::v4({127, 0, 0, 1}, 0)};
+  /// stun_bind_addrs lists the UDP addresses of the STUN responder (RFC 8489 Binding requests,
+  /// answered with the sender's address: how nodes learn their public address; port 0 picks a free
+  /// port). Empty (the default): no STUN. Clients learn the ports from a StunInfo frame after the
+  /// welcome and from the X-Moosicbox-P2P-Stun header of /generate_204, and send to the relay URL's
+  /// IP, so bind the same IPs as bind_addrs (conventionally port 3478).
+  std::vector<SocketAddr> stun_bind_addrs;
   /// tls_cert_file and tls_key_file (PEM) turn on TLS (https / wss); both or neither. Without them
   /// the server speaks plain HTTP (behind a TLS-terminating proxy, or for tests).
   std::optional<std::string> tls_cert_file;
@@ -99,6 +105,8 @@ struct RelayServerStats {
   std::uint64_t peer_gone_sent = 0;       ///< peer-gone frames sent
   std::uint64_t http_requests = 0;        ///< plain HTTP requests served (/healthz, /metrics, ...)
   std::uint64_t frames_unknown = 0;       ///< frames of an unknown type (ignored)
+  std::uint64_t stun_requests = 0;        ///< STUN Binding requests answered
+  std::uint64_t stun_malformed = 0;       ///< datagrams to the STUN port that were not a valid request (dropped)
 
   /// operator== compares every counter.
   friend bool operator==(const RelayServerStats&, const RelayServerStats&) = default;
@@ -128,6 +136,8 @@ class RelayServer {
 
   /// local_addrs returns the bound addresses (ports resolved).
   [[nodiscard]] std::vector<SocketAddr> local_addrs() const;
+  /// local_stun_addrs returns the bound STUN addresses (ports resolved; empty without STUN).
+  [[nodiscard]] std::vector<SocketAddr> local_stun_addrs() const;
   /// url returns the URL clients use for the first bound address: "http://127.0.0.1:PORT" or
   /// "https://...". Behind a proxy, clients use the proxy's URL instead.
   [[nodiscard]] std::string url() const;
