@@ -65,9 +65,8 @@ DirectPaths::Peer& DirectPaths::get(const NodeId& node, TimePoint now) {
     return *p;
   }
   if (peers_.size() >= config_.peers_max) evict_one();
-  auto [it, inserted] = peers_.try_emplace(node);
+  auto [it, inserted] = peers_.try_emplace(node, Peer{.node = node});
   Peer& p = it->second;
-  p.node = node;
   p.last_send = kNever;
   p.last_cmm_sent = kNever;
   p.last_cmm_received = kNever;
