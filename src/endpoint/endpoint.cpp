@@ -256,22 +256,25 @@ void EndpointState::send_raw(std::size_t socket, const SocketAddr& to, ByteView 
 
 void EndpointState::on_datagram(std::size_t socket, ByteView data, const env::RecvMeta& meta, TimePoint now) {
   ++counters.datagrams_received;
-  const quic::Header hdr = quic::decode_header(data);
   const SocketAddr from = meta.source.canonical();
+  if (!data.empty() && (std::to_integer<std::uint8_t>(data[0]) & 0x40U) == 0) {
+    // No fixed bit: never QUIC v1 (this engine does not grease it). Path discovery and STUN share
+    // the sockets; anything else is dropped.
+    if (paths && socket != kRelaySocket) {
+      if (magicsock::disco::looks_like_disco(data)) {
+        ++counters.disco_received;
+        paths->on_udp_disco(socket, from, meta.destination, data, now);
+        return;
+      }
+      if (stun::looks_like_stun(data)) {
+        paths->on_stun(socket, from, data, now);
+        return;
+      }
+    }
+  }
+  const quic::Header hdr = quic::decode_header(data);
   switch (hdr.kind) {
     case quic::HeaderKind::invalid:
-      // Neither QUIC v1 nor Version Negotiation: path discovery and STUN share the sockets.
-      if (paths && socket != kRelaySocket) {
-        if (magicsock::disco::looks_like_disco(data)) {
-          ++counters.disco_received;
-          paths->on_udp_disco(socket, from, meta.destination, data, now);
-          return;
-        }
-        if (stun::looks_like_stun(data)) {
-          paths->on_stun(socket, from, data, now);
-          return;
-        }
-      }
       ++counters.datagrams_unroutable;
       return;
     case quic::HeaderKind::unsupported_version: {
@@ -1285,6 +1288,14 @@ P2PResult<Endpoint> bind_endpoint(EndpointEnv environment, EndpointConfig config
     magicsock::DirectPathsConfig pc;
     pc.peers_max = std::max<std::size_t>(64, 2 * st->config.limits.connections);
     st->paths = std::make_unique<magicsock::DirectPaths>(std::move(codec), std::move(io), pc);
+    if (st->relay) {
+      // Reflexive addresses come from the home relay's STUN responder.
+      st->relay->on_home_stun([weak](const std::vector<SocketAddr>& stun) {
+        auto ep = weak.lock();
+        if (!ep || ep->stopped || !ep->paths) return;
+        ep->paths->set_stun_servers(stun, ep->env.now());
+      });
+    }
   }
   for (const auto& alpn : st->config.alpns) {
     auto l = std::make_shared<detail::ListenerState>(st, alpn);

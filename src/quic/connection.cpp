@@ -921,6 +921,9 @@ ngtcp2_settings make_settings(const TransportConfig& t, TimePoint now, Connectio
 ngtcp2_transport_params make_params(const TransportConfig& t) {
   ngtcp2_transport_params p;
   ngtcp2_transport_params_default(&p);
+  // Every packet keeps the fixed bit: the endpoint tells path-discovery and STUN packets from QUIC
+  // by that bit (docs/protocol.md, "Telling disco from QUIC and STUN").
+  p.grease_quic_bit = 0;
   p.initial_max_stream_data_bidi_local = t.stream_receive_window;
   p.initial_max_stream_data_bidi_remote = t.stream_receive_window;
   p.initial_max_stream_data_uni = t.stream_receive_window;

@@ -80,6 +80,7 @@ const ClientCore& impl(const Client* c) { return *static_cast<const ClientCore*>
 void Client::on_receive(ReceiveFn fn) { impl(this).on_receive_ = std::move(fn); }
 void Client::on_peer_gone(PeerGoneFn fn) { impl(this).on_peer_gone_ = std::move(fn); }
 void Client::on_state(StateFn fn) { impl(this).on_state_ = std::move(fn); }
+void Client::on_stun(StunFn fn) { impl(this).on_stun_ = std::move(fn); }
 void Client::on_drain(std::function<void()> fn) { impl(this).on_drain_ = std::move(fn); }
 bool Client::writable() { return impl(this).writable(); }
 void Client::start() { impl(this).do_start(); }
@@ -98,6 +99,7 @@ ClientState Client::state() const noexcept { return impl(this).state(); }
 std::optional<Duration> Client::rtt() const noexcept { return impl(this).rtt(); }
 std::optional<SocketAddr> Client::observed_addr() const noexcept { return impl(this).observed_addr(); }
 std::vector<std::uint16_t> Client::stun_ports() const { return impl(this).stun_ports(); }
+std::vector<env::SocketAddr> Client::stun_addrs() const { return impl(this).stun_addrs(); }
 std::optional<P2PError> Client::last_error() const { return impl(this).last_error(); }
 ClientStats Client::stats() const noexcept { return impl(this).stats(); }
 std::size_t Client::queued_bytes() const noexcept { return impl(this).queued_bytes(); }

@@ -102,6 +102,9 @@ class Client : public std::enable_shared_from_this<Client> {
   using PeerGoneFn = std::function<void(const NodeId& peer, PeerGoneReason reason)>;
   /// StateFn gets every state change, with the error that caused a move to `waiting`.
   using StateFn = std::function<void(ClientState state, const std::optional<P2PError>& why)>;
+  /// StunFn gets the relay's STUN responder addresses (stun_addrs()) when its StunInfo frame
+  /// arrives (once per session; never for a relay without STUN).
+  using StunFn = std::function<void(const std::vector<env::SocketAddr>& stun)>;
 
   /// create validates the configuration (URL scheme, host, port; TLS CA file readable). With
   /// config.sim_host, `ex` must be the executor of the host's runtime and the URL plain http.
@@ -118,6 +121,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_peer_gone(PeerGoneFn fn);
   /// on_state: see on_receive.
   void on_state(StateFn fn);
+  /// on_stun: see on_receive.
+  void on_stun(StunFn fn);
   /// on_drain sets the callback that runs once the send queue, after writable() returned false,
   /// fell to a quarter of send_queue_bytes_max: a sender that paces itself by writable() resumes
   /// there instead of losing datagrams to a full queue.
@@ -151,6 +156,9 @@ class Client : public std::enable_shared_from_this<Client> {
   /// stun_ports returns the UDP ports of the relay's STUN responder (on the IP of the URL's host)
   /// from its StunInfo frame: empty until received, and for a relay without STUN.
   [[nodiscard]] std::vector<std::uint16_t> stun_ports() const;
+  /// stun_addrs returns the relay's STUN responders: stun_ports() on the IP this session connected
+  /// to (empty until both are known).
+  [[nodiscard]] std::vector<env::SocketAddr> stun_addrs() const;
   /// last_error returns the last connect or session error, if any.
   [[nodiscard]] std::optional<P2PError> last_error() const;
   /// stats returns the counters.

@@ -90,6 +90,7 @@ class ClientCore : public Client {
   ReceiveFn on_receive_;
   PeerGoneFn on_peer_gone_;
   StateFn on_state_;
+  StunFn on_stun_;
   std::function<void()> on_drain_;
 
   // The transport-dependent operations.
@@ -135,6 +136,12 @@ class ClientCore : public Client {
   std::optional<Duration> rtt() const noexcept { return rtt_; }
   std::optional<SocketAddr> observed_addr() const noexcept { return observed_; }
   std::vector<std::uint16_t> stun_ports() const { return stun_ports_; }
+  std::vector<SocketAddr> stun_addrs() const {
+    std::vector<SocketAddr> out;
+    if (!remote_ip_) return out;
+    for (auto p : stun_ports_) out.push_back(remote_ip_->with_port(p));
+    return out;
+  }
   std::optional<P2PError> last_error() const { return last_error_; }
   ClientStats stats() const noexcept { return stats_; }
   std::size_t queued_bytes() const noexcept { return queued_; }
@@ -204,6 +211,7 @@ class ClientCore : public Client {
   std::optional<Duration> rtt_;
   std::optional<SocketAddr> observed_;
   std::vector<std::uint16_t> stun_ports_;
+  std::optional<SocketAddr> remote_ip_;  // the relay IP this session connected to (port 0)
   std::optional<P2PError> last_error_;
   ClientStats stats_;
   std::deque<QueuedFrame> frames_;
@@ -416,6 +424,9 @@ P2PResult<void> ClientImpl<Transport>::handle_frame(ByteView msg) {
     }
   } else if (const auto* stun = std::get_if<proto::StunInfo>(&*f)) {
     stun_ports_ = stun->ports;
+    if (on_stun_) {
+      if (auto addrs = stun_addrs(); !addrs.empty()) on_stun_(addrs);
+    }
   } else if (const auto* r = std::get_if<proto::Restarting>(&*f)) {
     restarting_ = *r;
     return fail(P2PError::connection_closed(fmt::format("relay {} restarting: reconnecting in {}ms, trying for {}ms",
@@ -529,10 +540,14 @@ asio::awaitable<P2PResult<void>> ClientImpl<Transport>::connect_real(std::shared
   lowest.expires_after(remaining());
   {
     auto [cec, ep] = co_await lowest.async_connect(results, kUse);
-    (void)ep;
     if (closed_) co_return P2PResult<void>{};
     if (cec == beast::error::timeout) co_return failed(P2PError::timeout(cfg_.connect_timeout));
     if (cec) co_return failed(P2PError::connection_failed(fmt::format("relay {}: {}", cfg_.url, describe(cec))));
+    if (auto ip = SocketAddr::parse_ip(ep.address().to_string(), 0); ip) {
+      remote_ip_ = ip->canonical();
+    } else {
+      remote_ip_.reset();
+    }
   }
   {
     boost::system::error_code ec;
@@ -577,6 +592,7 @@ asio::awaitable<P2PResult<void>> ClientImpl<Transport>::connect_sim() {
     if (stream.error().code() == P2PErrc::timeout) co_return failed(P2PError::timeout(cfg_.connect_timeout));
     co_return failed(P2PError::connection_failed(fmt::format("relay {}: {}", cfg_.url, stream.error().message())));
   }
+  remote_ip_ = addr->with_port(0).canonical();
   auto ws = std::make_shared<websocket::stream<simnet::TcpStream>>(std::move(*stream));
   force_ = [ws] { ws->next_layer().close(); };
   co_return co_await handshake(ws, gen, deadline);

@@ -123,7 +123,7 @@ TEST(RelayPath, PeersThatShareOnlyARelayExchangeMessagesAndStreams) {
   });
 }
 
-TEST(RelayPath, NodeIdAndRelayUrlAloneAreEnoughToConnect) {
+TEST(RelayPath, NodeIdAndRelayUrlAloneAreEnoughToConnectAndGoDirect) {
   run_test([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto relay = start_relay(ex);
     // The server also has direct paths; the dialer only knows its id and relay.
@@ -134,13 +134,26 @@ TEST(RelayPath, NodeIdAndRelayUrlAloneAreEnoughToConnect) {
     CO_ASSERT(addr);
     auto client = co_await client_ep.connect(*addr, "test/1");
     CO_ASSERT(client) << client.error().message();
-    EXPECT_EQ(client->path().kind, PathKind::relay);
     CO_ASSERT(co_await client->send(as_bytes("hello")));
     auto server = co_await listener.accept();
     CO_ASSERT(server);
     auto got = co_await server->recv();
     CO_ASSERT(got);
     EXPECT_EQ(to_string(*got), "hello");
+    // The ticket had no direct address: the server's CallMeMaybe over the relay names its
+    // addresses, and the connection moves to a direct path without noticing.
+    PathInfo now = client->path();
+    while (now.kind != PathKind::direct) {
+      auto next = co_await client->path_changed(now);
+      CO_ASSERT(next) << next.error().message();
+      now = *next;
+    }
+    EXPECT_EQ(now.remote_addr, server_ep.local_addrs().front());
+    EXPECT_GE(client_ep.stats().direct_paths_validated, 1U);
+    CO_ASSERT(co_await client->send(as_bytes("again")));
+    got = co_await server->recv();
+    CO_ASSERT(got);
+    EXPECT_EQ(to_string(*got), "again");
     co_await close_all(client_ep, server_ep, relay);
   });
 }

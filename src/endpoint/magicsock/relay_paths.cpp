@@ -114,6 +114,7 @@ void RelayPaths::set_home(const std::string& url) {
   }
   home_url_ = url;
   home_ready_.notify_all();
+  if (auto addrs = (*s)->stun_addrs(); !addrs.empty() && home_stun_) home_stun_(addrs);
 }
 
 P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string& url) {
@@ -149,6 +150,9 @@ P2PResult<std::shared_ptr<relay::Client>> RelayPaths::session(const std::string&
   client->on_peer_gone([this, alive](const NodeId& node, relay::PeerGoneReason) {
     if (alive.expired()) return;
     if (auto it = peers_.find(node); it != peers_.end() && peer_gone_) peer_gone_(it->second.vaddr);
+  });
+  client->on_stun([this, alive, url](const std::vector<SocketAddr>& addrs) {
+    if (!alive.expired() && home_url_ && *home_url_ == url && home_stun_) home_stun_(addrs);
   });
   client->on_drain([this, alive] {
     if (!alive.expired() && drain_) drain_();

@@ -69,6 +69,9 @@ class RelayPaths {
   using DrainFn = std::function<void()>;
   /// PeerGoneFn gets the relay's report that a peer (by virtual address) is not connected to it.
   using PeerGoneFn = std::function<void(const SocketAddr& vaddr)>;
+  /// HomeStunFn gets the home relay's STUN responder addresses: when the home relay is picked and
+  /// whenever its session (re)learns them.
+  using HomeStunFn = std::function<void(const std::vector<SocketAddr>& stun)>;
 
   RelayPaths(asio::any_io_executor ex, RelayPathsConfig config);
   RelayPaths(const RelayPaths&) = delete;
@@ -83,6 +86,7 @@ class RelayPaths {
   void on_receive(ReceiveFn fn) { receive_ = std::move(fn); }
   void on_peer_gone(PeerGoneFn fn) { peer_gone_ = std::move(fn); }
   void on_drain(DrainFn fn) { drain_ = std::move(fn); }
+  void on_home_stun(HomeStunFn fn) { home_stun_ = std::move(fn); }
   /// writable reports whether the session that carries `vaddr` has room (below half its queue);
   /// when it has not, the on_drain callback runs once it drained. Unknown peers are writable (send
   /// drops and counts them).
@@ -150,6 +154,7 @@ class RelayPaths {
   ReceiveFn receive_;
   PeerGoneFn peer_gone_;
   DrainFn drain_;
+  HomeStunFn home_stun_;
   std::optional<std::string> home_url_;
   std::map<std::string, std::shared_ptr<relay::Client>> clients_;
   std::unordered_map<NodeId, Peer> peers_;
