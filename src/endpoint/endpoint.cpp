@@ -18,6 +18,7 @@
 
 #include "core/log.hpp"
 #include "endpoint/handles.hpp"
+#include "env/wall_clock.hpp"
 #include "moosicbox/p2p/core/assert.hpp"
 #include "moosicbox/p2p/core/spawn.hpp"
 #include "quic/packet.hpp"
@@ -1278,13 +1279,14 @@ P2PResult<Endpoint> bind_endpoint(EndpointEnv environment, EndpointConfig config
     };
     // Disco nonces count up from the wall clock in microseconds, so a restarted node keeps counting
     // upwards (under simulation: from the virtual clock, which only moves forward).
-    const auto since_epoch = st->env.host() != nullptr ? st->env.now().time_since_epoch()
-                                                       : std::chrono::system_clock::now().time_since_epoch();
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
-    magicsock::disco::Codec codec(st->config.secret_key, static_cast<std::uint64_t>(micros) + 1,
-                                  [weak](std::span<std::byte> out) {
-                                    if (auto ep = weak.lock()) ep->env.fill_random(out);
-                                  });
+    const std::uint64_t micros =
+        st->env.host() != nullptr
+            ? static_cast<std::uint64_t>(
+                  std::chrono::duration_cast<std::chrono::microseconds>(st->env.now().time_since_epoch()).count())
+            : env::unix_time_micros();
+    magicsock::disco::Codec codec(st->config.secret_key, micros + 1, [weak](std::span<std::byte> out) {
+      if (auto ep = weak.lock()) ep->env.fill_random(out);
+    });
     magicsock::DirectPathsConfig pc;
     pc.peers_max = std::max<std::size_t>(64, 2 * st->config.limits.connections);
     st->paths = std::make_unique<magicsock::DirectPaths>(std::move(codec), std::move(io), pc);

@@ -313,8 +313,8 @@ void DirectPaths::on_message(Peer& p, const disco::Message& m, std::optional<std
 
 void DirectPaths::on_pong(Peer& p, const disco::Pong& pong, const SocketAddr& from,
                           const std::optional<SocketAddr>& destination, TimePoint now) {
-  auto it = std::find_if(p.outstanding.begin(), p.outstanding.end(),
-                         [&](const Outstanding& o) { return o.tx == pong.tx; });
+  auto it =
+      std::find_if(p.outstanding.begin(), p.outstanding.end(), [&](const Outstanding& o) { return o.tx == pong.tx; });
   if (it == p.outstanding.end() || it->to != from) {
     ++stats_.pongs_unexpected;
     return;

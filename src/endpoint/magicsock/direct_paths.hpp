@@ -43,9 +43,9 @@ namespace moosicbox::p2p::magicsock {
 
 /// DirectPathsConfig tunes DirectPaths (defaults suit the internet; tests may shorten them).
 struct DirectPathsConfig {
-  Duration heartbeat = std::chrono::seconds(2);    // ping the active path this often while it is used
-  Duration in_use = std::chrono::seconds(5);       // a peer sent to within this is in use
-  Duration trust = std::chrono::milliseconds(6500);  // a pong keeps a non-active candidate eligible this long
+  Duration heartbeat = std::chrono::seconds(2);          // ping the active path this often while it is used
+  Duration in_use = std::chrono::seconds(5);             // a peer sent to within this is in use
+  Duration trust = std::chrono::milliseconds(6500);      // a pong keeps a non-active candidate eligible this long
   Duration silence_min = std::chrono::milliseconds(80);  // probe the active path after this much silence
   Duration lost_min = std::chrono::milliseconds(200);    // an unanswered probe this old loses the path
   Duration repunch_min = std::chrono::seconds(2);        // first pause between punch rounds of a relayed peer
