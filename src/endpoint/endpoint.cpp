@@ -1581,7 +1581,7 @@ asio::awaitable<P2PResult<Connection>> dial(std::shared_ptr<EndpointState> st, N
     std::vector<SocketAddr> addrs;
     addrs.reserve(direct.size());
     for (const auto& t : direct) addrs.push_back(t.addr);
-    st->paths->add_candidates(node, addrs, start);
+    st->paths->add_candidates(node, addrs);
     st->paths->punch(node, relayed->addr, start);
     if (!early && !direct.empty()) {
       auto timer = st->env.make_timer();

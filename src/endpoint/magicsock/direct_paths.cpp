@@ -58,8 +58,7 @@ DirectPaths::Peer* DirectPaths::find(const NodeId& node) {
   return it == peers_.end() ? nullptr : &it->second;
 }
 
-DirectPaths::Peer& DirectPaths::get(const NodeId& node, TimePoint now) {
-  (void)now;
+DirectPaths::Peer& DirectPaths::get(const NodeId& node) {
   if (auto* p = find(node)) {
     p->last_used = ++use_clock_;
     return *p;
@@ -123,26 +122,25 @@ DirectPaths::Candidate* DirectPaths::candidate(Peer& p, const SocketAddr& addr_i
   return &p.candidates[*victim];
 }
 
-void DirectPaths::add_candidates(const NodeId& node, std::span<const SocketAddr> addrs, TimePoint now) {
-  Peer& p = get(node, now);
+void DirectPaths::add_candidates(const NodeId& node, std::span<const SocketAddr> addrs) {
+  Peer& p = get(node);
   for (const auto& a : addrs) (void)candidate(p, a, std::nullopt);
 }
 
 void DirectPaths::activate(const NodeId& node, const SocketAddr& vaddr, TimePoint now) {
-  Peer& p = get(node, now);
+  Peer& p = get(node);
   ++p.conns;
   punch(node, vaddr, now);
 }
 
 void DirectPaths::punch(const NodeId& node, const SocketAddr& vaddr, TimePoint now) {
-  Peer& p = get(node, now);
+  Peer& p = get(node);
   if (p.vaddr != vaddr) {
     if (p.vaddr) by_vaddr_.erase(*p.vaddr);
     p.vaddr = vaddr;
   }
   by_vaddr_[vaddr] = &p;
   p.last_send = now;
-  if (!p.activated) p.activated = now;
   if (!p.best && since(now, p.last_cmm_sent) >= kCallMeMaybeMin) {
     p.round_pause = config_.repunch_min;
     start_round(p, now);
@@ -218,7 +216,6 @@ void DirectPaths::send_ping(Peer& p, Candidate& c, TimePoint now) {
   io_.send_udp(c.socket, c.addr, *packet, c.source);
   c.last_ping = now;
   if (c.first_unanswered == kTimePointMax) c.first_unanswered = now;
-  ++p.pings_sent;
   ++stats_.pings_sent;
 }
 
@@ -253,7 +250,7 @@ void DirectPaths::on_udp_disco(std::size_t socket, const SocketAddr& from, const
     ++stats_.disco_refused;
     return;
   }
-  Peer& p = get(opened->from, now);
+  Peer& p = get(opened->from);
   on_message(p, opened->message, socket, from.canonical(), destination, now);
 }
 
@@ -264,7 +261,7 @@ void DirectPaths::on_relay_disco(const NodeId& node, const SocketAddr& vaddr, By
     ++stats_.disco_refused;
     return;
   }
-  Peer& p = get(node, now);
+  Peer& p = get(node);
   if (p.vaddr != vaddr) {
     if (p.vaddr) by_vaddr_.erase(*p.vaddr);
     p.vaddr = vaddr;
@@ -360,7 +357,6 @@ void DirectPaths::choose(Peer& p, TimePoint now) {
   p.route = DirectRoute{c.socket, c.addr, c.source, c.rtt};
   if (!changed) return;
   ++stats_.switches_direct;
-  if (!p.first_direct) p.first_direct = now;
   p.next_round = kTimePointMax;
   if (p.vaddr && io_.route_changed) io_.route_changed(*p.vaddr);
 }
@@ -374,12 +370,7 @@ void DirectPaths::lose(Peer& p, TimePoint now) {
   ++stats_.fallbacks_relay;
   if (p.vaddr && io_.route_changed) io_.route_changed(*p.vaddr);
   // Our NAT mapping may have changed (rebinding): learn our reflexive addresses again, and punch.
-  for (auto& s : stun_) {
-    s.tx = new_tx();
-    s.tries_left = kStunTries;
-    s.retry = kRoundRetry;
-    s.next = now;
-  }
+  restart_stun(now);
   p.round_pause = config_.repunch_min;
   start_round(p, now);
 }
@@ -459,12 +450,7 @@ TimePoint DirectPaths::tick(TimePoint now) {
   }
   // STUN: retries, and the periodic refresh.
   if (!stun_.empty() && now >= stun_next_refresh) {
-    for (auto& s : stun_) {
-      s.tx = new_tx();
-      s.tries_left = kStunTries;
-      s.retry = kRoundRetry;
-      s.next = now;
-    }
+    restart_stun(now);
     stun_next_refresh = now + config_.stun_refresh;
   }
   TimePoint next = due_.empty() ? kTimePointMax : due_.begin()->first;
@@ -485,14 +471,20 @@ void DirectPaths::set_stun_servers(std::vector<SocketAddr> servers, TimePoint no
     StunServer s;
     s.addr = a;
     s.socket = *socket;
+    stun_.push_back(s);
+  }
+  restart_stun(now);
+  stun_next_refresh = stun_.empty() ? kTimePointMax : now + config_.stun_refresh;
+  if (!stun_.empty() && io_.wake) io_.wake(now);
+}
+
+void DirectPaths::restart_stun(TimePoint now) {
+  for (auto& s : stun_) {
     s.tx = new_tx();
     s.tries_left = kStunTries;
     s.retry = kRoundRetry;
     s.next = now;
-    stun_.push_back(s);
   }
-  stun_next_refresh = stun_.empty() ? kTimePointMax : now + config_.stun_refresh;
-  if (!stun_.empty() && io_.wake) io_.wake(now);
 }
 
 void DirectPaths::send_stun(StunServer& s, TimePoint now) {
@@ -548,18 +540,5 @@ void DirectPaths::candidates_changed(TimePoint now) {
 }
 
 std::vector<SocketAddr> DirectPaths::reflexive() const { return reflexive_; }
-
-PeerPathInfo DirectPaths::info(const NodeId& node) const {
-  PeerPathInfo out;
-  auto it = peers_.find(node);
-  if (it == peers_.end()) return out;
-  const Peer& p = it->second;
-  if (p.best) out.route = p.route;
-  out.candidates = p.candidates.size();
-  out.pings_sent = p.pings_sent;
-  out.first_direct = p.first_direct;
-  out.activated = p.activated;
-  return out;
-}
 
 }  // namespace moosicbox::p2p::magicsock

@@ -79,15 +79,6 @@ struct DirectRoute {
   Duration rtt{};
 };
 
-/// PeerPathInfo is what DirectPaths knows about one peer (for stats and tests).
-struct PeerPathInfo {
-  std::optional<DirectRoute> route;
-  std::size_t candidates = 0;
-  std::uint64_t pings_sent = 0;
-  std::optional<TimePoint> first_direct;  // when the peer first got a direct route
-  std::optional<TimePoint> activated;     // when a connection first used the peer
-};
-
 /// DirectPaths is the direct half of the path layer (see the file comment).
 class DirectPaths {
  public:
@@ -117,7 +108,7 @@ class DirectPaths {
   ~DirectPaths();
 
   /// add_candidates adds addresses where `node` may be reached (its ticket's direct addresses).
-  void add_candidates(const NodeId& node, std::span<const env::SocketAddr> addrs, TimePoint now);
+  void add_candidates(const NodeId& node, std::span<const env::SocketAddr> addrs);
   /// activate says a connection uses `node` at virtual address `vaddr`: punching starts.
   void activate(const NodeId& node, const env::SocketAddr& vaddr, TimePoint now);
   /// punch starts hole punching towards `node` (at `vaddr`) before a connection uses it (a dial
@@ -152,10 +143,7 @@ class DirectPaths {
   /// tick runs what is due and returns when it wants to run next (kTimePointMax: nothing pending).
   TimePoint tick(TimePoint now);
 
-  /// info returns what is known about `node`.
-  [[nodiscard]] PeerPathInfo info(const NodeId& node) const;
   [[nodiscard]] const DirectPathsStats& stats() const noexcept { return stats_; }
-  [[nodiscard]] const disco::CodecStats& codec_stats() const noexcept { return codec_.stats(); }
 
  private:
   struct Outstanding {
@@ -191,9 +179,6 @@ class DirectPaths {
     TimePoint next_round = kTimePointMax;  // the next punch round while relayed and in use
     Duration round_pause{};
     TimePoint due = kTimePointMax;  // key in due_
-    std::uint64_t pings_sent = 0;
-    std::optional<TimePoint> first_direct;
-    std::optional<TimePoint> activated;
     std::uint64_t last_used = 0;
   };
   struct StunServer {
@@ -207,7 +192,7 @@ class DirectPaths {
   };
 
   Peer* find(const NodeId& node);
-  Peer& get(const NodeId& node, TimePoint now);
+  Peer& get(const NodeId& node);
   void evict_one();
   Candidate* candidate(Peer& p, const env::SocketAddr& addr, std::optional<std::size_t> socket);
   void start_round(Peer& p, TimePoint now);
@@ -225,6 +210,7 @@ class DirectPaths {
   void learn_reflexive(const env::SocketAddr& a, TimePoint now);
   void candidates_changed(TimePoint now);
   void send_stun(StunServer& s, TimePoint now);
+  void restart_stun(TimePoint now);
   std::vector<env::SocketAddr> our_candidates() const;
   disco::TxId new_tx();
   [[nodiscard]] bool in_use(const Peer& p, TimePoint now) const;
